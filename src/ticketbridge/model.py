@@ -1,0 +1,194 @@
+"""Frozen domain types shared by every layer: endpoints, observations, certificate facts."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class Protocol(StrEnum):
+    """How an endpoint is reached before the TLS handshake starts."""
+
+    TLS = "tls"
+    SMTP = "smtp"
+    IMAP = "imap"
+    POP3 = "pop3"
+    FTP = "ftp"
+    POSTGRES = "postgres"
+    LDAP = "ldap"
+    XMPP = "xmpp"
+    FILE = "file"
+
+
+STARTTLS_PROTOCOLS: tuple[Protocol, ...] = (
+    Protocol.SMTP,
+    Protocol.IMAP,
+    Protocol.POP3,
+    Protocol.FTP,
+    Protocol.POSTGRES,
+    Protocol.LDAP,
+    Protocol.XMPP,
+)
+
+
+class ErrorKind(StrEnum):
+    """Classification of a failed observation (SPEC lists the first six)."""
+
+    DNS = "dns"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    HANDSHAKE = "handshake"
+    PROTOCOL = "protocol"
+    RESET = "reset"
+    UNREACHABLE = "unreachable"  # no route to the address: neither refused nor slow
+    FILE = "file"  # a configured certificate file that could not be read or parsed
+
+
+def is_ip_literal(text: str) -> bool:
+    """True when `text` is an IPv4 or IPv6 address rather than a DNS name."""
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Endpoint:
+    """One place a certificate is served from: a host, one of its addresses, the SNI sent.
+
+    Certificates read from disk are endpoints too: `protocol` is `file`, `host` the path,
+    `address` the position of the leaf within the file (`#0`, `#1`, ...), `port` 0.
+    """
+
+    host: str
+    port: int
+    address: str
+    sni: str | None
+    protocol: Protocol = Protocol.TLS
+
+    @property
+    def label(self) -> str:
+        """`host:port@address` (SPEC), or `file:path#n` for certificates on disk."""
+        if self.protocol is Protocol.FILE:
+            return f"file:{self.host}{self.address}"
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.host}:{self.port}@{address}"
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """What one X.509 certificate says about itself, read without verifying anything."""
+
+    fingerprint_sha256: str
+    serial: str
+    subject: str
+    issuer: str
+    names: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    common_name: str | None = None
+    ip_addresses: tuple[str, ...] = ()
+    is_ca: bool = False
+    self_signed: bool = False
+    key_type: str = ""
+    signature_algorithm: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeError:
+    """Why an observation has no certificate: a classified, human-readable failure."""
+
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The verdict on a served chain, kept apart from the facts it was computed from."""
+
+    trusted: bool
+    hostname_match: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one probe of one endpoint saw at one time: facts and verdict, or a classified error."""
+
+    endpoint: Endpoint
+    observed_at: datetime
+    status: Literal["ok", "error"]
+    error: ProbeError | None = None
+    certificate: CertFacts | None = None
+    chain: tuple[CertFacts, ...] = field(default=())
+    effective_not_after: datetime | None = None
+    verification: Verification | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.certificate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedCert:
+    """All served certificates sharing one canonical name set: the thing a ticket is about."""
+
+    id: str
+    names: tuple[str, ...]
+    effective_not_after: datetime
+    fingerprints: tuple[str, ...]
+    endpoints: tuple[Endpoint, ...]
+    observations: tuple[Observation, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def endpoint_labels(self) -> tuple[str, ...]:
+        return tuple(endpoint.label for endpoint in self.endpoints)
+
+
+StatusCategory = Literal["new", "indeterminate", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A change ticket as any ticket system reports it: only the fields reconciliation reads.
+
+    `status_category` follows Jira's three categories: `new` (to do), `indeterminate`
+    (in progress) and `done`; a ticket is open while it is not `done`.
+    """
+
+    key: str
+    summary: str
+    status: str
+    status_category: StatusCategory
+    created: datetime
+    due_date: date | None = None
+    labels: tuple[str, ...] = ()
+    priority: str | None = None
+    assignee: str | None = None
+    resolved_at: datetime | None = None
+    url: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status_category != "done"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status_category == "indeterminate"
+
+    @property
+    def marker_ids(self) -> tuple[str, ...]:
+        """Certificate ids named by `tb-<id>` marker labels."""
+        return tuple(label[3:] for label in self.labels if label.startswith(MARKER_PREFIX))
+
+
+MARKER_LABEL = "ticketbridge"
+MARKER_PREFIX = "tb-"
+
+
+def marker_label(certificate_id: str) -> str:
+    return f"{MARKER_PREFIX}{certificate_id}"

@@ -1,0 +1,209 @@
+"""DER bytes to CertFacts with `cryptography`, and the pure rules about names and expiry."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from ticketbridge.model import CertFacts, is_ip_literal
+
+# A served chain rarely repeats fewer than a few hundred distinct certificates per run, while the
+# same wildcard may be served on thousands of endpoints: parse each DER once.
+_FACTS_CACHE_SIZE = 8192
+
+
+class CertificateParseError(ValueError):
+    """The bytes are not a certificate `cryptography` can read."""
+
+
+def fingerprint_sha256(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+@lru_cache(maxsize=_FACTS_CACHE_SIZE)
+def facts_from_der(der: bytes) -> CertFacts:
+    """Read every fact ticketbridge uses from one DER certificate; verifies nothing."""
+    try:
+        with warnings.catch_warnings():
+            # Negative or oversized serials are facts to report, not reasons to stop.
+            warnings.simplefilter("ignore")
+            certificate = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateParseError(f"not a DER X.509 certificate: {exc}") from exc
+    return facts_from_certificate(certificate, der)
+
+
+def facts_from_certificate(certificate: x509.Certificate, der: bytes | None = None) -> CertFacts:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    raw = der if der is not None else certificate.public_bytes(Encoding.DER)
+    dns_names, ip_addresses = _subject_alternative_names(certificate)
+    return CertFacts(
+        fingerprint_sha256=fingerprint_sha256(raw),
+        serial=_serial_hex(certificate),
+        subject=_rfc4514(certificate.subject),
+        issuer=_rfc4514(certificate.issuer),
+        names=dns_names,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        common_name=_common_name(certificate),
+        ip_addresses=ip_addresses,
+        is_ca=_is_ca(certificate),
+        self_signed=_is_self_signed(certificate),
+        key_type=_key_type(certificate),
+        signature_algorithm=_signature_algorithm(certificate),
+    )
+
+
+def _serial_hex(certificate: x509.Certificate) -> str:
+    serial = certificate.serial_number
+    return ("-" if serial < 0 else "") + format(abs(serial), "x")
+
+
+def _rfc4514(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # undecodable attribute values: fall back to the raw DER, in hex
+        return "#" + name.public_bytes().hex()
+
+
+def _subject_alternative_names(
+    certificate: x509.Certificate,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return (), ()
+    except ValueError:  # a malformed extension must not hide the rest of the facts
+        return (), ()
+    san = extension.value
+    dns_names = tuple(san.get_values_for_type(x509.DNSName))
+    ip_addresses = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
+    return dns_names, ip_addresses
+
+
+def _common_name(certificate: x509.Certificate) -> str | None:
+    try:
+        attributes = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+    if not attributes:
+        return None
+    value = attributes[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return constraints.value.ca
+
+
+def _is_self_signed(certificate: x509.Certificate) -> bool:
+    if certificate.issuer != certificate.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(certificate)
+    except (ValueError, TypeError, x509.InvalidSignature, x509.UnsupportedGeneralNameType):
+        return False
+    except Exception:  # noqa: BLE001 - unsupported key types raise a zoo of errors
+        return False
+    return True
+
+
+def _key_type(certificate: x509.Certificate) -> str:
+    try:
+        key = certificate.public_key()
+    except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+        return "unknown"
+    except Exception:  # noqa: BLE001 - an unsupported algorithm is a fact, not a crash
+        return "unknown"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC-{key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA-{key.key_size}"
+    return type(key).__name__
+
+
+def _signature_algorithm(certificate: x509.Certificate) -> str:
+    try:
+        algorithm = certificate.signature_hash_algorithm
+    except Exception:  # noqa: BLE001 - unknown OIDs raise UnsupportedAlgorithm
+        return certificate.signature_algorithm_oid.dotted_string
+    name = certificate.signature_algorithm_oid._name  # noqa: SLF001 - the OID's registered name
+    if name and name != "Unknown OID":
+        return str(name)
+    return algorithm.name if algorithm is not None else certificate.signature_algorithm_oid.dotted_string
+
+
+def effective_not_after(chain: Sequence[CertFacts]) -> datetime | None:
+    """The earliest notAfter of the leaf and every served intermediate (SPEC).
+
+    A self-signed CA served after the leaf is a root: reported, but it does not count, because
+    clients use their own copy of a root, never the served one.
+    """
+    if not chain:
+        return None
+    counted = [chain[0], *(c for c in chain[1:] if not (c.self_signed and c.is_ca))]
+    return min(c.not_after for c in counted)
+
+
+def canonical_names(facts: CertFacts) -> tuple[str, ...]:
+    """Lower-cased, de-duplicated, sorted SAN DNS names; the subject CN where there are none."""
+    names = {name.strip().lower() for name in facts.names if name.strip()}
+    if not names and facts.common_name:
+        names = {facts.common_name.strip().lower()}
+    if not names:
+        names = {f"sha256:{facts.fingerprint_sha256}"}
+    return tuple(sorted(names))
+
+
+def tracked_id(names: Iterable[str]) -> str:
+    """First 16 hex digits of the SHA-256 of the canonical name set joined by newlines."""
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:16]
+
+
+def _to_ascii_hostname(host: str) -> str:
+    host = host.strip().rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def hostname_matches(host: str, facts: CertFacts) -> bool:
+    """RFC 6125 matching of a host (or IP literal) against the certificate's SANs.
+
+    The subject CN is never consulted, as in every current browser and in Python's `ssl`.
+    A wildcard stands for exactly one whole left-most label.
+    """
+    if is_ip_literal(host):
+        import ipaddress
+
+        wanted = ipaddress.ip_address(host.strip("[]"))
+        return any(ipaddress.ip_address(a) == wanted for a in facts.ip_addresses)
+    wanted_labels = _to_ascii_hostname(host).split(".")
+    for name in facts.names:
+        pattern = name.strip().rstrip(".").lower().split(".")
+        if len(pattern) != len(wanted_labels):
+            continue
+        if pattern == wanted_labels:
+            return True
+        if pattern[0] == "*" and len(pattern) >= 3 and pattern[1:] == wanted_labels[1:]:
+            return True
+    return False
