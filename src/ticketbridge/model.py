@@ -143,6 +143,9 @@ class TrackedCert:
     fingerprints: tuple[str, ...]
     endpoints: tuple[Endpoint, ...]
     observations: tuple[Observation, ...] = field(default=(), compare=False, repr=False)
+    owner: str | None = None
+    assignee: str | None = None
+    lead_days: int | None = None
 
     @property
     def endpoint_labels(self) -> tuple[str, ...]:
@@ -171,6 +174,9 @@ class Ticket:
     assignee: str | None = None
     resolved_at: datetime | None = None
     url: str | None = None
+    # Machine-readable evidence from ticketbridge's last write, where the backend keeps it:
+    # the certificate id and the endpoints (labels) that served it then.
+    tracked_endpoints: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:

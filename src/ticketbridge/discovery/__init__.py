@@ -1,0 +1,1 @@
+"""Discovery adapters: endpoint resolution, TLS and STARTTLS probes, certificate files."""

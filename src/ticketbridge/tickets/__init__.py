@@ -1,0 +1,1 @@
+"""Ticket system adapters behind the TicketSystem protocol."""

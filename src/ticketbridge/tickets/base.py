@@ -1,0 +1,85 @@
+"""The TicketSystem protocol: the few operations a plan needs, and the errors adapters raise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+from ticketbridge.model import Ticket
+
+
+class BackendError(Exception):
+    """A ticket system operation failed; the message is safe to print (no secrets)."""
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying later: timeouts, 5xx, 429, dropped connections."""
+
+
+class PermanentBackendError(BackendError):
+    """Retrying will not help: bad credentials, missing permission, invalid field."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """Everything a create writes, marker labels included, in one request."""
+
+    summary: str
+    description: str
+    due_date: date
+    labels: tuple[str, ...]
+    certificate_id: str
+    priority: str | None = None
+    assignee: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEdit:
+    """One edit of one ticket; None / empty means leave that field alone."""
+
+    due_date: date | None = None
+    add_labels: tuple[str, ...] = ()
+    priority: str | None = None
+    assignee: str | None = None
+    evidence: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    author: str
+    body: str
+    created: datetime
+
+
+TransitionTarget = Literal["done", "reopen"]
+
+
+class TicketSystem(Protocol):
+    """What the reconciler needs from a ticket system, and nothing more."""
+
+    def open_tickets(self) -> Sequence[Ticket]:
+        """Open tickets in the adoption scope, plus recently closed ones carrying a marker."""
+        ...
+
+    def find_by_marker(self, certificate_id: str) -> Sequence[Ticket]:
+        """Every ticket, open or closed, labelled `tb-<certificate_id>`: read-after-write."""
+        ...
+
+    def create(self, ticket: NewTicket, comment: str) -> Ticket:
+        """Create the ticket with its marker labels, then add the evidence comment."""
+        ...
+
+    def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
+        """Apply one edit and add one comment."""
+        ...
+
+    def add_comment(self, key: str, body: str) -> None: ...
+
+    def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
+        """Move to done (with a resolution) or reopen it, with a comment."""
+        ...
+
+    def comments(self, key: str) -> Sequence[Comment]: ...

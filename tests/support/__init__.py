@@ -1,0 +1,1 @@
+"""Shared test servers and helpers (TLS servers, a Jira-compatible server)."""
