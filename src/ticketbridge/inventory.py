@@ -67,7 +67,11 @@ def _tracked(
         if observation.effective_not_after is not None
     ]
     fingerprints = sorted(
-        {observation.certificate.fingerprint_sha256 for observation in members if observation.certificate}
+        {
+            observation.certificate.fingerprint_sha256
+            for observation in members
+            if observation.certificate
+        }
     )
     endpoints = tuple(dict.fromkeys(observation.endpoint for observation in members))
     return TrackedCert(

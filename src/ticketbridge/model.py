@@ -75,6 +75,8 @@ class Endpoint:
         """`host:port@address` (SPEC), or `file:path#n` for certificates on disk."""
         if self.protocol is Protocol.FILE:
             return f"file:{self.host}{self.address}"
+        if not self.address:  # the name did not resolve
+            return f"{self.host}:{self.port}"
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.host}:{self.port}@{address}"
 

@@ -113,9 +113,7 @@ def _is_self_signed(certificate: x509.Certificate) -> bool:
         return False
     try:
         certificate.verify_directly_issued_by(certificate)
-    except (ValueError, TypeError, x509.InvalidSignature, x509.UnsupportedGeneralNameType):
-        return False
-    except Exception:  # noqa: BLE001 - unsupported key types raise a zoo of errors
+    except Exception:  # noqa: BLE001 - bad signatures and unsupported keys raise a zoo of errors
         return False
     return True
 
@@ -145,10 +143,14 @@ def _signature_algorithm(certificate: x509.Certificate) -> str:
         algorithm = certificate.signature_hash_algorithm
     except Exception:  # noqa: BLE001 - unknown OIDs raise UnsupportedAlgorithm
         return certificate.signature_algorithm_oid.dotted_string
-    name = certificate.signature_algorithm_oid._name  # noqa: SLF001 - the OID's registered name
+    name = certificate.signature_algorithm_oid._name
     if name and name != "Unknown OID":
         return str(name)
-    return algorithm.name if algorithm is not None else certificate.signature_algorithm_oid.dotted_string
+    return (
+        algorithm.name
+        if algorithm is not None
+        else certificate.signature_algorithm_oid.dotted_string
+    )
 
 
 def effective_not_after(chain: Sequence[CertFacts]) -> datetime | None:

@@ -1,0 +1,68 @@
+"""JSON shapes of SPEC: observations and tracked certificates to and from plain JSON data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ticketbridge.model import Observation, TrackedCert
+
+_OBSERVATION = TypeAdapter(Observation)
+
+
+class ObservationsFileError(ValueError):
+    """An `--observations` file that is not JSONL from `scan --format jsonl`."""
+
+
+def observation_to_json(observation: Observation) -> dict[str, Any]:
+    data: dict[str, Any] = _OBSERVATION.dump_python(observation, mode="json")
+    return data
+
+
+def observation_from_json(data: Any) -> Observation:
+    return _OBSERVATION.validate_python(data)
+
+
+def certificate_to_json(certificate: TrackedCert) -> dict[str, Any]:
+    return {
+        "id": certificate.id,
+        "names": list(certificate.names),
+        "effective_not_after": _timestamp(certificate.effective_not_after),
+        "fingerprints": list(certificate.fingerprints),
+        "endpoints": list(certificate.endpoint_labels),
+    }
+
+
+def _timestamp(moment: Any) -> str:
+    text: str = TypeAdapter(type(moment)).dump_python(moment, mode="json")
+    return text
+
+
+def dumps_line(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_observations(path: Path) -> Iterator[Observation]:
+    """Observations from a JSONL file (one per line, blank lines ignored); errors name the line."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise ObservationsFileError(f"{path}: {exc.strerror or exc}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield observation_from_json(json.loads(line))
+            except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+                first = str(exc).splitlines()[0]
+                raise ObservationsFileError(f"{path}: line {number}: {first}") from None
+
+
+def observations_jsonl(observations: Iterable[Observation]) -> Iterator[str]:
+    for observation in observations:
+        yield dumps_line(observation_to_json(observation)) + "\n"

@@ -1,0 +1,305 @@
+"""One TLS probe of one endpoint, and many of them with bounded concurrency.
+
+Each probe connects a non-blocking socket, optionally runs a STARTTLS preamble, and pumps the TLS
+handshake through `ssl.MemoryBIO`. Certificates are never verified during the handshake: the facts
+are read as served and the verdict is computed afterwards from the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol as TypingProtocol
+
+from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
+from ticketbridge.model import (
+    Endpoint,
+    ErrorKind,
+    Observation,
+    ProbeError,
+    Protocol,
+    Verification,
+)
+from ticketbridge.x509facts import CertificateParseError, effective_not_after, facts_from_der
+
+# A 100-certificate chain is about 100 KiB; OpenSSL refuses certificate lists above 100 KiB anyway.
+# Anything past 1 MiB before the handshake completes is a server streaming garbage at us.
+MAX_HANDSHAKE_BYTES = 1 << 20
+_RECV_CHUNK = 16384
+_ENCODING_DER = 2  # _ssl.ENCODING_DER; the constant is not re-exported by `ssl`
+
+
+class Verifier(TypingProtocol):
+    def verdict(
+        self, chain: Sequence[bytes], server_name: str | None, now: datetime
+    ) -> Verification: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    connect_timeout: float = 5.0
+    handshake_timeout: float = 10.0
+    max_handshake_bytes: int = MAX_HANDSHAKE_BYTES
+
+
+class ProbeFailure(Exception):
+    """A classified reason an endpoint yielded no certificate."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _client_context() -> ssl.SSLContext:
+    """A context that completes handshakes with anything, so facts come back even from bad servers.
+
+    Verification is off here on purpose: the verdict is computed separately from the served
+    chain, and an expired or self-signed certificate is exactly what we need to see.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    context.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0)
+    return context
+
+
+_CONTEXT: ssl.SSLContext | None = None
+
+
+def client_context() -> ssl.SSLContext:
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = _client_context()
+    return _CONTEXT
+
+
+def served_chain_der(ssl_object: ssl.SSLObject) -> list[bytes]:
+    """The chain exactly as the server sent it, leaf first, as DER.
+
+    Python 3.13 exposes `get_unverified_chain()`. On 3.11 and 3.12 the same C method exists on the
+    private `_sslobj` (added with bpo-18233 in 3.10, made public in 3.13); it returns the peer's
+    certificate list as received (SSL_get_peer_cert_chain), which is what we want and is not
+    affected by verification being off. Should neither exist, fall back to the leaf alone.
+    """
+    public = getattr(ssl_object, "get_unverified_chain", None)
+    if public is not None:
+        return [bytes(der) for der in public()]
+    private = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if private is not None:
+        chain = private() or []
+        return [certificate.public_bytes(_ENCODING_DER) for certificate in chain]
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
+    family = socket.AF_INET6 if ":" in endpoint.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.get_running_loop().sock_connect(sock, (endpoint.address, endpoint.port))
+    except TimeoutError:
+        sock.close()
+        raise ProbeFailure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g}s") from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _handshake(stream: PlainStream, server_name: str | None) -> list[bytes]:
+    incoming = ssl.MemoryBIO()
+    outgoing = ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing, server_hostname=server_name)
+    pending = stream.take_buffered()
+    if pending:
+        incoming.write(pending)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            if outgoing.pending:
+                await stream.send(outgoing.read())
+            incoming.write(await stream.recv_some())
+    if outgoing.pending:  # the client Finished: polite, and some servers log its absence
+        await stream.send(outgoing.read())
+    return served_chain_der(tls)
+
+
+def _server_name(endpoint: Endpoint) -> str | None:
+    """SNI: the configured name, but never an IP literal (RFC 6066 forbids it)."""
+    from ticketbridge.model import is_ip_literal
+
+    name = endpoint.sni
+    if not name or is_ip_literal(name):
+        return None
+    return name.rstrip(".")
+
+
+async def _negotiate_starttls(endpoint: Endpoint, stream: PlainStream) -> None:
+    from ticketbridge.discovery.starttls import negotiate
+
+    await negotiate(endpoint.protocol, stream, endpoint.sni or endpoint.host)
+
+
+async def _fetch_chain(endpoint: Endpoint, options: ProbeOptions) -> list[bytes]:
+    sock = await _connect(endpoint, options.connect_timeout)
+    try:
+        stream = PlainStream(sock, budget=options.max_handshake_bytes)
+        try:
+            async with asyncio.timeout(options.handshake_timeout):
+                if endpoint.protocol is not Protocol.TLS:
+                    await _negotiate_starttls(endpoint, stream)
+                return await _handshake(stream, _server_name(endpoint))
+        except TimeoutError:
+            phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
+            raise ProbeFailure(
+                ErrorKind.TIMEOUT,
+                f"{phase} timed out after {options.handshake_timeout:g}s "
+                f"({stream.bytes_read} bytes received)",
+            ) from None
+        except PeerClosed:
+            raise ProbeFailure(
+                ErrorKind.HANDSHAKE
+                if stream.bytes_read or endpoint.protocol is not Protocol.TLS
+                else ErrorKind.RESET,
+                f"connection closed by the server after {stream.bytes_read} bytes",
+            ) from None
+    finally:
+        sock.close()
+
+
+_NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "UNEXPECTED_RECORD",
+        "RECORD_LENGTH_MISMATCH",
+        "BAD_PACKET_LENGTH",
+        "UNEXPECTED_MESSAGE",
+        "BAD_RECORD_TYPE",
+        "LENGTH_MISMATCH",
+    }
+)
+
+
+def classify(exc: BaseException) -> ProbeFailure:
+    """Map whatever a probe raised onto SPEC's error kinds, with a one-line message."""
+    if isinstance(exc, ProbeFailure):
+        return exc
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None) or ""
+        detail = " ".join(str(exc).split())
+        if reason in _NOT_TLS_REASONS:
+            return ProbeFailure(ErrorKind.PROTOCOL, f"the server does not speak TLS here: {detail}")
+        if "EXCESSIVE_MESSAGE_SIZE" in reason:
+            return ProbeFailure(ErrorKind.HANDSHAKE, f"certificate list too large: {detail}")
+        return ProbeFailure(ErrorKind.HANDSHAKE, detail)
+    if isinstance(exc, ProtocolViolation):
+        return ProbeFailure(ErrorKind.PROTOCOL, str(exc))
+    if isinstance(exc, ConnectionRefusedError):
+        return ProbeFailure(ErrorKind.REFUSED, "connection refused")
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ProbeFailure(ErrorKind.RESET, "connection reset by the server")
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+            return ProbeFailure(ErrorKind.UNREACHABLE, exc.strerror or str(exc))
+        if exc.errno == errno.ETIMEDOUT:
+            return ProbeFailure(ErrorKind.TIMEOUT, "connect timed out")
+        return ProbeFailure(ErrorKind.REFUSED, exc.strerror or str(exc))
+    if isinstance(exc, CertificateParseError):
+        return ProbeFailure(ErrorKind.PROTOCOL, f"served certificate unreadable: {exc}")
+    return ProbeFailure(ErrorKind.HANDSHAKE, f"{type(exc).__name__}: {exc}")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def probe(
+    endpoint: Endpoint,
+    options: ProbeOptions,
+    verifier: Verifier | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> Observation:
+    """Probe one endpoint; never raises for anything the server does."""
+    observed_at = clock()
+    try:
+        chain_der = await _fetch_chain(endpoint, options)
+        if not chain_der:
+            raise ProbeFailure(ErrorKind.HANDSHAKE, "the server sent no certificate")
+        chain = tuple(facts_from_der(der) for der in chain_der)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed probe is data, never an exception
+        failure = classify(exc)
+        return Observation(
+            endpoint=endpoint,
+            observed_at=observed_at,
+            status="error",
+            error=ProbeError(kind=failure.kind, message=failure.message[:500]),
+        )
+    verification = None
+    if verifier is not None:
+        name = _server_name(endpoint) or endpoint.address
+        verification = verifier.verdict(chain_der, name, observed_at)
+    return Observation(
+        endpoint=endpoint,
+        observed_at=observed_at,
+        status="ok",
+        certificate=chain[0],
+        chain=chain,
+        effective_not_after=effective_not_after(chain),
+        verification=verification,
+    )
+
+
+async def probe_all(
+    endpoints: Iterable[Endpoint],
+    options: ProbeOptions,
+    concurrency: int,
+    verifier: Verifier | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> AsyncIterator[Observation]:
+    """Yield one observation per endpoint, at most `concurrency` connections in flight.
+
+    A fixed pool of workers pulls from the endpoint iterator, so memory stays proportional to the
+    concurrency, not to the number of endpoints.
+    """
+    source = iter(endpoints)
+    results: asyncio.Queue[Observation | None] = asyncio.Queue()
+
+    async def worker() -> None:
+        try:
+            for endpoint in source:
+                await results.put(await probe(endpoint, options, verifier, clock))
+        finally:
+            await results.put(None)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    running = len(workers)
+    try:
+        while running:
+            item = await results.get()
+            if item is None:
+                running -= 1
+            else:
+                yield item
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)

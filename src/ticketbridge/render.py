@@ -1,0 +1,142 @@
+"""Human-facing rendering with rich: scan results as a table grouped by tracked certificate."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ticketbridge.inventory import Inventory
+from ticketbridge.model import Observation, TrackedCert
+
+MAX_NAMES_SHOWN = 4
+MAX_ENDPOINTS_SHOWN = 6
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Text from a certificate or a server, made safe for a terminal.
+
+    Control characters, bidirectional overrides and other format characters are shown as
+    escapes, so a hostile subject cannot rewrite the screen or reorder what an operator reads.
+    Rich markup is never interpreted because callers wrap the result in `Text`.
+    """
+    out = []
+    for character in text:
+        category = unicodedata.category(character)
+        if category in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            out.append(character.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(character)
+    result = "".join(out)
+    return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+def _days_text(moment: datetime, now: datetime) -> Text:
+    seconds = (moment - now).total_seconds()
+    if seconds < 0:
+        return Text(f"expired {math.ceil(-seconds / 86400)}d ago", style="bold red")
+    days = math.floor(seconds / 86400)
+    style = "red" if days <= 7 else "yellow" if days <= 30 else "green"
+    return Text(str(days), style=style)
+
+
+def _names_text(names: Sequence[str]) -> Text:
+    shown = [printable(name, 80) for name in names[:MAX_NAMES_SHOWN]]
+    if len(names) > MAX_NAMES_SHOWN:
+        shown.append(f"(+{len(names) - MAX_NAMES_SHOWN} more)")
+    return Text("\n".join(shown))
+
+
+def _endpoints_text(labels: Sequence[str]) -> Text:
+    shown = [printable(label, 80) for label in labels[:MAX_ENDPOINTS_SHOWN]]
+    if len(labels) > MAX_ENDPOINTS_SHOWN:
+        shown.append(f"(+{len(labels) - MAX_ENDPOINTS_SHOWN} more)")
+    return Text("\n".join(shown))
+
+
+def certificate_verdict(certificate: TrackedCert) -> Text:
+    """One line summarising the verification of every observation of this certificate."""
+    problems: dict[str, int] = {}
+    checked = 0
+    for observation in certificate.observations:
+        verification = observation.verification
+        if verification is None:
+            continue
+        checked += 1
+        if verification.error:
+            problems[printable(verification.error, 120)] = problems.get(verification.error, 0) + 1
+    if not checked:
+        return Text("not verified", style="dim")
+    if not problems:
+        return Text("trusted", style="green")
+    lines = [
+        f"{problem}" + (f" (×{count})" if count > 1 else "") for problem, count in problems.items()
+    ]
+    return Text("\n".join(lines), style="yellow")
+
+
+def scan_table(inventory: Inventory, now: datetime) -> Table:
+    table = Table(title="Certificates served", title_justify="left", show_lines=True, expand=False)
+    table.add_column("Certificate", overflow="fold")
+    table.add_column("Effective expiry (UTC)", no_wrap=True)
+    table.add_column("Days left", justify="right", no_wrap=True)
+    table.add_column("Endpoints", overflow="fold")
+    table.add_column("Verdict", overflow="fold")
+    for certificate in inventory.certificates:
+        names = Text.assemble(_names_text(certificate.names), ("\n" + certificate.id, "dim"))
+        table.add_row(
+            names,
+            certificate.effective_not_after.strftime("%Y-%m-%d %H:%M"),
+            _days_text(certificate.effective_not_after, now),
+            _endpoints_text(certificate.endpoint_labels),
+            certificate_verdict(certificate),
+        )
+    return table
+
+
+def errors_table(failures: Iterable[Observation]) -> Table | None:
+    rows = [observation for observation in failures if observation.error is not None]
+    if not rows:
+        return None
+    table = Table(title="Endpoints that could not be observed", title_justify="left")
+    table.add_column("Endpoint", overflow="fold")
+    table.add_column("Error", no_wrap=True)
+    table.add_column("Detail", overflow="fold")
+    for observation in rows:
+        assert observation.error is not None
+        table.add_row(
+            Text(printable(observation.endpoint.label)),
+            Text(observation.error.kind.value, style="red"),
+            Text(printable(observation.error.message)),
+        )
+    return table
+
+
+def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
+    parts: list[RenderableType] = []
+    if inventory.certificates:
+        parts.append(scan_table(inventory, now))
+    else:
+        parts.append(Text("No certificate was observed.", style="yellow"))
+    failures = errors_table(inventory.unobserved)
+    if failures is not None:
+        parts.append(failures)
+    observed = sum(len(certificate.observations) for certificate in inventory.certificates)
+    parts.append(
+        Text(
+            f"{len(inventory.certificates)} certificate(s) on {observed} endpoint(s); "
+            f"{len(inventory.unobserved)} endpoint(s) could not be observed.",
+            style="dim",
+        )
+    )
+    return Group(*parts)
+
+
+def plain_console(width: int = 160) -> Console:
+    """A console that writes plain text, for `--output FILE` and for tests."""
+    return Console(width=width, color_system=None, force_terminal=False, soft_wrap=False)
