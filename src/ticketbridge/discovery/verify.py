@@ -131,6 +131,8 @@ class TrustVerifier:
         hostname_match = server_name is None or hostname_matches(server_name, leaf_facts)
         subject = server_name if server_name and hostname_match else _name_the_leaf_covers(chain[0])
         trust_error = self._trust_error(chain, subject, now)
+        if trust_error is not None:
+            trust_error = _explain(chain, trust_error, now)
         error = trust_error
         if error is None and not hostname_match:
             error = f"hostname mismatch: certificate does not cover {server_name}"
@@ -182,4 +184,23 @@ def _name_the_leaf_covers(leaf_der: bytes) -> str | None:
 
 
 def _clean(message: str) -> str:
+    message = re.sub(r"\s*\(encountered processing <Certificate\(.*?\)>\)", "", message)
     return " ".join(message.split())[:500]
+
+
+def _explain(chain: Sequence[bytes], raw_error: str, now: datetime) -> str:
+    """Say why in the words an operator uses, keeping the verifier's own words after them."""
+    facts = [facts_from_der(der) for der in chain]
+    leaf = facts[0]
+    for position, certificate in enumerate(facts):
+        role = "certificate" if position == 0 else f"chain certificate {position} ({certificate.subject})"
+        if certificate.not_after < now:
+            return f"{role} expired at {certificate.not_after:%Y-%m-%dT%H:%M:%SZ}"
+        if certificate.not_before > now:
+            return f"{role} is not yet valid (from {certificate.not_before:%Y-%m-%dT%H:%M:%SZ})"
+    if leaf.self_signed:
+        return "self-signed certificate that is not a trust anchor"
+    if "candidates exhausted" in raw_error or "no issuer" in raw_error.lower():
+        last = facts[-1]
+        return f"unable to get issuer certificate for {last.issuer} (missing intermediate or unknown CA): {raw_error}"
+    return raw_error
