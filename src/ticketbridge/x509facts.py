@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -63,7 +64,11 @@ def facts_from_certificate(certificate: x509.Certificate, der: bytes | None = No
 
 
 def _serial_hex(certificate: x509.Certificate) -> str:
-    serial = certificate.serial_number
+    with warnings.catch_warnings():
+        # cryptography warns about a non-positive serial when it is read, not when the
+        # certificate is loaded: the suppression in facts_from_der does not cover it.
+        warnings.simplefilter("ignore")
+        serial = certificate.serial_number
     return ("-" if serial < 0 else "") + format(abs(serial), "x")
 
 
@@ -81,11 +86,18 @@ def _subject_alternative_names(
         extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return (), ()
-    except ValueError:  # a malformed extension must not hide the rest of the facts
+    # A malformed or duplicated extension must not hide the rest of the facts;
+    # DuplicateExtension and UnsupportedGeneralNameType are not ValueErrors.
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         return (), ()
     san = extension.value
     dns_names = tuple(san.get_values_for_type(x509.DNSName))
-    ip_addresses = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
+    # An 8- or 32-byte iPAddress parses as a network (legal only in name constraints): not a host.
+    ip_addresses = tuple(
+        str(address)
+        for address in san.get_values_for_type(x509.IPAddress)
+        if isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address)
+    )
     return dns_names, ip_addresses
 
 
@@ -103,7 +115,7 @@ def _common_name(certificate: x509.Certificate) -> str | None:
 def _is_ca(certificate: x509.Certificate) -> bool:
     try:
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
         return False
     return constraints.value.ca
 
@@ -195,8 +207,6 @@ def hostname_matches(host: str, facts: CertFacts) -> bool:
     A wildcard stands for exactly one whole left-most label.
     """
     if is_ip_literal(host):
-        import ipaddress
-
         wanted = ipaddress.ip_address(host.strip("[]"))
         return any(ipaddress.ip_address(a) == wanted for a in facts.ip_addresses)
     wanted_labels = _to_ascii_hostname(host).split(".")
@@ -206,6 +216,11 @@ def hostname_matches(host: str, facts: CertFacts) -> bool:
             continue
         if pattern == wanted_labels:
             return True
-        if pattern[0] == "*" and len(pattern) >= 3 and pattern[1:] == wanted_labels[1:]:
+        if (
+            pattern[0] == "*"
+            and len(pattern) >= 3
+            and wanted_labels[0]  # a wildcard stands for one label, never an empty one
+            and pattern[1:] == wanted_labels[1:]
+        ):
             return True
     return False

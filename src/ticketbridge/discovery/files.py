@@ -1,0 +1,334 @@
+"""Certificates on disk (`[[files]]`): globs to PEM, DER and PKCS#12 files to observations."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import glob
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol as TypingProtocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+from ticketbridge.model import (
+    CertFacts,
+    Endpoint,
+    ErrorKind,
+    Observation,
+    ProbeError,
+    Protocol,
+    Verification,
+)
+from ticketbridge.x509facts import effective_not_after, facts_from_der
+
+# Certificate files are kilobytes; a CA bundle is a few hundred. Anything this large is a mistake
+# (a log, a disk image) and must not be read whole into memory.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+_CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
+# One pass over every armour line keeps the scan linear even in a file of unterminated BEGINs.
+_PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
+# PKCS#12 is a DER SEQUENCE { version 3, ContentInfo { pkcs7-data ... } }: this OID near the start
+# tells "a PKCS#12 we could not open" apart from plain garbage.
+_PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
+
+
+class Verifier(TypingProtocol):
+    """Judges a chain read from disk; with `server_name` None there is no host to match."""
+
+    def verdict(
+        self, chain: Sequence[bytes], server_name: str | None, now: datetime
+    ) -> Verification: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    """One `[[files]]` entry: a glob (`**` allowed) and the PKCS#12 password, if any."""
+
+    pattern: str
+    password: bytes | None = None
+
+    def __repr__(self) -> str:
+        # Sources end up in logs and tracebacks; the password must not.
+        hidden = "None" if self.password is None else "'***'"
+        return f"FileSource(pattern={self.pattern!r}, password={hidden})"
+
+
+class _FileProblem(Exception):
+    """A file-level failure, already phrased as the one-line message an operator reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """One certificate found in a file, at its position among the file's certificates."""
+
+    index: int
+    der: bytes
+    facts: CertFacts
+
+
+@dataclass(frozen=True, slots=True)
+class _Broken:
+    """A certificate-shaped block that could not be read, at its position in the file."""
+
+    index: int
+    message: str
+
+
+_Entry = _Parsed | _Broken
+
+
+def observe_files(
+    sources: Sequence[FileSource], observed_at: datetime, verifier: Verifier | None = None
+) -> list[Observation]:
+    """Observe every certificate in every file the sources' globs match; never raises on content."""
+    observations: list[Observation] = []
+    seen: set[str] = set()
+    for source in sources:
+        matches = sorted(glob.glob(source.pattern, recursive=True))  # noqa: PTH207 - absolute patterns
+        if not matches:
+            observations.append(
+                _error(
+                    source.pattern, "", f"no file matches {_one_line(source.pattern)}", observed_at
+                )
+            )
+            continue
+        for path in matches:
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            observations.extend(_observe_file(path, source.password, observed_at, verifier))
+    return observations
+
+
+def _observe_file(
+    path: str, password: bytes | None, observed_at: datetime, verifier: Verifier | None
+) -> list[Observation]:
+    try:
+        entries = _read_certificates(_read_bounded(path), password)
+    except _FileProblem as problem:
+        return [_error(path, "", str(problem), observed_at)]
+    observations: list[Observation] = []
+    for group in _group_into_chains(entries):
+        if isinstance(group, _Broken):
+            observations.append(_error(path, f"#{group.index}", group.message, observed_at))
+        else:
+            observations.append(_observation(path, group, observed_at, verifier))
+    return observations
+
+
+def _read_bounded(path: str) -> bytes:
+    # O_NONBLOCK: a FIFO matched by a glob must not hang the run waiting for a writer.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _FileProblem(f"cannot open: {_os_reason(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _FileProblem("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _FileProblem(f"{_mib(info.st_size)} is over the {_mib(MAX_FILE_BYTES)} limit")
+        chunks: list[bytes] = []
+        remaining = MAX_FILE_BYTES + 1  # the file may grow between fstat and read
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1024 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as exc:
+        raise _FileProblem(f"cannot read: {_os_reason(exc)}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_FILE_BYTES:
+        raise _FileProblem(f"file grew past the {_mib(MAX_FILE_BYTES)} limit while being read")
+    return data
+
+
+def _read_certificates(data: bytes, password: bytes | None) -> list[_Entry]:
+    """Detect the format by content: PEM armour, else one DER certificate, else PKCS#12."""
+    if not data.strip():
+        raise _FileProblem("empty file")
+    if b"-----BEGIN " in data:
+        entries = list(_pem_certificates(data))
+        if not entries:
+            raise _FileProblem("no CERTIFICATE block in PEM file")
+        return entries
+    single = _parse(0, data)
+    if isinstance(single, _Parsed):
+        return [single]
+    return _pkcs12_certificates(data, password)
+
+
+def _pem_certificates(data: bytes) -> Iterator[_Entry]:
+    index = 0
+    open_label: bytes | None = None
+    body_start = 0
+    for marker in _PEM_MARKER.finditer(data):
+        kind, label = marker.group(1), marker.group(2)
+        if kind == b"BEGIN":
+            if open_label in _CERTIFICATE_LABELS:
+                yield _Broken(index, "PEM CERTIFICATE block without an END line")
+                index += 1
+            open_label, body_start = label, marker.end()
+            continue
+        if open_label is None:
+            continue  # a stray END line is garbage between blocks
+        if open_label in _CERTIFICATE_LABELS:
+            if label != open_label:
+                yield _Broken(index, "PEM CERTIFICATE block closed by a different END line")
+            else:
+                yield _certificate_from_base64(index, data[body_start : marker.start()])
+            index += 1
+        open_label = None
+    if open_label in _CERTIFICATE_LABELS:
+        yield _Broken(index, "PEM CERTIFICATE block without an END line")
+
+
+def _certificate_from_base64(index: int, body: bytes) -> _Entry:
+    try:
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return _Broken(index, "PEM CERTIFICATE block is not valid base64")
+    return _parse(index, der)
+
+
+def _parse(index: int, der: bytes) -> _Entry:
+    try:
+        return _Parsed(index, der, facts_from_der(der))
+    except Exception as exc:  # noqa: BLE001 - hostile DER must become data, whatever it raises
+        return _Broken(index, f"unreadable certificate: {_one_line(str(exc))[:200]}")
+
+
+def _pkcs12_certificates(data: bytes, password: bytes | None) -> list[_Entry]:
+    # Exports "without a password" often use the empty one; OpenSSL treats the two differently.
+    attempts = [password] if password is not None else [None, b""]
+    bundle = next(
+        (loaded for attempt in attempts if (loaded := _load_pkcs12(data, attempt)) is not None),
+        None,
+    )
+    if bundle is None:
+        if _PKCS7_DATA_OID not in data[:64]:
+            raise _FileProblem("not a PEM, DER or PKCS#12 certificate file")
+        if password is None:
+            raise _FileProblem("PKCS#12 file is encrypted and no password is configured")
+        raise _FileProblem("PKCS#12 file could not be opened: wrong password or corrupt file")
+    if bundle.cert is None:
+        raise _FileProblem("PKCS#12 file holds no certificate")
+    leaf = bundle.cert.certificate
+    others = [extra.certificate for extra in bundle.additional_certs]
+    ordered = [leaf, *_issuer_order(leaf, others)]
+    return [_parse(index, cert.public_bytes(Encoding.DER)) for index, cert in enumerate(ordered)]
+
+
+def _load_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates | None:
+    try:
+        return pkcs12.load_pkcs12(data, password)
+    except Exception:  # noqa: BLE001 - ValueError for a wrong password; hostile input, anything
+        return None
+
+
+def _issuer_order(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The extra certificates with the leaf's issuer chain first, then the rest as stored.
+
+    PKCS#12 keeps no order for its extra certificates; PEM files do, so only this path reorders.
+    """
+    remaining = list(others)
+    chain: list[x509.Certificate] = []
+    current = leaf
+    while current.issuer != current.subject:
+        parent = next((cert for cert in remaining if cert.subject == current.issuer), None)
+        if parent is None:
+            break
+        remaining.remove(parent)
+        chain.append(parent)
+        current = parent
+    return [*chain, *remaining]
+
+
+def _group_into_chains(entries: list[_Entry]) -> Iterator[list[_Parsed] | _Broken]:
+    """Consecutive certificates form one chain while each was issued by the one before it."""
+    group: list[_Parsed] = []
+    for entry in entries:
+        if isinstance(entry, _Broken):
+            if group:
+                yield group
+                group = []
+            yield entry
+            continue
+        if group and _issued(entry.facts, by=group[-1].facts):
+            group.append(entry)
+            continue
+        if group:
+            yield group
+        group = [entry]
+    if group:
+        yield group
+
+
+def _issued(certificate: CertFacts, by: CertFacts) -> bool:
+    # A self-signed certificate ends a chain: two roots of the same name in a bundle stay apart.
+    return by.issuer == certificate.subject and by.issuer != by.subject
+
+
+def _observation(
+    path: str, group: list[_Parsed], observed_at: datetime, verifier: Verifier | None
+) -> Observation:
+    chain = tuple(entry.facts for entry in group)
+    return Observation(
+        endpoint=_endpoint(path, f"#{group[0].index}"),
+        observed_at=observed_at,
+        status="ok",
+        certificate=chain[0],
+        chain=chain,
+        effective_not_after=effective_not_after(chain),
+        verification=_verify(verifier, [entry.der for entry in group], observed_at),
+    )
+
+
+def _verify(
+    verifier: Verifier | None, chain: list[bytes], observed_at: datetime
+) -> Verification | None:
+    if verifier is None:
+        return None
+    try:
+        return verifier.verdict(chain, None, observed_at)
+    except Exception as exc:  # noqa: BLE001 - a verdict failure is a verdict, never a lost file
+        return Verification(
+            trusted=False, hostname_match=True, error=f"verification failed: {type(exc).__name__}"
+        )
+
+
+def _endpoint(path: str, address: str) -> Endpoint:
+    return Endpoint(host=path, port=0, address=address, sni=None, protocol=Protocol.FILE)
+
+
+def _error(path: str, address: str, message: str, observed_at: datetime) -> Observation:
+    return Observation(
+        endpoint=_endpoint(path, address),
+        observed_at=observed_at,
+        status="error",
+        error=ProbeError(kind=ErrorKind.FILE, message=message),
+    )
+
+
+def _os_reason(exc: OSError) -> str:
+    # str(exc) repeats the path, which the endpoint already carries; the reason alone is one line.
+    return exc.strerror or type(exc).__name__
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
