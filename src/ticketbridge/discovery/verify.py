@@ -193,7 +193,11 @@ def _explain(chain: Sequence[bytes], raw_error: str, now: datetime) -> str:
     facts = [facts_from_der(der) for der in chain]
     leaf = facts[0]
     for position, certificate in enumerate(facts):
-        role = "certificate" if position == 0 else f"chain certificate {position} ({certificate.subject})"
+        role = (
+            "certificate"
+            if position == 0
+            else f"chain certificate {position} ({certificate.subject})"
+        )
         if certificate.not_after < now:
             return f"{role} expired at {certificate.not_after:%Y-%m-%dT%H:%M:%SZ}"
         if certificate.not_before > now:
