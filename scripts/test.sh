@@ -27,8 +27,8 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 
-echo "== ruff"; .venv/bin/ruff check --output-format concise src tests bench
-.venv/bin/ruff format --check src tests bench
+echo "== ruff"; .venv/bin/ruff check --output-format concise .
+.venv/bin/ruff format --check .
 echo "== mypy --strict"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"; .venv/bin/pytest -q -p no:cacheprovider "$@"
