@@ -8,6 +8,7 @@ import ssl
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class _ThreadedServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connections = 0
+        self.accepted_at: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._threads: list[threading.Thread] = []
@@ -102,6 +104,7 @@ class _ThreadedServer:
             except OSError:
                 return
             with self._lock:
+                self.accepted_at.append(time.monotonic())
                 self.connections += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
