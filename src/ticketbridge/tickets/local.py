@@ -1,0 +1,755 @@
+"""The embedded ticket store: a TicketSystem on one SQLite file, for running without Jira."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from ticketbridge.model import MARKER_PREFIX, StatusCategory, Ticket
+from ticketbridge.tickets.base import (
+    BackendError,
+    Comment,
+    NewTicket,
+    PermanentBackendError,
+    TicketEdit,
+    TransientBackendError,
+    TransitionTarget,
+)
+
+__all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
+
+# Jira's own limits, so that a plan that works here does not fail on the first real Jira write.
+MAX_SUMMARY = 255
+MAX_LABEL = 255
+MAX_COMMENT = 32_767
+
+TO_DO: Final = "To Do"
+IN_PROGRESS: Final = "In Progress"
+DONE: Final = "Done"
+STATUSES: Final[Mapping[str, StatusCategory]] = {
+    TO_DO: "new",
+    IN_PROGRESS: "indeterminate",
+    DONE: "done",
+}
+
+AUTHOR = "ticketbridge"
+RECENTLY_CLOSED = timedelta(days=30)
+
+# `PRAGMA application_id` ("TBr1"): tells our file apart from any other SQLite database
+# that a mistyped `local_path` might point at, before we add tables to it.
+APPLICATION_ID = 0x54427231
+
+# Ordered migrations: migration N takes the file from user_version N-1 to N. Never edit a
+# shipped entry, append a new one: files in the field are at every version.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE key_counters (
+            project TEXT PRIMARY KEY,
+            last_number INTEGER NOT NULL
+        ) STRICT""",
+        """CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            summary TEXT NOT NULL,
+            description TEXT NOT NULL,
+            status TEXT NOT NULL,
+            status_category TEXT NOT NULL
+                CHECK (status_category IN ('new', 'indeterminate', 'done')),
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            due_date TEXT,
+            priority TEXT,
+            assignee TEXT,
+            resolved_at TEXT,
+            evidence TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (project, number)
+        ) STRICT""",
+        """CREATE TABLE labels (
+            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+            position INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, label)
+        ) STRICT""",
+        "CREATE INDEX labels_by_label ON labels (label)",
+        """CREATE TABLE comments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX comments_by_ticket ON comments (ticket_id, id)",
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+            at TEXT NOT NULL,
+            field TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT
+        ) STRICT""",
+        "CREATE INDEX history_by_ticket ON history (ticket_id, id)",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+_TICKET_COLUMNS = (
+    "t.id, t.key, t.summary, t.status, t.status_category, t.created, t.due_date,"
+    " t.priority, t.assignee, t.resolved_at, t.evidence"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field change of one ticket, as `history()` reports it."""
+
+    at: datetime
+    field: str
+    old_value: str | None
+    new_value: str | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _format_instant(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the ticket store needs an aware one")
+    # A fixed width (always microseconds) keeps the text sortable, so SQL can compare instants.
+    text = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return text.removesuffix("+00:00") + "Z"
+
+
+def _parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _parse_date(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+class LocalTicketStore:
+    """A TicketSystem kept in one SQLite file: safe for several processes at once.
+
+    Every operation opens its own short-lived connection, so a store object holds no open
+    file and needs no closing, and can be shared freely. Reading a file that does not exist
+    yet answers "no tickets" without creating it: `plan` writes nothing anywhere.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        project_key: str = "TB",
+        clock: Callable[[], datetime] | None = None,
+        *,
+        busy_timeout: float = 10.0,
+        recently_closed: timedelta = RECENTLY_CLOSED,
+    ) -> None:
+        if not project_key.isalnum() or not project_key.isupper():
+            raise ValueError(f"project key {project_key!r}: upper-case letters and digits only")
+        self.path = Path(path)
+        self.project_key = project_key
+        self._clock = clock or _utc_now
+        self._busy_timeout = busy_timeout
+        self._recently_closed = recently_closed
+
+    def __repr__(self) -> str:
+        return f"LocalTicketStore({str(self.path)!r}, project_key={self.project_key!r})"
+
+    # -- the TicketSystem protocol ------------------------------------------------------------
+
+    def open_tickets(self) -> Sequence[Ticket]:
+        """Open tickets of the project, plus those closed recently that carry a `tb-` marker."""
+        cutoff = _format_instant(self._now() - self._recently_closed)
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            return self._select(
+                conn,
+                "t.project = ? AND (t.status_category != 'done' OR (t.resolved_at >= ?"
+                " AND EXISTS (SELECT 1 FROM labels m WHERE m.ticket_id = t.id"
+                " AND m.label GLOB ?)))",
+                (self.project_key, cutoff, f"{MARKER_PREFIX}*"),
+            )
+
+    def find_by_marker(self, certificate_id: str) -> Sequence[Ticket]:
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            return self._select(
+                conn,
+                "t.project = ? AND t.id IN (SELECT ticket_id FROM labels WHERE label = ?)",
+                (self.project_key, f"{MARKER_PREFIX}{certificate_id}"),
+            )
+
+    def create(self, ticket: NewTicket, comment: str) -> Ticket:
+        # The ticket, its labels (the marker) and its first comment commit together, so a
+        # crash can never leave a ticket that the next run's marker search would miss.
+        summary = _valid_summary(ticket.summary)
+        labels = _valid_labels(ticket.labels)
+        body = _valid_comment(comment)
+        evidence = _evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
+        priority = None if ticket.priority is None else _valid_field("priority", ticket.priority)
+        assignee = None if ticket.assignee is None else _valid_field("assignee", ticket.assignee)
+        with self._writing() as conn:
+            now = self._now_text()
+            ticket_id, key = self._insert_ticket(
+                conn,
+                summary=summary,
+                description=ticket.description,
+                status=TO_DO,
+                created=now,
+                due_date=ticket.due_date,
+                priority=priority,
+                assignee=assignee,
+                resolved_at=None,
+                evidence=evidence,
+            )
+            _add_labels(conn, ticket_id, labels)
+            _record(conn, ticket_id, now, "created", None, key)
+            _insert_comment(conn, ticket_id, body, now)
+            return self._get(conn, key)
+
+    def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
+        labels = _valid_labels(edit.add_labels)
+        body = _valid_comment(comment)
+        evidence = None if edit.evidence is None else _evidence_json(edit.evidence)
+        priority = None if edit.priority is None else _valid_field("priority", edit.priority)
+        assignee = None if edit.assignee is None else _valid_field("assignee", edit.assignee)
+        with self._writing() as conn:
+            ticket_id, before = self._row(conn, key)
+            now = self._now_text()
+            due_date = None if edit.due_date is None else edit.due_date.isoformat()
+            for column, new in (
+                ("due_date", due_date),
+                ("priority", priority),
+                ("assignee", assignee),
+                ("evidence", evidence),
+            ):
+                if new is not None and new != before[column]:
+                    self._set(conn, ticket_id, now, column, before[column], new)
+            for label in _add_labels(conn, ticket_id, labels):
+                _record(conn, ticket_id, now, "labels", None, label)
+            _insert_comment(conn, ticket_id, body, now)
+            _touch(conn, ticket_id, now)
+            return self._get(conn, key)
+
+    def add_comment(self, key: str, body: str) -> None:
+        text = _valid_comment(body)
+        with self._writing() as conn:
+            ticket_id, _ = self._row(conn, key)
+            now = self._now_text()
+            _insert_comment(conn, ticket_id, text, now)
+            _touch(conn, ticket_id, now)
+
+    def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
+        body = _valid_comment(comment)
+        with self._writing() as conn:
+            ticket_id, before = self._row(conn, key)
+            if target not in ("done", "reopen"):
+                raise PermanentBackendError(f"unknown transition {target!r}")
+            is_done = before["status_category"] == "done"
+            # Like a Jira workflow: a transition that is not available from the current
+            # status is refused rather than silently treated as done.
+            if target == "done" and is_done:
+                raise PermanentBackendError(f"{key} is already {before['status']}")
+            if target == "reopen" and not is_done:
+                raise PermanentBackendError(f"{key} is not closed ({before['status']})")
+            now = self._now_text()
+            self._move(conn, ticket_id, now, before, DONE if target == "done" else TO_DO)
+            _insert_comment(conn, ticket_id, body, now)
+            return self._get(conn, key)
+
+    def comments(self, key: str) -> Sequence[Comment]:
+        with self._reading() as conn:
+            if conn is None:
+                raise _unknown(key)
+            ticket_id, _ = self._row(conn, key)
+            rows = conn.execute(
+                "SELECT author, body, created FROM comments WHERE ticket_id = ? ORDER BY id",
+                (ticket_id,),
+            ).fetchall()
+        return [Comment(author, body, _parse_instant(created)) for author, body, created in rows]
+
+    # -- helpers for people and tests, beyond the protocol ------------------------------------
+
+    def get(self, key: str) -> Ticket:
+        """One ticket by key; PermanentBackendError when there is none."""
+        with self._reading() as conn:
+            if conn is None:
+                raise _unknown(key)
+            return self._get(conn, key)
+
+    def all_tickets(self) -> Sequence[Ticket]:
+        """Every ticket of the project, open or closed, oldest first."""
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            return self._select(conn, "t.project = ?", (self.project_key,))
+
+    def add_manual_ticket(
+        self,
+        summary: str,
+        due_date: date | None,
+        *,
+        created: datetime | None = None,
+        labels: Sequence[str] = (),
+        status: str = TO_DO,
+        priority: str | None = None,
+        assignee: str | None = None,
+        description: str = "",
+    ) -> Ticket:
+        """File a ticket the way a person would: no evidence, no comment, any labels."""
+        text = _valid_summary(summary)
+        valid_labels = _valid_labels(tuple(labels))
+        _category(status)
+        with self._writing() as conn:
+            now = self._now_text()
+            filed = now if created is None else _format_instant(created)
+            ticket_id, key = self._insert_ticket(
+                conn,
+                summary=text,
+                description=description,
+                status=status,
+                created=filed,
+                due_date=due_date,
+                priority=priority,
+                assignee=assignee,
+                resolved_at=now if _category(status) == "done" else None,
+                evidence="{}",
+            )
+            _add_labels(conn, ticket_id, valid_labels)
+            _record(conn, ticket_id, filed, "created", None, key)
+            return self._get(conn, key)
+
+    def set_status(self, key: str, status: str) -> Ticket:
+        """Move a ticket to any status, as a person dragging it across a board would."""
+        _category(status)
+        with self._writing() as conn:
+            ticket_id, before = self._row(conn, key)
+            if before["status"] != status:
+                self._move(conn, ticket_id, self._now_text(), before, status)
+            return self._get(conn, key)
+
+    def history(self, key: str) -> Sequence[Change]:
+        """Every recorded field change of one ticket, oldest first."""
+        with self._reading() as conn:
+            if conn is None:
+                raise _unknown(key)
+            ticket_id, _ = self._row(conn, key)
+            rows = conn.execute(
+                "SELECT at, field, old_value, new_value FROM history"
+                " WHERE ticket_id = ? ORDER BY id",
+                (ticket_id,),
+            ).fetchall()
+        return [Change(_parse_instant(at), field, old, new) for at, field, old, new in rows]
+
+    # -- connections, transactions and error translation --------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A consistent snapshot for several SELECTs; None when the file does not exist yet."""
+        with self._translated_errors():
+            if not self.path.exists():
+                yield None
+                return
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+            finally:
+                conn.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._translated_errors():
+            self._create_file()
+            conn = self._connect()
+            try:
+                # IMMEDIATE takes the write lock up front, waiting up to busy_timeout: a
+                # deferred transaction that upgrades later fails at once in WAL mode instead.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except BackendError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise TransientBackendError(
+                    f"{self.path}: ticket store is busy (another writer held it for more than"
+                    f" {self._busy_timeout:g}s): {exc}"
+                ) from exc
+            raise PermanentBackendError(f"{self.path}: ticket store unusable: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise PermanentBackendError(f"{self.path}: ticket store unusable: {exc}") from exc
+        except OSError as exc:
+            raise PermanentBackendError(
+                f"{self.path}: ticket store unusable: {exc.strerror or exc}"
+            ) from exc
+
+    def _create_file(self) -> None:
+        # Created here rather than by sqlite so it is 0600 from the first byte: tickets name
+        # hosts and owners. SQLite gives its -wal and -shm files the same mode.
+        if not self.path.parent.is_dir():
+            raise PermanentBackendError(f"{self.path}: directory {self.path.parent} does not exist")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+
+    def _connect(self) -> sqlite3.Connection:
+        # mode=rw: never let sqlite create the file itself (with the umask's mode).
+        uri = f"{self.path.absolute().as_uri()}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            # FULL: a write that returned must survive a power cut. The audit log already
+            # names its key; a lost TB-5 would otherwise be handed out again to another ticket.
+            conn.execute("PRAGMA synchronous = FULL")
+            self._ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        if (
+            _pragma_int(conn, "user_version") == SCHEMA_VERSION
+            and _pragma_int(conn, "application_id") == APPLICATION_ID
+        ):
+            return
+        # Everything is decided under the write lock: several processes may open a new file
+        # at once, and reads outside one transaction could see it half-way through another's
+        # migration (tables, but no application id yet) and take it for a foreign database.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._checked_version(conn)
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
+        # WAL lets readers run beside the one writer. It is a property of the file, cannot be
+        # changed inside a transaction, and is only set once the file is known to be ours.
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+
+    def _checked_version(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version, or PermanentBackendError when it is not ours to use."""
+        version = _pragma_int(conn, "user_version")
+        application_id = _pragma_int(conn, "application_id")
+        has_tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
+        if application_id != APPLICATION_ID and (application_id != 0 or has_tables):
+            raise PermanentBackendError(
+                f"{self.path}: not a ticketbridge ticket store (another application's"
+                " SQLite database); point [tickets] local_path at a new file"
+            )
+        if version > SCHEMA_VERSION:
+            raise PermanentBackendError(
+                f"{self.path}: ticket store schema version {version} is newer than this"
+                f" ticketbridge supports ({SCHEMA_VERSION}); upgrade ticketbridge to use it"
+            )
+        return version
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _now_text(self) -> str:
+        return _format_instant(self._now())
+
+    def _insert_ticket(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        summary: str,
+        description: str,
+        status: str,
+        created: str,
+        due_date: date | None,
+        priority: str | None,
+        assignee: str | None,
+        resolved_at: str | None,
+        evidence: str,
+    ) -> tuple[int, str]:
+        # A per-project counter, bumped under the same write lock as the insert: keys are
+        # never handed out twice, and never reused, as in Jira.
+        (number,) = conn.execute(
+            "INSERT INTO key_counters (project, last_number) VALUES (?, 1)"
+            " ON CONFLICT (project) DO UPDATE SET last_number = last_number + 1"
+            " RETURNING last_number",
+            (self.project_key,),
+        ).fetchone()
+        key = f"{self.project_key}-{number}"
+        cursor = conn.execute(
+            "INSERT INTO tickets (key, project, number, summary, description, status,"
+            " status_category, created, updated, due_date, priority, assignee, resolved_at,"
+            " evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                self.project_key,
+                number,
+                summary,
+                description,
+                status,
+                _category(status),
+                created,
+                created,
+                None if due_date is None else due_date.isoformat(),
+                priority,
+                assignee,
+                resolved_at,
+                evidence,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid, key
+
+    def _row(self, conn: sqlite3.Connection, key: str) -> tuple[int, dict[str, Any]]:
+        cursor = conn.execute(
+            "SELECT id, status, status_category, due_date, priority, assignee, resolved_at,"
+            " evidence FROM tickets WHERE key = ?",
+            (key,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise _unknown(key)
+        names = [column[0] for column in cursor.description]
+        values = dict(zip(names, row, strict=True))
+        return int(values.pop("id")), values
+
+    def _set(
+        self,
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        now: str,
+        column: str,
+        old: str | None,
+        new: str | None,
+    ) -> None:
+        if column not in {"due_date", "priority", "assignee", "evidence"}:
+            raise ValueError(column)
+        conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (new, ticket_id))  # noqa: S608
+        _record(conn, ticket_id, now, column, old, new)
+
+    def _move(
+        self,
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        now: str,
+        before: Mapping[str, Any],
+        status: str,
+    ) -> None:
+        category = _category(status)
+        if category == "done":
+            resolved_at = before["resolved_at"] if before["status_category"] == "done" else now
+        else:
+            resolved_at = None
+        conn.execute(
+            "UPDATE tickets SET status = ?, status_category = ?, resolved_at = ?, updated = ?"
+            " WHERE id = ?",
+            (status, category, resolved_at, now, ticket_id),
+        )
+        _record(conn, ticket_id, now, "status", before["status"], status)
+
+    def _get(self, conn: sqlite3.Connection, key: str) -> Ticket:
+        found = self._select(conn, "t.key = ?", (key,))
+        if not found:
+            raise _unknown(key)
+        return found[0]
+
+    def _select(
+        self, conn: sqlite3.Connection, where: str, params: tuple[object, ...]
+    ) -> list[Ticket]:
+        # `where` is always a constant fragment from this module; values travel as parameters.
+        tickets_sql = f"SELECT {_TICKET_COLUMNS} FROM tickets t WHERE {where} ORDER BY t.id"  # noqa: S608
+        labels_sql = (
+            "SELECT l.ticket_id, l.label FROM labels l"  # noqa: S608
+            f" WHERE l.ticket_id IN (SELECT t.id FROM tickets t WHERE {where})"
+            " ORDER BY l.ticket_id, l.position"
+        )
+        rows = conn.execute(tickets_sql, params).fetchall()
+        labels: dict[int, list[str]] = {}
+        for ticket_id, label in conn.execute(labels_sql, params):
+            labels.setdefault(ticket_id, []).append(label)
+        return [_ticket(row, tuple(labels.get(row[0], ()))) for row in rows]
+
+
+def _ticket(row: tuple[Any, ...], labels: tuple[str, ...]) -> Ticket:
+    (
+        _id,
+        key,
+        summary,
+        status,
+        category,
+        created,
+        due_date,
+        priority,
+        assignee,
+        resolved_at,
+        evidence,
+    ) = row
+    endpoints = json.loads(evidence).get("endpoints") or ()
+    return Ticket(
+        key=key,
+        summary=summary,
+        status=status,
+        status_category=category,
+        created=_parse_instant(created),
+        due_date=_parse_date(due_date),
+        labels=labels,
+        priority=priority,
+        assignee=assignee,
+        resolved_at=None if resolved_at is None else _parse_instant(resolved_at),
+        tracked_endpoints=tuple(str(endpoint) for endpoint in endpoints),
+    )
+
+
+def _add_labels(conn: sqlite3.Connection, ticket_id: int, labels: Sequence[str]) -> list[str]:
+    """Append the labels the ticket lacks, keeping first-seen order; returns those added."""
+    (last,) = conn.execute(
+        "SELECT coalesce(max(position), -1) FROM labels WHERE ticket_id = ?", (ticket_id,)
+    ).fetchone()
+    added: list[str] = []
+    for label in labels:
+        cursor = conn.execute(
+            "INSERT INTO labels (ticket_id, position, label) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (ticket_id, last + 1 + len(added), label),
+        )
+        if cursor.rowcount:
+            added.append(label)
+    return added
+
+
+def _insert_comment(conn: sqlite3.Connection, ticket_id: int, body: str, now: str) -> None:
+    conn.execute(
+        "INSERT INTO comments (ticket_id, author, body, created) VALUES (?, ?, ?, ?)",
+        (ticket_id, AUTHOR, body, now),
+    )
+
+
+def _record(
+    conn: sqlite3.Connection,
+    ticket_id: int,
+    at: str,
+    field: str,
+    old: str | None,
+    new: str | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO history (ticket_id, at, field, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+        (ticket_id, at, field, old, new),
+    )
+
+
+def _touch(conn: sqlite3.Connection, ticket_id: int, now: str) -> None:
+    conn.execute("UPDATE tickets SET updated = ? WHERE id = ?", (now, ticket_id))
+
+
+def _pragma_int(conn: sqlite3.Connection, name: str) -> int:
+    return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    message = str(exc)
+    return "database is locked" in message or "database is busy" in message
+
+
+def _unknown(key: str) -> PermanentBackendError:
+    return PermanentBackendError(f"no ticket {key}")
+
+
+def _category(status: str) -> StatusCategory:
+    try:
+        return STATUSES[status]
+    except KeyError:
+        raise PermanentBackendError(
+            f"unknown status {status!r}; the local store knows {', '.join(STATUSES)}"
+        ) from None
+
+
+def _valid_summary(summary: str) -> str:
+    if not summary.strip():
+        raise PermanentBackendError("summary: must not be empty")
+    if len(summary) > MAX_SUMMARY:
+        raise PermanentBackendError(
+            f"summary: {len(summary)} characters, at most {MAX_SUMMARY} allowed"
+        )
+    if "\n" in summary or "\r" in summary:
+        raise PermanentBackendError("summary: must be a single line")
+    return summary
+
+
+def _valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    for label in labels:
+        if not label or any(character.isspace() for character in label):
+            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
+        if len(label) > MAX_LABEL:
+            raise PermanentBackendError(
+                f"label {label[:40]!r}...: {len(label)} characters, at most {MAX_LABEL} allowed"
+            )
+    return tuple(dict.fromkeys(labels))
+
+
+def _valid_comment(body: str) -> str:
+    if not body.strip():
+        raise PermanentBackendError("comment: body must not be empty")
+    if len(body) > MAX_COMMENT:
+        raise PermanentBackendError(
+            f"comment: {len(body)} characters, at most {MAX_COMMENT} allowed"
+        )
+    return body
+
+
+def _valid_field(name: str, value: str) -> str:
+    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
+        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
+    return value
+
+
+def _evidence_json(evidence: Mapping[str, Any]) -> str:
+    endpoints = evidence.get("endpoints", ())
+    if isinstance(endpoints, str | bytes) or not all(isinstance(e, str) for e in endpoints):
+        raise PermanentBackendError("evidence: endpoints must be a list of endpoint labels")
+    try:
+        return json.dumps(dict(evidence), sort_keys=True, allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise PermanentBackendError(f"evidence: not representable as JSON: {exc}") from exc
+
+
+def _json_default(value: object) -> object:
+    # Evidence is built from domain values: instants and dates travel as ISO text, tuples as lists.
+    if isinstance(value, datetime):
+        return _format_instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
