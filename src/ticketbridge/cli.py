@@ -18,7 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ticketbridge import __version__
-from ticketbridge.codec import certificate_to_json, observation_to_json, observations_jsonl
+from ticketbridge.codec import (
+    certificate_to_json,
+    observation_to_json,
+    observations_jsonl,
+    ticket_to_json,
+)
 from ticketbridge.config import (
     ConfigError,
     Settings,
@@ -27,8 +32,25 @@ from ticketbridge.config import (
     resolve_config_path,
 )
 from ticketbridge.logs import configure_logging
-from ticketbridge.render import plain_console, scan_report
-from ticketbridge.service import ScanResult, scan, utcnow
+from ticketbridge.plan import Pager, UnsafePlan
+from ticketbridge.render import (
+    apply_report,
+    plain_console,
+    plan_report,
+    scan_report,
+    tickets_table,
+)
+from ticketbridge.runlock import LockError, LockHeld
+from ticketbridge.service import (
+    ScanResult,
+    gather,
+    make_plan,
+    reconcile,
+    scan,
+    ticket_system,
+    utcnow,
+)
+from ticketbridge.tickets.base import BackendError
 
 log = logging.getLogger("ticketbridge")
 
@@ -49,6 +71,11 @@ class ScanFormat(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
 
 
 @dataclass
@@ -125,6 +152,16 @@ def _errors_mapped(state: AppState) -> Iterator[None]:
         if state.debug:
             log.exception("configuration error")
         _fail(EXIT_USAGE, str(exc))
+    except UnsafePlan as exc:
+        _fail(EXIT_UNSAFE_PLAN, str(exc))
+    except LockHeld as exc:
+        _fail(EXIT_LOCKED, str(exc))
+    except LockError as exc:
+        _fail(EXIT_RUN_ERROR, str(exc))
+    except BackendError as exc:
+        if state.debug:
+            log.exception("ticket system error")
+        _fail(EXIT_RUN_ERROR, f"ticket system: {exc}")
     except KeyboardInterrupt:
         _fail(130, "interrupted")
     except BrokenPipeError:
@@ -230,6 +267,195 @@ def scan_command(
             return
         with _output(output) as handle:
             _write_scan(result, output_format, handle, now.isoformat().replace("+00:00", "Z"))
+
+
+ObservationsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--observations",
+        help="JSONL from `scan --format jsonl` (repeatable), instead of a local scan.",
+        dir_okay=False,
+    ),
+]
+ScanTooOption = Annotated[
+    bool, typer.Option("--scan", help="With --observations: also scan locally and merge.")
+]
+
+
+def _emit(renderable: object) -> None:
+    Console().print(renderable)
+
+
+def _json_out(document: object) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command("plan")
+def plan_command(
+    ctx: typer.Context,
+    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+    observations: ObservationsOption = None,
+    scan_too: ScanTooOption = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 3 when the plan has changes.")
+    ] = False,
+) -> None:
+    """Show what reconcile would do; writes nothing anywhere."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        settings = state.settings()
+        with _progress(enabled=output_format is TableOrJson.table) as progress:
+            gathered = gather(
+                settings,
+                state.config_path,
+                environment(),
+                observation_files=observations or (),
+                scan_too=scan_too,
+                progress=progress,
+            )
+        tickets = ticket_system(settings, state.config_path)
+        plan = make_plan(
+            settings,
+            state.config_path,
+            gathered,
+            tickets,
+            now=utcnow(),
+            paging=_paging_configured(settings),
+        )
+        if output_format is TableOrJson.json:
+            _json_out(plan.as_dict())
+        else:
+            _emit(plan_report(plan))
+    if detailed_exitcode and plan.writes:
+        raise typer.Exit(EXIT_CHANGES_PENDING)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    max_changes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-changes", min=0, help="Refuse plans with more writes (policy.max_changes)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Apply even above max_changes.")] = False,
+    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+    observations: ObservationsOption = None,
+    scan_too: ScanTooOption = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file", help="Write Prometheus metrics (textfile collector format)."
+        ),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="With --dry-run: exit 3 when there are changes."),
+    ] = False,
+) -> None:
+    """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        settings = state.settings()
+        with _progress(enabled=output_format is TableOrJson.table) as progress:
+            gathered = gather(
+                settings,
+                state.config_path,
+                environment(),
+                observation_files=observations or (),
+                scan_too=scan_too,
+                progress=progress,
+            )
+        outcome = reconcile(
+            settings,
+            state.config_path,
+            gathered,
+            dry_run=dry_run,
+            force=force,
+            max_changes=max_changes,
+            now=utcnow(),
+            pager=_pager(settings),
+        )
+        if metrics_file is not None:
+            from ticketbridge.metrics import write_metrics
+
+            write_metrics(metrics_file, gathered, outcome)
+        if output_format is TableOrJson.json:
+            if outcome.report is None:
+                document = outcome.plan.as_dict()
+                for action in document["actions"]:
+                    action["applied"] = False
+                _json_out(document)
+            else:
+                _json_out(outcome.report.as_dict())
+        elif outcome.report is None:
+            _emit(plan_report(outcome.plan))
+        else:
+            _emit(apply_report(outcome.report))
+    if outcome.report is not None and not outcome.report.ok:
+        raise typer.Exit(EXIT_RUN_ERROR)
+    if outcome.report is None and detailed_exitcode and outcome.plan.writes:
+        raise typer.Exit(EXIT_CHANGES_PENDING)
+
+
+@app.command("tickets")
+def tickets_command(
+    ctx: typer.Context,
+    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list untracked tickets in the adoption scope.")
+    ] = False,
+) -> None:
+    """The tickets ticketbridge tracks, from whichever backend is configured."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        settings = state.settings()
+        tickets = ticket_system(settings, state.config_path).open_tickets()
+        listed = sorted(
+            (ticket for ticket in tickets if show_all or ticket.marker_ids),
+            key=lambda ticket: (ticket.created, ticket.key),
+        )
+        if output_format is TableOrJson.json:
+            _json_out({"tickets": [ticket_to_json(ticket) for ticket in listed]})
+        else:
+            _emit(tickets_table(listed))
+
+
+@app.command("demo")
+def demo_command(
+    ctx: typer.Context,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            file_okay=False,
+            help="Keep the demo's config, ticket store and certificates in this directory.",
+        ),
+    ] = None,
+) -> None:
+    """Replay the incident on loopback and reconcile it: no network, no credentials."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        from ticketbridge.demo import run_demo
+
+        converged = run_demo(Console(), utcnow(), workdir)
+    if not converged:
+        raise typer.Exit(EXIT_RUN_ERROR)
+
+
+def _paging_configured(settings: Settings) -> bool:
+    return _pager(settings) is not None
+
+
+def _pager(settings: Settings) -> Pager | None:
+    """The configured on-call sinks, or None when there are none (pages are then not planned)."""
+    if not settings.alerts.pagerduty and not settings.alerts.webhook:
+        return None
+    from ticketbridge.alerts import pager_from_settings
+
+    return pager_from_settings(settings.alerts)
 
 
 def main() -> None:

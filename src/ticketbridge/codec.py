@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ticketbridge.model import Observation, TrackedCert
+from ticketbridge.model import Observation, Ticket, TrackedCert
 
 _OBSERVATION = TypeAdapter(Observation)
 
@@ -66,3 +66,13 @@ def read_observations(path: Path) -> Iterator[Observation]:
 def observations_jsonl(observations: Iterable[Observation]) -> Iterator[str]:
     for observation in observations:
         yield dumps_line(observation_to_json(observation)) + "\n"
+
+
+_TICKET = TypeAdapter(Ticket)
+
+
+def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
+    data: dict[str, Any] = _TICKET.dump_python(ticket, mode="json")
+    data["is_open"] = ticket.is_open
+    data["certificate_ids"] = list(ticket.marker_ids)
+    return data

@@ -91,6 +91,7 @@ class PolicySettings(_Section):
 class TicketsSettings(_Section):
     backend: Literal["local", "jira"] = "local"
     local_path: str = "ticketbridge.db"
+    lock_path: str = "ticketbridge.lock"
 
 
 class JiraSettings(_Section):

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ticketbridge.apply import ActionResult, ApplyReport
 from ticketbridge.inventory import Inventory
-from ticketbridge.model import Observation, TrackedCert
+from ticketbridge.model import Observation, Ticket, TrackedCert
+from ticketbridge.plan import Change, Plan
 
 MAX_NAMES_SHOWN = 4
 MAX_ENDPOINTS_SHOWN = 6
 
 
-def printable(text: str, limit: int = 200) -> str:
+def printable(text: str, limit: int = 200, *, keep_newlines: bool = False) -> str:
     """Text from a certificate or a server, made safe for a terminal.
 
     Control characters, bidirectional overrides and other format characters are shown as
@@ -28,7 +30,9 @@ def printable(text: str, limit: int = 200) -> str:
     out = []
     for character in text:
         category = unicodedata.category(character)
-        if category in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+        if keep_newlines and character == "\n":
+            out.append(character)
+        elif category in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
             out.append(character.encode("unicode_escape").decode("ascii"))
         else:
             out.append(character)
@@ -140,3 +144,119 @@ def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
 def plain_console(width: int = 160) -> Console:
     """A console that writes plain text, for `--output FILE` and for tests."""
     return Console(width=width, color_system=None, force_terminal=False, soft_wrap=False)
+
+
+_KIND_STYLE = {
+    "create": "bold green",
+    "update": "cyan",
+    "escalate": "bold yellow",
+    "page": "bold red",
+    "resolve": "green",
+    "reopen": "magenta",
+    "duplicate": "yellow",
+    "ambiguous": "dim yellow",
+    "unobserved": "dim red",
+}
+
+
+def _changes_text(fields: Mapping[str, Change]) -> Text:
+    lines = []
+    for name, change in sorted(fields.items()):
+        before = change.before if change.before not in (None, [], "") else "—"
+        after = change.after if change.after not in (None, [], "") else "—"
+        lines.append(f"{name}: {_short(before)} → {_short(after)}")
+    return Text("\n".join(lines))
+
+
+def _short(value: object) -> str:
+    if isinstance(value, list):
+        return printable(", ".join(str(item) for item in value), 80)
+    return printable(str(value), 80)
+
+
+def _certificate_cell(names: Sequence[str], certificate_id: str) -> Text:
+    return Text.assemble(_names_text(names), ("\n" + certificate_id, "dim"))
+
+
+def plan_table(plan: Plan, results: Sequence[ActionResult] | None = None) -> Table:
+    title = "Plan" if results is None else "Applied"
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("Action", no_wrap=True)
+    table.add_column("Ticket", no_wrap=True)
+    table.add_column("Certificate", overflow="fold")
+    table.add_column("Change", overflow="fold")
+    table.add_column("Reason", overflow="fold", ratio=2)
+    if results is not None:
+        table.add_column("Result", overflow="fold")
+    rows = results if results is not None else [None] * len(plan.actions)
+    for action, result in zip(plan.actions, rows, strict=True):
+        ticket = (result.ticket if result is not None else None) or action.ticket or "(new)"
+        cells: list[RenderableType] = [
+            Text(str(action.kind), style=_KIND_STYLE.get(str(action.kind), "")),
+            Text(ticket),
+            _certificate_cell(action.certificate.names, action.certificate.id),
+            _changes_text(action.fields),
+            Text(printable(action.reason, 600)),
+        ]
+        if result is not None:
+            if result.error:
+                cells.append(Text(f"failed: {printable(result.error, 300)}", style="red"))
+            elif result.applied:
+                cells.append(
+                    Text("done" + (f" ({result.note})" if result.note else ""), style="green")
+                )
+            else:
+                cells.append(Text(result.note or "not written", style="dim"))
+        table.add_row(*cells)
+    return table
+
+
+def plan_summary_line(plan: Plan) -> Text:
+    counts = ", ".join(f"{count} {kind}" for kind, count in plan.summary.items() if count)
+    if not plan.actions:
+        return Text("Nothing to do: every ticket matches what is served.", style="green")
+    return Text(f"{plan.writes} write(s) planned: {counts}.", style="bold")
+
+
+def plan_report(plan: Plan) -> RenderableType:
+    if not plan.actions:
+        return plan_summary_line(plan)
+    return Group(plan_table(plan), plan_summary_line(plan))
+
+
+def apply_report(report: ApplyReport) -> RenderableType:
+    if not report.plan.actions:
+        return plan_summary_line(report.plan)
+    failed = len(report.failures)
+    style = "bold red" if failed else "bold green"
+    line = Text(f"{report.applied} action(s) applied, {failed} failed.", style=style)
+    if failed:
+        line.append(" The next run retries what failed.", style="red")
+    return Group(plan_table(report.plan, report.results), line)
+
+
+def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
+    if not tickets:
+        return Text("No tickets.", style="dim")
+    table = Table(title="Tickets", title_justify="left")
+    table.add_column("Key", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Due", no_wrap=True)
+    table.add_column("Priority", no_wrap=True)
+    table.add_column("Summary", overflow="fold")
+    table.add_column("Certificate", overflow="fold")
+    table.add_column("Endpoints", overflow="fold")
+    for ticket in tickets:
+        table.add_row(
+            Text(ticket.key),
+            Text(ticket.status, style="green" if not ticket.is_open else ""),
+            Text(ticket.due_date.isoformat() if ticket.due_date else "—"),
+            Text(ticket.priority or "—"),
+            Text(printable(ticket.summary, 200)),
+            Text(
+                ", ".join(ticket.marker_ids) or "(not tracked)",
+                style="" if ticket.marker_ids else "dim",
+            ),
+            _endpoints_text(ticket.tracked_endpoints),
+        )
+    return table

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ticketbridge.apply import ApplyReport, apply_plan
+from ticketbridge.codec import ObservationsFileError, read_observations
 from ticketbridge.config import ConfigError, Settings, pkcs12_password
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustStoreError, TrustVerifier
 from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.model import Observation, Protocol
+from ticketbridge.plan import ActionKind, Pager, Plan
+from ticketbridge.policy import Policy
+from ticketbridge.reconcile import plan as decide
+from ticketbridge.runlock import RunLock
+from ticketbridge.tickets.base import TicketSystem
 
 ProgressCallback = Callable[[int, int], None]  # (completed, total)
 
@@ -56,7 +64,8 @@ def inventory_pins(settings: Settings) -> list[InventoryPin]:
 
 def trust_verifier(settings: Settings, config_path: Path) -> TrustVerifier:
     try:
-        return TrustVerifier.from_config(settings.discovery.ca_bundle or None)
+        bundle = settings.discovery.ca_bundle
+        return TrustVerifier.from_config(resolve_relative(bundle, config_path) if bundle else None)
     except TrustStoreError as exc:
         raise ConfigError(f"{config_path}: discovery.ca_bundle: {exc}") from None
 
@@ -94,7 +103,10 @@ def _observe_files(
     from ticketbridge.discovery.files import FileSource, observe_files
 
     sources = [
-        FileSource(pattern=entry.path, password=pkcs12_password(entry, index, config_path, environ))
+        FileSource(
+            pattern=str(resolve_relative(entry.path, config_path)),
+            password=pkcs12_password(entry, index, config_path, environ),
+        )
         for index, entry in enumerate(settings.files)
     ]
     return observe_files(sources, clock(), verifier)
@@ -128,3 +140,152 @@ async def _scan_network(
         if progress:
             progress(len(observations) - len(resolution.failures), total)
     return observations
+
+
+def resolve_relative(path_text: str, config_path: Path) -> Path:
+    """Paths in a config file are relative to that file's directory, so cron's cwd never matters."""
+    path = Path(path_text).expanduser()
+    if path.is_absolute():
+        return path
+    return (config_path.parent / path) if config_path.exists() else path
+
+
+def policy_of(settings: Settings) -> Policy:
+    policy = settings.policy
+    return Policy(
+        lead_days=policy.lead_days,
+        ticket_horizon_days=policy.ticket_horizon_days,
+        escalate_within_days=policy.escalate_within_days,
+        page_within_days=policy.page_within_days,
+        timezone=policy.timezone,
+        keep_earlier_due_date=policy.keep_earlier_due_date,
+        resolve_on_renewal=policy.resolve_on_renewal,
+        max_changes=policy.max_changes,
+        escalation_priority=settings.jira.escalation_priority,
+    )
+
+
+def validated_policy(settings: Settings, config_path: Path) -> Policy:
+    try:
+        return policy_of(settings)
+    except ValueError as exc:
+        message = str(exc)
+        key, _, detail = message.partition(" ")
+        if key.startswith("policy."):
+            raise ConfigError(f"{config_path}: {key.rstrip(':')}: {detail}") from None
+        raise ConfigError(f"{config_path}: policy: {message}") from None
+
+
+def ticket_system(
+    settings: Settings, config_path: Path, *, clock: Callable[[], datetime] = utcnow
+) -> TicketSystem:
+    """The configured backend: the embedded SQLite store, or Jira."""
+    if settings.tickets.backend == "jira":
+        try:
+            jira_backend = importlib.import_module("ticketbridge.tickets.jira")
+        except ImportError:
+            raise ConfigError(
+                f"{config_path}: tickets.backend: the Jira backend is not part of this build"
+            ) from None
+        backend: TicketSystem = jira_backend.JiraTicketSystem.from_settings(
+            settings.jira, clock=clock
+        )
+        return backend
+    from ticketbridge.tickets.local import LocalTicketStore
+
+    return LocalTicketStore(resolve_relative(settings.tickets.local_path, config_path), clock=clock)
+
+
+def lock_path(settings: Settings, config_path: Path) -> Path:
+    return resolve_relative(settings.tickets.lock_path, config_path)
+
+
+def gather(
+    settings: Settings,
+    config_path: Path,
+    environ: Mapping[str, str],
+    *,
+    observation_files: Sequence[Path] = (),
+    scan_too: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    progress: ProgressCallback | None = None,
+) -> list[Observation]:
+    """Observations for planning: a local scan, `--observations` files, or both merged.
+
+    Merging keeps the newest observation of each endpoint, so several scanners (one per network
+    zone) can each report what only they can reach.
+    """
+    observations: list[Observation] = []
+    for path in observation_files:
+        try:
+            observations.extend(read_observations(path))
+        except ObservationsFileError as exc:
+            raise ConfigError(f"--observations {exc}") from None
+    if not observation_files or scan_too:
+        observations.extend(
+            scan(settings, config_path, environ, clock=clock, progress=progress).observations
+        )
+    newest: dict[object, Observation] = {}
+    for observation in observations:
+        current = newest.get(observation.endpoint)
+        if current is None or observation.observed_at >= current.observed_at:
+            newest[observation.endpoint] = observation
+    return sorted(newest.values(), key=lambda observation: observation.endpoint)
+
+
+def without_pages(plan: Plan) -> Plan:
+    """No on-call sink is configured: a page would reach nobody, so it is not planned at all."""
+    return Plan.of(plan.generated_at, (a for a in plan.actions if a.kind is not ActionKind.PAGE))
+
+
+def make_plan(
+    settings: Settings,
+    config_path: Path,
+    observations: Sequence[Observation],
+    tickets: TicketSystem,
+    *,
+    now: datetime,
+    paging: bool,
+) -> Plan:
+    inventory = build_inventory(observations, inventory_pins(settings))
+    decided = decide(
+        inventory, tickets.open_tickets(), validated_policy(settings, config_path), now
+    )
+    return decided if paging else without_pages(decided)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    plan: Plan
+    report: ApplyReport | None  # None for a dry run
+
+
+def reconcile(
+    settings: Settings,
+    config_path: Path,
+    observations: Sequence[Observation],
+    *,
+    dry_run: bool,
+    force: bool,
+    max_changes: int | None,
+    now: datetime,
+    pager: Pager | None = None,
+    tickets: TicketSystem | None = None,
+) -> RunOutcome:
+    """Plan, refuse an unsafe plan, and apply it under the run lock (unless a dry run)."""
+    backend = tickets if tickets is not None else ticket_system(settings, config_path)
+    if dry_run:
+        return RunOutcome(
+            make_plan(
+                settings, config_path, observations, backend, now=now, paging=pager is not None
+            ),
+            None,
+        )
+    limit = settings.policy.max_changes if max_changes is None else max_changes
+    with RunLock(lock_path(settings, config_path)):
+        plan = make_plan(
+            settings, config_path, observations, backend, now=now, paging=pager is not None
+        )
+        plan.raise_if_unsafe(limit, force)
+        report = apply_plan(plan, backend, pager)
+    return RunOutcome(plan, report)

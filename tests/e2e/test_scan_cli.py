@@ -4,76 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from support.certs import Issued, make_ca, make_intermediate, make_leaf, write_pem
-from support.tlsservers import Served, TLSServer
+from support.certs import Issued, write_pem
+from support.cli import run_cli
+from support.tlsservers import TLSServer
 from ticketbridge.codec import observation_from_json
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("TICKETBRIDGE_")
-    }
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "ticketbridge", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def pki() -> dict[str, Issued]:
-    root = make_ca(
-        "CLI Root", not_before=NOW - timedelta(days=100), not_after=NOW + timedelta(days=3000)
-    )
-    intermediate = make_intermediate(
-        root,
-        "CLI Intermediate",
-        not_before=NOW - timedelta(days=100),
-        not_after=NOW + timedelta(days=900),
-    )
-    wildcard = make_leaf(
-        intermediate,
-        names=("*.example.com", "example.com"),
-        not_before=NOW - timedelta(days=85),
-        not_after=NOW + timedelta(days=5),
-        key_slot="cli-wild",
-    )
-    www = make_leaf(
-        intermediate,
-        names=("www.example.com",),
-        not_before=NOW - timedelta(days=5),
-        not_after=NOW + timedelta(days=300),
-        key_slot="cli-www",
-    )
-    return {"root": root, "intermediate": intermediate, "wildcard": wildcard, "www": www}
-
-
-@pytest.fixture(scope="module")
-def server(pki: dict[str, Issued]) -> Iterator[TLSServer]:
-    with TLSServer(
-        Served([pki["wildcard"], pki["intermediate"]]),
-        {"www.example.com": Served([pki["www"], pki["intermediate"]])},
-        address="127.0.0.6",
-    ) as running:
-        yield running
 
 
 @pytest.fixture

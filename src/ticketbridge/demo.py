@@ -1,0 +1,188 @@
+"""`ticketbridge demo`: the incident replayed on loopback, reconciled end to end, in seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.text import Text
+
+from ticketbridge.config import load_settings
+from ticketbridge.demo_fixtures import DemoEndpoint, incident_pki, incident_servers
+from ticketbridge.render import apply_report, plan_report, printable, scan_report, tickets_table
+from ticketbridge.service import gather, make_plan, reconcile, ticket_system
+from ticketbridge.tickets.local import LocalTicketStore
+
+HAND_FILED_SUMMARY = "Renew *.example.com wildcard certificate"
+
+
+@dataclass
+class _Receiver:
+    """A local webhook receiver standing in for on-call: it records what was paged."""
+
+    events: list[dict[str, object]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def serving(self, address: str) -> Iterator[str]:
+        events = self.events
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                events.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        server = ThreadingHTTPServer((address, 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://{address}:{server.server_address[1]}/page"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=2)
+
+
+def _config_text(endpoints: list[DemoEndpoint], workdir: Path, webhook_url: str) -> str:
+    by_host: dict[str, list[DemoEndpoint]] = {}
+    for endpoint in endpoints:
+        by_host.setdefault(endpoint.host, []).append(endpoint)
+    blocks = []
+    for host, served in by_host.items():
+        addresses = ", ".join(f'"{endpoint.address}"' for endpoint in served)
+        blocks.append(
+            f'[[endpoints]]\nhost = "{host}"\nport = {served[0].port}\naddresses = [{addresses}]\n'
+        )
+    return (
+        "# Written by `ticketbridge demo`: the incident, served on loopback.\n"
+        "[discovery]\nconcurrency = 8\nconnect_timeout = 2.0\nhandshake_timeout = 3.0\n"
+        f'ca_bundle = "{workdir / "demo-root.pem"}"\n\n'
+        + "\n".join(blocks)
+        + '\n[tickets]\nbackend = "local"\nlocal_path = "ticketbridge.db"\n'
+        + f'\n[[alerts.webhook]]\nurl = "{webhook_url}"\n'
+    )
+
+
+def run_demo(console: Console, now: datetime, workdir: Path | None = None) -> bool:
+    """Replay the incident and reconcile it; True when the second plan is empty."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="ticketbridge-demo-"))
+            )
+        workdir.mkdir(parents=True, exist_ok=True)
+        pki = incident_pki(now)
+        (workdir / "demo-root.pem").write_bytes(pki.root.pem)
+        endpoints = stack.enter_context(incident_servers(pki, workdir))
+        receiver = _Receiver()
+        webhook_url = stack.enter_context(receiver.serving("127.0.0.15"))
+        config_path = workdir / "ticketbridge.toml"
+        config_path.write_text(_config_text(endpoints, workdir, webhook_url), encoding="utf-8")
+        settings = load_settings(config_path)
+
+        store = LocalTicketStore(workdir / "ticketbridge.db", clock=lambda: now)
+        www_due = (pki.www.certificate.not_valid_after_utc - timedelta(days=21)).date()
+        hand_filed = store.add_manual_ticket(
+            HAND_FILED_SUMMARY, www_due, created=now - timedelta(days=60)
+        )
+
+        console.print(Rule("[bold]The incident, on loopback"))
+        console.print(_story(endpoints, hand_filed.key, www_due))
+        console.print(Rule("[bold]1. ticketbridge scan — what is actually served"))
+        observations = gather(settings, config_path, {})
+        from ticketbridge.inventory import build_inventory
+
+        console.print(scan_report(build_inventory(observations), now))
+
+        console.print(
+            Rule("[bold]2. The tickets before — a hand-filed renewal with www's due date")
+        )
+        console.print(tickets_table(store.all_tickets()))
+
+        console.print(Rule("[bold]3. ticketbridge plan — what would change, and why"))
+        tickets = ticket_system(settings, config_path, clock=lambda: now)
+        from ticketbridge.alerts import pager_from_settings
+
+        pager = pager_from_settings(settings.alerts)
+        console.print(
+            plan_report(
+                make_plan(settings, config_path, observations, tickets, now=now, paging=True)
+            )
+        )
+
+        console.print(Rule("[bold]4. ticketbridge reconcile — applied"))
+        outcome = reconcile(
+            settings,
+            config_path,
+            observations,
+            dry_run=False,
+            force=False,
+            max_changes=None,
+            now=now,
+            pager=pager,
+            tickets=tickets,
+        )
+        assert outcome.report is not None
+        console.print(apply_report(outcome.report))
+
+        console.print(Rule("[bold]5. The tickets after"))
+        console.print(tickets_table(store.all_tickets()))
+        comments = store.comments(hand_filed.key)
+        if comments:
+            console.print(
+                Panel(
+                    Text(printable(comments[-1].body, 4000, keep_newlines=True)),
+                    title=f"Evidence comment on {hand_filed.key}",
+                    title_align="left",
+                )
+            )
+        for event in receiver.events:
+            console.print(
+                Panel(
+                    Text(json.dumps(event, indent=2, ensure_ascii=False)),
+                    title="On-call was paged (webhook received)",
+                    title_align="left",
+                )
+            )
+
+        console.print(Rule("[bold]6. ticketbridge plan, again — nothing left to do"))
+        again = make_plan(
+            settings, config_path, gather(settings, config_path, {}), tickets, now=now, paging=True
+        )
+        console.print(plan_report(again))
+        if workdir is not None and not str(workdir).startswith(
+            tempfile.gettempdir() + "/ticketbridge-demo-"
+        ):
+            console.print(
+                Text(
+                    f"The demo's config, store and certificates are kept in {workdir}.", style="dim"
+                )
+            )
+        return again.writes == 0
+
+
+def _story(endpoints: list[DemoEndpoint], key: str, www_due: object) -> Text:
+    lines = [
+        f"{endpoint.host:<17} {endpoint.address}:{endpoint.port}  {endpoint.role}"
+        for endpoint in endpoints
+    ]
+    lines.append("")
+    lines.append(
+        f'{key} "{HAND_FILED_SUMMARY}" was filed by hand with due date {www_due}, '
+        "copied from www.example.com — which no longer serves the wildcard."
+    )
+    return Text("\n".join(lines))

@@ -1,0 +1,233 @@
+"""The incident, replayed on loopback for `ticketbridge demo`: a throwaway PKI and real TLS servers."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def _issue(
+    subject_cn: str,
+    issuer: Issued | None,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    names: Sequence[str] = (),
+    ca: bool = False,
+) -> Issued:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
+    issuer_name = issuer.certificate.subject if issuer else subject
+    signing_key = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return Issued(builder.sign(signing_key, hashes.SHA256()), key)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPKI:
+    """The certificates of the incident, dated relative to `now`."""
+
+    root: Issued
+    intermediate: Issued
+    wildcard_old: Issued  # *.example.com, expiring within days: what app and api still serve
+    wildcard_new: Issued  # the renewal, deployed on one load-balancer node only
+    www: Issued  # www.example.com moved to its own certificate, months away
+
+
+def incident_pki(now: datetime) -> IncidentPKI:
+    root = _issue(
+        "ticketbridge demo root CA",
+        None,
+        not_before=now - timedelta(days=700),
+        not_after=now + timedelta(days=3000),
+        ca=True,
+    )
+    intermediate = _issue(
+        "ticketbridge demo issuing CA",
+        root,
+        not_before=now - timedelta(days=700),
+        not_after=now + timedelta(days=1500),
+        ca=True,
+    )
+    wildcard_names = ("*.example.com", "example.com")
+    return IncidentPKI(
+        root=root,
+        intermediate=intermediate,
+        wildcard_old=_issue(
+            "*.example.com",
+            intermediate,
+            not_before=now - timedelta(days=395),
+            not_after=now + timedelta(days=2, hours=7),
+            names=wildcard_names,
+        ),
+        wildcard_new=_issue(
+            "*.example.com",
+            intermediate,
+            not_before=now - timedelta(days=1),
+            not_after=now + timedelta(days=397),
+            names=wildcard_names,
+        ),
+        www=_issue(
+            "www.example.com",
+            intermediate,
+            not_before=now - timedelta(days=60),
+            not_after=now + timedelta(days=300),
+            names=("www.example.com",),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEndpoint:
+    host: str
+    address: str
+    port: int
+    role: str
+
+
+class _Server:
+    """One TLS listener on a loopback address, answering handshakes in a thread."""
+
+    def __init__(
+        self, address: str, port: int, chain_pem: bytes, key_pem: bytes, workdir: Path
+    ) -> None:
+        cert_path = workdir / f"{address}.crt"
+        key_path = workdir / f"{address}.key"
+        cert_path.write_bytes(chain_pem)
+        key_path.write_bytes(key_pem)
+        key_path.chmod(0o600)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert_path, key_path)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.listener.bind((address, port))
+        except OSError:
+            self.listener.close()
+            raise
+        self.listener.listen(64)
+        self.port: int = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handshake, args=(connection,), daemon=True).start()
+
+    def _handshake(self, connection: socket.socket) -> None:
+        connection.settimeout(5)
+        with (
+            contextlib.suppress(OSError),
+            self.context.wrap_socket(connection, server_side=True) as tls,
+        ):
+            tls.recv(1)
+        connection.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self._thread.join(timeout=2)
+
+
+@contextlib.contextmanager
+def incident_servers(pki: IncidentPKI, workdir: Path) -> Iterator[list[DemoEndpoint]]:
+    """Serve the incident on 127.0.0.11-14: two app nodes (one stale), api, and www."""
+    intermediate = pki.intermediate.pem
+    layout = [
+        ("app.example.com", "127.0.0.11", pki.wildcard_new, "load-balancer node with the renewal"),
+        ("app.example.com", "127.0.0.12", pki.wildcard_old, "stale load-balancer node"),
+        ("api.example.com", "127.0.0.13", pki.wildcard_old, "still on the expiring wildcard"),
+        ("www.example.com", "127.0.0.14", pki.www, "moved to its own certificate"),
+    ]
+    # One port on every address, as behind a real load balancer: the config then lists one
+    # endpoint per host with several addresses. Retry if another process holds the port.
+    for _ in range(20):
+        servers: list[_Server] = []
+        try:
+            port = 0
+            for _host, address, issued, _role in layout:
+                server = _Server(address, port, issued.pem + intermediate, issued.key_pem, workdir)
+                servers.append(server)
+                port = server.port
+            break
+        except OSError:
+            for server in servers:
+                server.close()
+    else:
+        raise OSError("no free port common to 127.0.0.11-14")
+    try:
+        yield [
+            DemoEndpoint(host, address, server.port, role)
+            for (host, address, _issued, role), server in zip(layout, servers, strict=True)
+        ]
+    finally:
+        for server in servers:
+            server.close()

@@ -1,0 +1,382 @@
+"""In-memory fakes of ticketbridge's ports, shipped for users' own tests: tickets and pager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+from ticketbridge.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
+from ticketbridge.plan import PageEvent, PagerError
+from ticketbridge.tickets.base import (
+    BackendError,
+    Comment,
+    NewTicket,
+    PermanentBackendError,
+    TicketEdit,
+    TransientBackendError,
+    TransitionTarget,
+)
+
+__all__ = ["InMemoryPager", "InMemoryTicketSystem", "Write"]
+
+# The same limits and workflow as the embedded store (and Jira), so a plan that passes
+# against the fake does not fail on the first real write.
+MAX_SUMMARY: Final = 255
+MAX_LABEL: Final = 255
+MAX_COMMENT: Final = 32_767
+TO_DO: Final = "To Do"
+IN_PROGRESS: Final = "In Progress"
+DONE: Final = "Done"
+STATUSES: Final[Mapping[str, StatusCategory]] = {
+    TO_DO: "new",
+    IN_PROGRESS: "indeterminate",
+    DONE: "done",
+}
+AUTHOR: Final = "ticketbridge"
+
+T = TypeVar("T")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write attempt, in order: what the fake was asked to do, and whether it failed."""
+
+    operation: str
+    key: str | None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    error: BackendError
+    after_write: bool
+
+
+class InMemoryTicketSystem:
+    """A faithful, stateful TicketSystem in memory: same validation and workflow as the store.
+
+    Failures can be injected on the nth write attempt from now, either before the write (the
+    ticket system refused) or after it (the write happened but the answer was lost: a crash).
+    """
+
+    def __init__(
+        self,
+        tickets: Iterable[Ticket] = (),
+        *,
+        project_key: str = "TB",
+        clock: Callable[[], datetime] | None = None,
+        recently_closed: timedelta = timedelta(days=30),
+    ) -> None:
+        self.project_key = project_key
+        self._clock = clock or _utc_now
+        self._recently_closed = recently_closed
+        self._tickets: dict[str, Ticket] = {}
+        self._descriptions: dict[str, str] = {}
+        self._comments: dict[str, list[Comment]] = {}
+        self._next_number = 1
+        self._faults: dict[int, _Fault] = {}
+        self.writes: list[Write] = []
+        for ticket in tickets:
+            self.put(ticket)
+
+    # -- seeding and inspection, beyond the protocol ------------------------------------------
+
+    def put(self, ticket: Ticket) -> Ticket:
+        """Store a ticket exactly as given (replacing one with the same key)."""
+        self._tickets[ticket.key] = ticket
+        self._comments.setdefault(ticket.key, [])
+        number = ticket.key.rsplit("-", 1)[-1]
+        if number.isdigit():
+            self._next_number = max(self._next_number, int(number) + 1)
+        return ticket
+
+    def add_manual_ticket(
+        self,
+        summary: str,
+        due_date: date | None = None,
+        *,
+        created: datetime | None = None,
+        labels: Sequence[str] = (),
+        status: str = TO_DO,
+        priority: str | None = None,
+        assignee: str | None = None,
+    ) -> Ticket:
+        """File a ticket the way a person would: no evidence, no comment, any labels."""
+        category = _category(status)
+        now = self._clock()
+        return self.put(
+            Ticket(
+                key=self._new_key(),
+                summary=_valid_summary(summary),
+                status=status,
+                status_category=category,
+                created=created or now,
+                due_date=due_date,
+                labels=_valid_labels(labels),
+                priority=priority,
+                assignee=assignee,
+                resolved_at=now if category == "done" else None,
+            )
+        )
+
+    def set_status(self, key: str, status: str) -> Ticket:
+        """Move a ticket to any status, as a person dragging it across a board would."""
+        category = _category(status)
+        before = self.get(key)
+        resolved_at = (before.resolved_at or self._clock()) if category == "done" else None
+        return self.put(
+            replace(before, status=status, status_category=category, resolved_at=resolved_at)
+        )
+
+    def get(self, key: str) -> Ticket:
+        try:
+            return self._tickets[key]
+        except KeyError:
+            raise PermanentBackendError(f"no ticket {key}") from None
+
+    def all_tickets(self) -> list[Ticket]:
+        return sorted(self._tickets.values(), key=lambda t: (t.created, _number(t.key)))
+
+    def description(self, key: str) -> str:
+        self.get(key)
+        return self._descriptions.get(key, "")
+
+    def fail_on_write(
+        self, nth: int = 1, error: BackendError | None = None, *, after_write: bool = False
+    ) -> None:
+        """Make the nth write attempt from now fail (TransientBackendError unless given).
+
+        With `after_write`, the write takes effect and only then the error is raised: what a
+        client sees when the connection drops after the server committed.
+        """
+        if nth < 1:
+            raise ValueError("nth counts from 1")
+        attempts = len(self.writes)
+        failure = error or TransientBackendError(f"injected failure on write {attempts + nth}")
+        self._faults[attempts + nth] = _Fault(failure, after_write)
+
+    @property
+    def successful_writes(self) -> int:
+        return sum(1 for write in self.writes if not write.failed)
+
+    # -- the TicketSystem protocol ------------------------------------------------------------
+
+    def open_tickets(self) -> Sequence[Ticket]:
+        """Open tickets, plus those closed recently that carry a `tb-` marker."""
+        cutoff = self._clock() - self._recently_closed
+        return [
+            ticket
+            for ticket in self.all_tickets()
+            if ticket.is_open
+            or (
+                ticket.resolved_at is not None
+                and ticket.resolved_at >= cutoff
+                and any(label.startswith(MARKER_PREFIX) for label in ticket.labels)
+            )
+        ]
+
+    def find_by_marker(self, certificate_id: str) -> Sequence[Ticket]:
+        marker = marker_label(certificate_id)
+        return [ticket for ticket in self.all_tickets() if marker in ticket.labels]
+
+    def create(self, ticket: NewTicket, comment: str) -> Ticket:
+        summary = _valid_summary(ticket.summary)
+        labels = _valid_labels(ticket.labels)
+        body = _valid_comment(comment)
+        priority = None if ticket.priority is None else _valid_field("priority", ticket.priority)
+        assignee = None if ticket.assignee is None else _valid_field("assignee", ticket.assignee)
+        endpoints = _endpoints({"certificate_id": ticket.certificate_id, **ticket.evidence})
+
+        def write() -> Ticket:
+            now = self._clock()
+            created = Ticket(
+                key=self._new_key(),
+                summary=summary,
+                status=TO_DO,
+                status_category="new",
+                created=now,
+                due_date=ticket.due_date,
+                labels=labels,
+                priority=priority,
+                assignee=assignee,
+                tracked_endpoints=endpoints if endpoints is not None else (),
+            )
+            self.put(created)
+            self._descriptions[created.key] = ticket.description
+            self._comments[created.key].append(Comment(AUTHOR, body, now))
+            return created
+
+        return self._write("create", None, write)
+
+    def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
+        labels = _valid_labels(edit.add_labels)
+        body = _valid_comment(comment)
+        priority = None if edit.priority is None else _valid_field("priority", edit.priority)
+        assignee = None if edit.assignee is None else _valid_field("assignee", edit.assignee)
+        endpoints = None if edit.evidence is None else _endpoints(edit.evidence)
+
+        def write() -> Ticket:
+            before = self.get(key)
+            after = replace(
+                before,
+                due_date=edit.due_date if edit.due_date is not None else before.due_date,
+                labels=tuple(dict.fromkeys((*before.labels, *labels))),
+                priority=priority if priority is not None else before.priority,
+                assignee=assignee if assignee is not None else before.assignee,
+                tracked_endpoints=(
+                    endpoints if endpoints is not None else before.tracked_endpoints
+                ),
+            )
+            self.put(after)
+            self._comments[key].append(Comment(AUTHOR, body, self._clock()))
+            return after
+
+        return self._write("edit", key, write)
+
+    def add_comment(self, key: str, body: str) -> None:
+        text = _valid_comment(body)
+
+        def write() -> None:
+            self.get(key)
+            self._comments[key].append(Comment(AUTHOR, text, self._clock()))
+
+        self._write("add_comment", key, write)
+
+    def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
+        body = _valid_comment(comment)
+        if target not in ("done", "reopen"):
+            raise PermanentBackendError(f"unknown transition {target!r}")
+
+        def write() -> Ticket:
+            before = self.get(key)
+            is_done = before.status_category == "done"
+            # Like a Jira workflow: a transition not available from this status is refused.
+            if target == "done" and is_done:
+                raise PermanentBackendError(f"{key} is already {before.status}")
+            if target == "reopen" and not is_done:
+                raise PermanentBackendError(f"{key} is not closed ({before.status})")
+            now = self._clock()
+            status = DONE if target == "done" else TO_DO
+            after = replace(
+                before,
+                status=status,
+                status_category=STATUSES[status],
+                resolved_at=now if target == "done" else None,
+            )
+            self.put(after)
+            self._comments[key].append(Comment(AUTHOR, body, now))
+            return after
+
+        return self._write("transition", key, write)
+
+    def comments(self, key: str) -> Sequence[Comment]:
+        self.get(key)
+        return list(self._comments[key])
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _write(self, operation: str, key: str | None, write: Callable[[], T]) -> T:
+        attempt = len(self.writes) + 1
+        fault = self._faults.pop(attempt, None)
+        if fault is not None and not fault.after_write:
+            self.writes.append(Write(operation, key, failed=True))
+            raise fault.error
+        try:
+            result = write()
+        except BackendError:
+            self.writes.append(Write(operation, key, failed=True))
+            raise
+        self.writes.append(Write(operation, key if key else getattr(result, "key", None)))
+        if fault is not None:
+            raise fault.error
+        return result
+
+    def _new_key(self) -> str:
+        key = f"{self.project_key}-{self._next_number}"
+        self._next_number += 1
+        return key
+
+
+def _number(key: str) -> int:
+    number = key.rsplit("-", 1)[-1]
+    return int(number) if number.isdigit() else 0
+
+
+def _category(status: str) -> StatusCategory:
+    try:
+        return STATUSES[status]
+    except KeyError:
+        raise PermanentBackendError(
+            f"unknown status {status!r}; the fake knows {', '.join(STATUSES)}"
+        ) from None
+
+
+def _valid_summary(summary: str) -> str:
+    if not summary.strip():
+        raise PermanentBackendError("summary: must not be empty")
+    if len(summary) > MAX_SUMMARY:
+        raise PermanentBackendError(f"summary: {len(summary)} characters, at most {MAX_SUMMARY}")
+    if "\n" in summary or "\r" in summary:
+        raise PermanentBackendError("summary: must be a single line")
+    return summary
+
+
+def _valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    for label in labels:
+        if not label or any(character.isspace() for character in label):
+            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
+        if len(label) > MAX_LABEL:
+            raise PermanentBackendError(f"label {label[:40]!r}...: longer than {MAX_LABEL}")
+    return tuple(dict.fromkeys(labels))
+
+
+def _valid_comment(body: str) -> str:
+    if not body.strip():
+        raise PermanentBackendError("comment: body must not be empty")
+    if len(body) > MAX_COMMENT:
+        raise PermanentBackendError(f"comment: {len(body)} characters, at most {MAX_COMMENT}")
+    return body
+
+
+def _valid_field(name: str, value: str) -> str:
+    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
+        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
+    return value
+
+
+def _endpoints(evidence: Mapping[str, Any]) -> tuple[str, ...] | None:
+    endpoints = evidence.get("endpoints")
+    if endpoints is None:
+        return None
+    if isinstance(endpoints, str | bytes) or not all(isinstance(e, str) for e in endpoints):
+        raise PermanentBackendError("evidence: endpoints must be a list of endpoint labels")
+    return tuple(endpoints)
+
+
+class InMemoryPager:
+    """On-call sinks in memory: every event delivered, and which pages are still open."""
+
+    def __init__(self) -> None:
+        self.events: list[PageEvent] = []
+        self.active: dict[str, PageEvent] = {}
+        self._failures_left = 0
+
+    def fail_next(self, count: int = 1) -> None:
+        """The next `count` sends raise PagerError and deliver nothing."""
+        self._failures_left = count
+
+    def send(self, event: PageEvent) -> None:
+        if self._failures_left:
+            self._failures_left -= 1
+            raise PagerError(f"injected pager failure for {event.dedup_key}")
+        self.events.append(event)
+        if event.event == "trigger":
+            self.active[event.dedup_key] = event
+        else:
+            self.active.pop(event.dedup_key, None)
