@@ -47,7 +47,7 @@ class _Receiver:
                 return None
 
         server = ThreadingHTTPServer((address, 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
             yield f"http://{address}:{server.server_address[1]}/page"

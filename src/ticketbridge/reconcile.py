@@ -53,15 +53,23 @@ MAX_LISTED_ENDPOINTS = 50
 _NAME_TOKEN = re.compile(r"[\w*.-]+")
 
 
-def plan(inventory: Inventory, tickets: Iterable[Ticket], policy: Policy, now: datetime) -> Plan:
+def plan(
+    inventory: Inventory,
+    tickets: Iterable[Ticket],
+    policy: Policy,
+    now: datetime,
+    *,
+    paging: bool = True,
+) -> Plan:
     """Decide every create, update, escalation, page, resolve, reopen and flag for this run.
 
     Pure: the same facts give the same plan whatever order they arrive in, and a plan applied
-    and planned again over the same facts is empty.
+    and planned again over the same facts is empty. `paging=False` (no on-call sink is
+    configured) plans no page events at all, so no comment claims that anyone was paged.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    facts = _Facts.gather(inventory, policy, now)
+    facts = _Facts.gather(inventory, policy, now, paging)
     matches = _match(facts, tickets)
     actions: list[Action] = []
     for cert_id in sorted(facts.certs):
@@ -85,6 +93,7 @@ def plan(inventory: Inventory, tickets: Iterable[Ticket], policy: Policy, now: d
 class _Facts:
     policy: Policy
     now: datetime
+    paging: bool
     certs: dict[str, TrackedCert]
     summaries: dict[str, CertificateSummary]
     required: dict[str, date]
@@ -103,7 +112,7 @@ class _Facts:
     by_required: dict[date, list[str]]
 
     @classmethod
-    def gather(cls, inventory: Inventory, policy: Policy, now: datetime) -> _Facts:
+    def gather(cls, inventory: Inventory, policy: Policy, now: datetime, paging: bool) -> _Facts:
         certs = _merge_same_id(inventory.certificates)
         by_name: dict[str, set[str]] = defaultdict(set)
         by_host: dict[str, set[str]] = defaultdict(set)
@@ -144,6 +153,7 @@ class _Facts:
         return cls(
             policy=policy,
             now=now,
+            paging=paging,
             certs=certs,
             summaries={cert_id: CertificateSummary.of(cert) for cert_id, cert in certs.items()},
             required=required,
@@ -432,7 +442,8 @@ def _keep_current(
         )
 
     # A reopened ticket's page label belongs to a page already resolved: page again.
-    if page_due(cert, policy, now) and (reopen or PAGED_LABEL not in ticket.labels):
+    paged = PAGED_LABEL in ticket.labels
+    if facts.paging and page_due(cert, policy, now) and (reopen or not paged):
         actions.append(_page(facts, cert, ticket))
 
     if actions:
@@ -501,7 +512,7 @@ def _create(facts: _Facts, cert: TrackedCert) -> list[Action]:
                 fields={"priority": Change(None, policy.escalation_priority)},
             )
         )
-    if page_due(cert, policy, now):
+    if facts.paging and page_due(cert, policy, now):
         actions.append(_page(facts, cert, None))
     return actions
 
@@ -625,7 +636,7 @@ def _renewed(facts: _Facts, ticket: Ticket, cert: TrackedCert | None) -> list[Ac
             ticket=ticket.key,
             ticket_url=ticket.url,
         )
-        if PAGED_LABEL in ticket.labels
+        if facts.paging and PAGED_LABEL in ticket.labels
         else None
     )
     return [

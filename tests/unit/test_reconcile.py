@@ -289,6 +289,18 @@ ROWS = [
         [("update", "OPS-1"), ("unobserved", "OPS-1")],
     ),
     Row(
+        "an endpoint that cannot serve the certificate does not hold its due date back",
+        [*wildcard(SOON), failed("www.example.org", "203.0.113.5")],
+        [marked(due=due_for(SOON) - timedelta(days=5))],
+        [("update", "OPS-1")],
+    ),
+    Row(
+        "a failed host the wildcard covers might serve it: the due date is held back",
+        [*wildcard(SOON), failed("new.example.com", "192.0.2.50")],
+        [marked(due=due_for(SOON) - timedelta(days=5))],
+        [("unobserved", "OPS-1")],
+    ),
+    Row(
         "a marker ticket whose certificate is served nowhere is reported",
         wildcard(RENEWED),
         [ticket("OPS-5", "Renew old", labels=(MARKER_LABEL, marker_label("f" * 16)))],
@@ -537,3 +549,12 @@ def test_resolving_a_paged_certificate_resolves_the_page() -> None:
     assert resolve.page.event == "resolve"
     assert resolve.page.dedup_key == W
     assert fingerprint(WILDCARD, RENEWED_EXPIRY)[:16] in resolve.reason
+
+
+def test_without_on_call_sinks_nothing_is_paged_and_no_comment_says_so() -> None:
+    facts = inventory(*wildcard(EXPIRED))
+
+    result = plan(facts, [], Policy(), NOW, paging=False)
+
+    assert kinds(result) == [("create", None), ("escalate", None)]
+    assert "page" not in result.actions[0].comment

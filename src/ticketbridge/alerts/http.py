@@ -36,6 +36,7 @@ class HttpSink:
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     attempts: int = 3
     max_seconds: float = 20.0
+    first_wait: float = 0.5
 
     @property
     def name(self) -> str:
@@ -53,7 +54,9 @@ class HttpSink:
             for attempt in Retrying(
                 retry=retry_if_exception_type(_Transient),
                 stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
-                wait=wait_exponential_jitter(initial=0.5, max=5),
+                wait=wait_exponential_jitter(
+                    multiplier=self.first_wait, max=5, jitter=self.first_wait
+                ),
                 reraise=True,
             ):
                 with attempt:
