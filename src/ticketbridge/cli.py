@@ -222,13 +222,17 @@ def _write_scan(
         handle.writelines(observations_jsonl(result.observations))
         return
     if output_format is ScanFormat.json:
-        document = {
-            "generated_at": now_text,
-            "observations": [observation_to_json(o) for o in result.observations],
-            "certificates": [certificate_to_json(c) for c in result.inventory.certificates],
-        }
-        json.dump(document, handle, ensure_ascii=False, indent=2)
-        handle.write("\n")
+        # Streamed one observation at a time: the whole document as Python objects would cost
+        # several KiB per endpoint, most of the memory of a scan of tens of thousands.
+        handle.write(f'{{\n  "generated_at": {json.dumps(now_text)},\n  "observations": [')
+        for index, observation in enumerate(result.observations):
+            handle.write(",\n    " if index else "\n    ")
+            handle.write(json.dumps(observation_to_json(observation), ensure_ascii=False))
+        handle.write('\n  ],\n  "certificates": [')
+        for index, certificate in enumerate(result.inventory.certificates):
+            handle.write(",\n    " if index else "\n    ")
+            handle.write(json.dumps(certificate_to_json(certificate), ensure_ascii=False))
+        handle.write("\n  ]\n}\n")
         return
     raise AssertionError(output_format)
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from ticketbridge.model import Observation, Ticket, TrackedCert
+from ticketbridge.plan import iso_z
 
-_OBSERVATION = TypeAdapter(Observation)
+
+@cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    """Built on first use: generating a schema costs tens of milliseconds at start-up."""
+    return TypeAdapter(kind)
 
 
 class ObservationsFileError(ValueError):
@@ -19,27 +25,23 @@ class ObservationsFileError(ValueError):
 
 
 def observation_to_json(observation: Observation) -> dict[str, Any]:
-    data: dict[str, Any] = _OBSERVATION.dump_python(observation, mode="json")
+    data: dict[str, Any] = _adapter(Observation).dump_python(observation, mode="json")
     return data
 
 
 def observation_from_json(data: Any) -> Observation:
-    return _OBSERVATION.validate_python(data)
+    observation: Observation = _adapter(Observation).validate_python(data)
+    return observation
 
 
 def certificate_to_json(certificate: TrackedCert) -> dict[str, Any]:
     return {
         "id": certificate.id,
         "names": list(certificate.names),
-        "effective_not_after": _timestamp(certificate.effective_not_after),
+        "effective_not_after": iso_z(certificate.effective_not_after),
         "fingerprints": list(certificate.fingerprints),
         "endpoints": list(certificate.endpoint_labels),
     }
-
-
-def _timestamp(moment: Any) -> str:
-    text: str = TypeAdapter(type(moment)).dump_python(moment, mode="json")
-    return text
 
 
 def dumps_line(data: Any) -> str:
@@ -68,11 +70,8 @@ def observations_jsonl(observations: Iterable[Observation]) -> Iterator[str]:
         yield dumps_line(observation_to_json(observation)) + "\n"
 
 
-_TICKET = TypeAdapter(Ticket)
-
-
 def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
-    data: dict[str, Any] = _TICKET.dump_python(ticket, mode="json")
+    data: dict[str, Any] = _adapter(Ticket).dump_python(ticket, mode="json")
     data["is_open"] = ticket.is_open
     data["certificate_ids"] = list(ticket.marker_ids)
     return data

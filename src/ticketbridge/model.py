@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -190,11 +191,17 @@ class Ticket:
 
     @property
     def marker_ids(self) -> tuple[str, ...]:
-        """Certificate ids named by `tb-<id>` marker labels."""
-        return tuple(label[3:] for label in self.labels if label.startswith(MARKER_PREFIX))
+        """Certificate ids named by `tb-<id>` marker labels (16 hex digits; other `tb-` labels
+        are someone else's)."""
+        return tuple(
+            label[len(MARKER_PREFIX) :]
+            for label in self.labels
+            if label.startswith(MARKER_PREFIX) and _MARKER_ID.fullmatch(label[len(MARKER_PREFIX) :])
+        )
 
 
 MARKER_LABEL = "ticketbridge"
+_MARKER_ID = re.compile(r"[0-9a-f]{16}")
 MARKER_PREFIX = "tb-"
 
 

@@ -17,7 +17,7 @@ from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustStoreError, TrustVerifier
 from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.model import Observation, Protocol
-from ticketbridge.plan import ActionKind, Pager, Plan
+from ticketbridge.plan import Pager, Plan
 from ticketbridge.policy import Policy
 from ticketbridge.reconcile import plan as decide
 from ticketbridge.runlock import RunLock
@@ -171,7 +171,8 @@ def validated_policy(settings: Settings, config_path: Path) -> Policy:
     except ValueError as exc:
         message = str(exc)
         key, _, detail = message.partition(" ")
-        if key.startswith("policy."):
+        key = key.replace("policy.escalation_priority", "jira.escalation_priority")
+        if key.startswith(("policy.", "jira.")):
             raise ConfigError(f"{config_path}: {key.rstrip(':')}: {detail}") from None
         raise ConfigError(f"{config_path}: policy: {message}") from None
 
@@ -233,11 +234,6 @@ def gather(
     return sorted(newest.values(), key=lambda observation: observation.endpoint)
 
 
-def without_pages(plan: Plan) -> Plan:
-    """No on-call sink is configured: a page would reach nobody, so it is not planned at all."""
-    return Plan.of(plan.generated_at, (a for a in plan.actions if a.kind is not ActionKind.PAGE))
-
-
 def make_plan(
     settings: Settings,
     config_path: Path,
@@ -248,10 +244,9 @@ def make_plan(
     paging: bool,
 ) -> Plan:
     inventory = build_inventory(observations, inventory_pins(settings))
-    decided = decide(
-        inventory, tickets.open_tickets(), validated_policy(settings, config_path), now
-    )
-    return decided if paging else without_pages(decided)
+    policy = validated_policy(settings, config_path)
+    # With no on-call sink configured a page would reach nobody: it is not planned at all.
+    return decide(inventory, tickets.open_tickets(), policy, now, paging=paging)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ class TrustVerifier:
 
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
         self._store = Store(list(anchors)) if anchors else None
-        self._cache: dict[tuple[tuple[bytes, ...], str | None, datetime], Verification] = {}
+        self._cache: dict[tuple[tuple[bytes, ...], datetime], str | None] = {}
 
     @classmethod
     def from_config(cls, ca_bundle: str | Path | None, *, use_system: bool = True) -> TrustVerifier:
@@ -116,27 +116,31 @@ class TrustVerifier:
         vacuously true. Trust is judged on its own, so a wrong-host certificate from a trusted CA
         reads "trusted, hostname mismatch" rather than a single opaque failure.
         """
-        key = (tuple(chain), server_name, now)
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._cache[key] = self._verdict(chain, server_name, now)
-        return cached
-
-    def _verdict(
-        self, chain: Sequence[bytes], server_name: str | None, now: datetime
-    ) -> Verification:
-        if not chain:
-            return Verification(trusted=False, hostname_match=False, error="no certificate served")
-        leaf_facts = facts_from_der(chain[0])
-        hostname_match = server_name is None or hostname_matches(server_name, leaf_facts)
-        subject = server_name if server_name and hostname_match else _name_the_leaf_covers(chain[0])
-        trust_error = self._trust_error(chain, subject, now)
-        if trust_error is not None:
-            trust_error = _explain(chain, trust_error, now)
+        leaf_facts = facts_from_der(chain[0]) if chain else None
+        hostname_match = server_name is None or (
+            leaf_facts is not None and hostname_matches(server_name, leaf_facts)
+        )
+        trust_error = self.trust_error(tuple(chain), now)
         error = trust_error
         if error is None and not hostname_match:
             error = f"hostname mismatch: certificate does not cover {server_name}"
         return Verification(trusted=trust_error is None, hostname_match=hostname_match, error=error)
+
+    def trust_error(self, chain: tuple[bytes, ...], now: datetime) -> str | None:
+        """Why the chain is not trusted, or None; cached per chain, so one wildcard served on a
+        thousand names is verified once.
+
+        Trust does not depend on which of the leaf's names was asked for: name constraints apply
+        to every name the leaf carries, so verifying for any one of them is verifying for all.
+        """
+        key = (chain, now)
+        if key not in self._cache:
+            if not chain:
+                self._cache[key] = "no certificate served"
+            else:
+                error = self._trust_error(chain, _name_the_leaf_covers(chain[0]), now)
+                self._cache[key] = None if error is None else _explain(chain, error, now)
+        return self._cache[key]
 
     def _trust_error(
         self, chain: Sequence[bytes], subject: str | None, now: datetime
