@@ -30,6 +30,7 @@ class _Section(BaseModel):
 
 class DiscoverySettings(_Section):
     concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    workers: Annotated[int, Field(ge=0, le=64)] = 0
     connect_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
     handshake_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     resolve_all_addresses: bool = True

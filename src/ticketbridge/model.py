@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
 
 
@@ -48,6 +49,7 @@ class ErrorKind(StrEnum):
     FILE = "file"  # a configured certificate file that could not be read or parsed
 
 
+@lru_cache(maxsize=65536)
 def is_ip_literal(text: str) -> bool:
     """True when `text` is an IPv4 or IPv6 address rather than a DNS name."""
     try:

@@ -15,8 +15,9 @@ from ticketbridge.config import ConfigError, Settings, pkcs12_password
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustStoreError, TrustVerifier
+from ticketbridge.discovery.workers import can_fork, probe_in_workers, worker_count
 from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
-from ticketbridge.model import Observation, Protocol
+from ticketbridge.model import Endpoint, Observation, Protocol
 from ticketbridge.plan import Pager, Plan
 from ticketbridge.policy import Policy
 from ticketbridge.reconcile import plan as decide
@@ -83,7 +84,7 @@ def scan(
         raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
     verifier = trust_verifier(settings, config_path)
     observations = list(_observe_files(settings, config_path, environ, verifier, clock))
-    observations.extend(asyncio.run(_scan_network(settings, verifier, clock, progress)))
+    observations.extend(_scan_network(settings, verifier, clock, progress))
     observations.sort(key=lambda observation: observation.endpoint)
     return ScanResult(
         observations=tuple(observations),
@@ -112,7 +113,7 @@ def _observe_files(
     return observe_files(sources, clock(), verifier)
 
 
-async def _scan_network(
+def _scan_network(
     settings: Settings,
     verifier: TrustVerifier,
     clock: Callable[[], datetime],
@@ -121,24 +122,48 @@ async def _scan_network(
     if not settings.endpoints:
         return []
     discovery = settings.discovery
-    resolution = await resolve_endpoints(
-        endpoint_specs(settings),
-        all_addresses=discovery.resolve_all_addresses,
-        observed_at=clock(),
+    resolution = asyncio.run(
+        resolve_endpoints(
+            endpoint_specs(settings),
+            all_addresses=discovery.resolve_all_addresses,
+            observed_at=clock(),
+        )
     )
-    observations = list(resolution.failures)
-    total = len(resolution.endpoints)
+    endpoints = resolution.endpoints
+    total = len(endpoints)
     options = ProbeOptions(
         connect_timeout=discovery.connect_timeout, handshake_timeout=discovery.handshake_timeout
     )
-    if progress:
-        progress(0, total)
-    async for observation in probe_all(
-        resolution.endpoints, options, discovery.concurrency, verifier, clock
-    ):
-        observations.append(observation)
+
+    def report(completed: int) -> None:
         if progress:
-            progress(len(observations) - len(resolution.failures), total)
+            progress(completed, total)
+
+    report(0)
+    workers = worker_count(discovery.workers, total)
+    if workers > 1 and can_fork():
+        probed = probe_in_workers(
+            endpoints, options, discovery.concurrency, workers, verifier, clock, report
+        )
+    else:
+        probed = asyncio.run(
+            _probe_here(endpoints, options, discovery.concurrency, verifier, clock, report)
+        )
+    return [*resolution.failures, *probed]
+
+
+async def _probe_here(
+    endpoints: Sequence[Endpoint],
+    options: ProbeOptions,
+    concurrency: int,
+    verifier: TrustVerifier,
+    clock: Callable[[], datetime],
+    report: Callable[[int], None],
+) -> list[Observation]:
+    observations = []
+    async for observation in probe_all(endpoints, options, concurrency, verifier, clock):
+        observations.append(observation)
+        report(len(observations))
     return observations
 
 

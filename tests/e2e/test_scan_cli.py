@@ -200,3 +200,22 @@ def test_version_and_json_logs(config: Path) -> None:
     assert any(
         record["message"] == "scan finished" and record["certificates"] == 2 for record in records
     )
+
+
+def test_worker_processes_observe_exactly_what_one_process_does(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    results = {}
+    for workers in (1, 3):
+        variant = config.with_name(f"workers{workers}.toml")
+        variant.write_text(
+            text.replace("concurrency = 4", f"concurrency = 6\nworkers = {workers}"),
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(variant), "scan", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        for observation in document["observations"]:
+            observation.pop("observed_at")
+        results[workers] = document
+    assert results[3]["observations"] == results[1]["observations"]
+    assert results[3]["certificates"] == results[1]["certificates"]

@@ -24,6 +24,7 @@ from ticketbridge.model import (
     ProbeError,
     Protocol,
     Verification,
+    is_ip_literal,
 )
 from ticketbridge.x509facts import CertificateParseError, effective_not_after, facts_from_der
 
@@ -138,8 +139,6 @@ async def _handshake(stream: PlainStream, server_name: str | None) -> list[bytes
 
 def _server_name(endpoint: Endpoint) -> str | None:
     """SNI: the configured name, but never an IP literal (RFC 6066 forbids it)."""
-    from ticketbridge.model import is_ip_literal
-
     name = endpoint.sni
     if not name or is_ip_literal(name):
         return None
@@ -152,7 +151,9 @@ async def _negotiate_starttls(endpoint: Endpoint, stream: PlainStream) -> None:
     await negotiate(endpoint.protocol, stream, endpoint.sni or endpoint.host)
 
 
-async def _fetch_chain(endpoint: Endpoint, options: ProbeOptions) -> list[bytes]:
+async def _fetch_chain(
+    endpoint: Endpoint, server_name: str | None, options: ProbeOptions
+) -> list[bytes]:
     sock = await _connect(endpoint, options.connect_timeout)
     try:
         stream = PlainStream(sock, budget=options.max_handshake_bytes)
@@ -160,7 +161,7 @@ async def _fetch_chain(endpoint: Endpoint, options: ProbeOptions) -> list[bytes]
             async with asyncio.timeout(options.handshake_timeout):
                 if endpoint.protocol is not Protocol.TLS:
                     await _negotiate_starttls(endpoint, stream)
-                return await _handshake(stream, _server_name(endpoint))
+                return await _handshake(stream, server_name)
         except TimeoutError:
             phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
             raise ProbeFailure(
@@ -238,8 +239,9 @@ async def probe(
 ) -> Observation:
     """Probe one endpoint; never raises for anything the server does."""
     observed_at = clock()
+    server_name = _server_name(endpoint)
     try:
-        chain_der = await _fetch_chain(endpoint, options)
+        chain_der = await _fetch_chain(endpoint, server_name, options)
         if not chain_der:
             raise ProbeFailure(ErrorKind.HANDSHAKE, "the server sent no certificate")
         chain = tuple(facts_from_der(der) for der in chain_der)
@@ -255,8 +257,7 @@ async def probe(
         )
     verification = None
     if verifier is not None:
-        name = _server_name(endpoint) or endpoint.address
-        verification = verifier.verdict(chain_der, name, observed_at)
+        verification = verifier.verdict(chain_der, server_name or endpoint.address, observed_at)
     return Observation(
         endpoint=endpoint,
         observed_at=observed_at,
