@@ -427,6 +427,25 @@ def tickets_command(
             _emit(tickets_table(listed))
 
 
+@app.command("doctor")
+def doctor_command(
+    ctx: typer.Context,
+    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+) -> None:
+    """Check config, ticket-system reachability, credentials, permissions, fields, transitions."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        from ticketbridge.doctor import checks_to_json, render_checks, run_checks
+
+        results = run_checks(state.settings(), state.config_path)
+        if output_format is TableOrJson.json:
+            _json_out(checks_to_json(results))
+        else:
+            _emit(render_checks(results))
+    if not all(result.ok for result in results):
+        raise typer.Exit(EXIT_RUN_ERROR)
+
+
 @app.command("demo")
 def demo_command(
     ctx: typer.Context,

@@ -18,8 +18,8 @@ from tenacity import RetryCallState, Retrying
 __all__ = [
     "Failure",
     "Pacer",
-    "RetryPolicy",
     "Retrier",
+    "RetryPolicy",
     "Safety",
     "parse_retry_after",
 ]
@@ -160,7 +160,7 @@ class Retrier:
         self._classify = classify
         self._clock = clock
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng = rng or random.Random()
 
     def call(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -207,16 +206,12 @@ def ticket_system(
 ) -> TicketSystem:
     """The configured backend: the embedded SQLite store, or Jira."""
     if settings.tickets.backend == "jira":
+        from ticketbridge.tickets.jira import JiraTicketSystem
+
         try:
-            jira_backend = importlib.import_module("ticketbridge.tickets.jira")
-        except ImportError:
-            raise ConfigError(
-                f"{config_path}: tickets.backend: the Jira backend is not part of this build"
-            ) from None
-        backend: TicketSystem = jira_backend.JiraTicketSystem.from_settings(
-            settings.jira, clock=clock
-        )
-        return backend
+            return JiraTicketSystem.from_settings(settings.jira, clock=clock)
+        except ConfigError as exc:
+            raise ConfigError(f"{config_path}: {exc}") from None
     from ticketbridge.tickets.local import LocalTicketStore
 
     return LocalTicketStore(resolve_relative(settings.tickets.local_path, config_path), clock=clock)

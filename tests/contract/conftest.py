@@ -22,8 +22,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from support.jirafake import JiraFake
+from ticketbridge.config import JiraSettings
 from ticketbridge.tickets.base import TicketSystem
+from ticketbridge.tickets.jira import JiraTicketSystem
 from ticketbridge.tickets.local import LocalTicketStore
 
 BackendFactory = Callable[[pytest.FixtureRequest, Path], AbstractContextManager[TicketSystem]]
@@ -44,6 +48,29 @@ def backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
 @contextmanager
 def local_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketSystem]:
     yield LocalTicketStore(tmp_path / "tickets.db")
+
+
+def _jira(flavour: str) -> BackendFactory:
+    @contextmanager
+    def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketSystem]:
+        with JiraFake(flavour=flavour) as server:
+            settings = JiraSettings(
+                url=server.url,
+                project="OPS",
+                email=server.email,
+                token=SecretStr(server.token),
+                requests_per_second=1000,
+            )
+            # No real sleeping: the fake answers at once, and retries must not slow the suite.
+            with JiraTicketSystem(settings, sleep=lambda seconds: None) as system:
+                yield system
+
+    return factory
+
+
+# The Jira adapter against the Jira-compatible test server, one flavour each.
+backend("jira-cloud")(_jira("cloud"))
+backend("jira-datacenter")(_jira("datacenter"))
 
 
 # The in-memory fake is written alongside this suite. Only its absence is tolerated: a

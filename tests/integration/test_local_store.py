@@ -265,7 +265,8 @@ def test_two_processes_creating_at_once_get_distinct_keys(db: Path) -> None:
 def _create_forever(path: str, prefix: str) -> None:
     store = LocalTicketStore(Path(path))
     for i in range(1_000_000):
-        store.create(new_ticket(f"{prefix}{i}"), f"Filed {prefix}{i}.")
+        cid = f"{prefix}{i:015x}"  # a real certificate id: 16 hex digits
+        store.create(new_ticket(cid), f"Filed {cid}.")
 
 
 def _wait_for_tickets(store: LocalTicketStore, count: int, timeout: float = 60) -> None:
@@ -279,7 +280,7 @@ def _wait_for_tickets(store: LocalTicketStore, count: int, timeout: float = 60) 
 def test_a_writer_killed_mid_create_never_leaves_a_ticket_without_its_marker(db: Path) -> None:
     store = LocalTicketStore(db)
     for round_number, goal in enumerate((15, 40, 70)):
-        writer = SPAWN.Process(target=_create_forever, args=(str(db), f"r{round_number}-"))
+        writer = SPAWN.Process(target=_create_forever, args=(str(db), f"{round_number:x}"))
         writer.start()
         try:
             _wait_for_tickets(store, goal)

@@ -666,7 +666,9 @@ class JiraFake:
             "self": f"{self._api(version)}/issue/{issue.id}/comment/{c.id}",
             "id": str(c.id),
             "author": author,
-            "body": self._text_out(c.body, version),
+            "body": c.document
+            if version == "3" and c.document is not None
+            else self._text_out(c.body, version),
             "updateAuthor": author,
             "created": jira_timestamp(c.created),
             "updated": jira_timestamp(c.updated),
@@ -915,7 +917,7 @@ class JiraFake:
             return _error(400, errors={name: f"Field '{name}' cannot be set in both fields and update"})  # fmt: skip
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        comments: list[str] = []
+        comments: list[tuple[str, Any]] = []
         for name, value in fields.items():
             if name in (
                 "project",
@@ -934,7 +936,7 @@ class JiraFake:
         for name, operations in update.items():
             try:
                 if name == "comment":
-                    comments += [self._comment_op(op, req.version) for op in operations]
+                    comments += [self._comment_entry(op, req.version) for op in operations]
                 elif name == "labels":
                     values["labels"] = _label_ops(issue.labels, operations)
                 else:
@@ -948,10 +950,14 @@ class JiraFake:
             return _error(400, errors=errors)
         before = self.state.snapshot(issue)
         self._apply(issue, values, self._author(req))
-        for text in comments:
-            self.state.add_comment(issue, text, self._author(req))
+        for text, document in comments:
+            self.state.add_comment(issue, text, self._author(req)).document = document
         self._mark_stale(issue.key, before)
         return _Response(204)
+
+    def _comment_entry(self, op: Any, version: str) -> tuple[str, Any]:
+        text = self._comment_op(op, version)
+        return text, (op["add"].get("body") if version == "3" else None)
 
     def _comment_op(self, op: Any, version: str) -> str:
         if not isinstance(op, dict) or set(op) != {"add"} or not isinstance(op["add"], dict):
@@ -1007,6 +1013,7 @@ class JiraFake:
         text = self._comment_text(body.get("body"), req.version)
         before = self.state.snapshot(issue)
         comment = self.state.add_comment(issue, text, self._author(req))
+        comment.document = body.get("body") if req.version == "3" else None
         comment.visibility = body.get("visibility")
         self._mark_stale(issue.key, before)
         return _Response(201, self._comment_json(issue, comment, req.version))
@@ -1065,7 +1072,7 @@ class JiraFake:
                 resolution = self._named(value, self.state.resolutions, by_id=self.state.resolutions.__getitem__)  # fmt: skip
                 if resolution is None:
                     errors["resolution"] = "Could not find valid 'id' or 'name' in resolution object."  # fmt: skip
-        comments = [self._comment_op(op, req.version) for op in (body.get("update") or {}).get("comment", [])]  # fmt: skip
+        comments = [self._comment_entry(op, req.version) for op in (body.get("update") or {}).get("comment", [])]  # fmt: skip
         if errors:
             return _error(400, errors=errors)
         before = self.state.snapshot(issue)
@@ -1081,8 +1088,8 @@ class JiraFake:
         if issue.status_category != target.category:
             issue.status_changed = now
         self._apply(issue, values, self._author(req))
-        for text in comments:
-            self.state.add_comment(issue, text, self._author(req))
+        for text, document in comments:
+            self.state.add_comment(issue, text, self._author(req)).document = document
         self._mark_stale(issue.key, before)
         return _Response(204)
 

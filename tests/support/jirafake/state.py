@@ -125,6 +125,9 @@ class Comment:
     created: dt.datetime
     updated: dt.datetime
     visibility: dict[str, str] | None = None
+    # The ADF document a v3 client wrote, returned as written: Cloud keeps documents, so text
+    # that merely looks like wiki markup (`[~name]`) must not come back as a mention.
+    document: dict[str, Any] | None = None
 
 
 @dataclass
