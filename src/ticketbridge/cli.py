@@ -11,19 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ticketbridge import __version__
-from ticketbridge.codec import (
-    certificate_to_json,
-    observation_to_json,
-    observations_jsonl,
-    ticket_to_json,
-)
 from ticketbridge.config import (
     ConfigError,
     Settings,
@@ -32,25 +24,17 @@ from ticketbridge.config import (
     resolve_config_path,
 )
 from ticketbridge.logs import configure_logging
-from ticketbridge.plan import Pager, UnsafePlan
-from ticketbridge.render import (
-    apply_report,
-    plain_console,
-    plan_report,
-    scan_report,
-    tickets_table,
-)
+from ticketbridge.plan import UnsafePlan
 from ticketbridge.runlock import LockError, LockHeld
-from ticketbridge.service import (
-    ScanResult,
-    gather,
-    make_plan,
-    reconcile,
-    scan,
-    ticket_system,
-    utcnow,
-)
 from ticketbridge.tickets.base import BackendError
+
+# Commands import what they use when they run (rich, the reconciler, pydantic schemas): a
+# scheduled `scan --format jsonl` should not pay for a table renderer at start-up.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ticketbridge.plan import Pager
+    from ticketbridge.scanning import ScanResult
 
 log = logging.getLogger("ticketbridge")
 
@@ -100,7 +84,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-stderr = Console(stderr=True)
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -137,7 +125,9 @@ def global_options(
 
 
 def _fail(code: int, message: str) -> NoReturn:
-    stderr.print(f"ticketbridge: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    _stderr().print(
+        f"ticketbridge: error: {message}", markup=False, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -185,12 +175,14 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("probing"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=stderr,
+        console=_stderr(),
         transient=True,
     )
     task = bar.add_task("probe", total=None)
@@ -218,6 +210,8 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 def _write_scan(
     result: ScanResult, output_format: ScanFormat, handle: TextIO, now_text: str
 ) -> None:
+    from ticketbridge.codec import certificate_to_json, observation_to_json, observations_jsonl
+
     if output_format is ScanFormat.jsonl:
         handle.writelines(observations_jsonl(result.observations))
         return
@@ -250,6 +244,8 @@ def scan_command(
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.scanning import scan, utcnow
+
         settings = state.settings()
         with _progress(enabled=True) as progress:
             result = scan(settings, state.config_path, environment(), progress=progress)
@@ -263,10 +259,16 @@ def scan_command(
             },
         )
         if output_format is ScanFormat.table:
-            console = Console() if output is None else plain_console()
+            from rich.console import Console
+
+            from ticketbridge.render import scan_report
+
             with _output(output) as handle:
-                if output is not None:
-                    console = Console(file=handle, width=160, color_system=None)
+                console = (
+                    Console()
+                    if output is None
+                    else Console(file=handle, width=160, color_system=None)
+                )
                 console.print(scan_report(result.inventory, now))
             return
         with _output(output) as handle:
@@ -287,6 +289,8 @@ ScanTooOption = Annotated[
 
 
 def _emit(renderable: object) -> None:
+    from rich.console import Console
+
     Console().print(renderable)
 
 
@@ -307,6 +311,9 @@ def plan_command(
     """Show what reconcile would do; writes nothing anywhere."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.render import plan_report
+        from ticketbridge.service import gather, make_plan, ticket_system, utcnow
+
         settings = state.settings()
         with _progress(enabled=output_format is TableOrJson.table) as progress:
             gathered = gather(
@@ -362,6 +369,9 @@ def reconcile_command(
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.render import apply_report, plan_report
+        from ticketbridge.service import gather, reconcile, utcnow
+
         settings = state.settings()
         with _progress(enabled=output_format is TableOrJson.table) as progress:
             gathered = gather(
@@ -415,6 +425,10 @@ def tickets_command(
     """The tickets ticketbridge tracks, from whichever backend is configured."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.codec import ticket_to_json
+        from ticketbridge.render import tickets_table
+        from ticketbridge.service import ticket_system
+
         settings = state.settings()
         tickets = ticket_system(settings, state.config_path).open_tickets()
         listed = sorted(
@@ -461,7 +475,10 @@ def demo_command(
     """Replay the incident on loopback and reconcile it: no network, no credentials."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from rich.console import Console
+
         from ticketbridge.demo import run_demo
+        from ticketbridge.service import utcnow
 
         converged = run_demo(Console(), utcnow(), workdir)
     if not converged:

@@ -80,7 +80,7 @@ def checks_to_json(results: Sequence[CheckResult]) -> dict[str, Any]:
 
 
 def _local_checks(settings: Settings, config_path: Path) -> list[CheckResult]:
-    from ticketbridge.service import resolve_relative
+    from ticketbridge.scanning import resolve_relative
     from ticketbridge.tickets.local import LocalTicketStore
 
     results = [CheckResult("config", True, f'{config_path}: tickets.backend = "local"')]

@@ -1,4 +1,4 @@
-"""Logging setup: human text through rich, or one JSON object per line for log collectors."""
+"""Logging setup: one plain line per record for people, or one JSON object per line for collectors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
-
-from rich.console import Console
-from rich.logging import RichHandler
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -35,17 +32,25 @@ def configure_logging(*, debug: bool, json_format: bool) -> None:
     root = logging.getLogger("ticketbridge")
     for previous in list(root.handlers):
         root.removeHandler(previous)
-    handler: logging.Handler
+    handler = logging.StreamHandler()
     if json_format:
-        handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
     else:
-        handler = RichHandler(
-            console=Console(stderr=True),
-            show_path=False,
-            markup=False,
-            rich_tracebacks=debug,
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s")
         )
+        handler.addFilter(_context_filter)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     root.propagate = False
+
+
+def _context_filter(record: logging.LogRecord) -> bool:
+    """Append `extra=` fields as key=value, so text logs carry what JSON logs carry."""
+    extras = {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD_ATTRIBUTES and not key.startswith("_") and key != "context"
+    }
+    record.context = "".join(f" {key}={value}" for key, value in extras.items())
+    return True

@@ -8,7 +8,7 @@ import re
 import ssl
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -91,7 +91,7 @@ class TrustVerifier:
 
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
         self._store = Store(list(anchors)) if anchors else None
-        self._cache: dict[tuple[tuple[bytes, ...], datetime], str | None] = {}
+        self._cache: dict[tuple[tuple[bytes, ...], tuple[bool, ...], date], str | None] = {}
 
     @classmethod
     def from_config(cls, ca_bundle: str | Path | None, *, use_system: bool = True) -> TrustVerifier:
@@ -132,8 +132,13 @@ class TrustVerifier:
 
         Trust does not depend on which of the leaf's names was asked for: name constraints apply
         to every name the leaf carries, so verifying for any one of them is verifying for all.
+        Nor does it depend on the second: only on which served certificates are inside their
+        validity period (and, for the anchors, on the day).
         """
-        key = (chain, now)
+        in_validity = tuple(
+            facts.not_before <= now <= facts.not_after for facts in map(facts_from_der, chain)
+        )
+        key = (chain, in_validity, now.date())
         if key not in self._cache:
             if not chain:
                 self._cache[key] = "no certificate served"
