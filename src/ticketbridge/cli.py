@@ -23,6 +23,7 @@ from ticketbridge.config import (
     load_settings,
     resolve_config_path,
 )
+from ticketbridge.discovery.workers import WorkerPool, prefork
 from ticketbridge.logs import configure_logging
 from ticketbridge.plan import UnsafePlan
 from ticketbridge.runlock import LockError, LockHeld
@@ -195,6 +196,16 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 @contextlib.contextmanager
+def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
+    """Probing workers, forked before the configuration is loaded, when this run will scan."""
+    if no_scan:
+        yield None
+        return
+    with prefork() as pool:
+        yield pool
+
+
+@contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
@@ -243,12 +254,12 @@ def scan_command(
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
+    with _errors_mapped(state), prefork() as pool:
         from ticketbridge.scanning import scan, utcnow
 
         settings = state.settings()
         with _progress(enabled=True) as progress:
-            result = scan(settings, state.config_path, environment(), progress=progress)
+            result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
         now = utcnow()
         log.info(
             "scan finished",
@@ -314,16 +325,18 @@ def plan_command(
         from ticketbridge.render import plan_report
         from ticketbridge.service import gather, make_plan, ticket_system, utcnow
 
-        settings = state.settings()
-        with _progress(enabled=output_format is TableOrJson.table) as progress:
-            gathered = gather(
-                settings,
-                state.config_path,
-                environment(),
-                observation_files=observations or (),
-                scan_too=scan_too,
-                progress=progress,
-            )
+        with _pool_unless(observations and not scan_too) as pool:
+            settings = state.settings()
+            with _progress(enabled=output_format is TableOrJson.table) as progress:
+                gathered = gather(
+                    settings,
+                    state.config_path,
+                    environment(),
+                    observation_files=observations or (),
+                    scan_too=scan_too,
+                    progress=progress,
+                    pool=pool,
+                )
         tickets = ticket_system(settings, state.config_path)
         plan = make_plan(
             settings,
@@ -372,16 +385,18 @@ def reconcile_command(
         from ticketbridge.render import apply_report, plan_report
         from ticketbridge.service import gather, reconcile, utcnow
 
-        settings = state.settings()
-        with _progress(enabled=output_format is TableOrJson.table) as progress:
-            gathered = gather(
-                settings,
-                state.config_path,
-                environment(),
-                observation_files=observations or (),
-                scan_too=scan_too,
-                progress=progress,
-            )
+        with _pool_unless(observations and not scan_too) as pool:
+            settings = state.settings()
+            with _progress(enabled=output_format is TableOrJson.table) as progress:
+                gathered = gather(
+                    settings,
+                    state.config_path,
+                    environment(),
+                    observation_files=observations or (),
+                    scan_too=scan_too,
+                    progress=progress,
+                    pool=pool,
+                )
         outcome = reconcile(
             settings,
             state.config_path,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV_VAR = "TICKETBRIDGE_CONFIG"
@@ -37,10 +38,14 @@ class DiscoverySettings(_Section):
     ca_bundle: str = ""
 
 
-class EndpointSettings(_Section):
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class EndpointSettings:
+    """One `[[endpoints]]` table. A slotted dataclass, not a model: a config may list tens of
+    thousands of these, and a model instance costs four times the memory."""
+
     host: Annotated[str, Field(min_length=1, max_length=253)]
     port: Annotated[int, Field(ge=1, le=65535)] = 443
-    addresses: list[str] = Field(default_factory=list)
+    addresses: tuple[str, ...] = ()
     sni: str | None = None
     starttls: StartTLS | None = None
 
@@ -54,14 +59,14 @@ class EndpointSettings(_Section):
 
     @field_validator("addresses")
     @classmethod
-    def _addresses_are_ips(cls, addresses: list[str]) -> list[str]:
+    def _addresses_are_ips(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
         normalised = []
         for address in addresses:
             try:
                 normalised.append(str(ipaddress.ip_address(address.strip().strip("[]"))))
             except ValueError:
                 raise ValueError(f"{address!r} is not an IP address") from None
-        return normalised
+        return tuple(normalised)
 
 
 class FilesSettings(_Section):
@@ -212,7 +217,7 @@ def _first_problem(exc: ValidationError) -> str:
     first = problems[0]
     location = _dotted(first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"

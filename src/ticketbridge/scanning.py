@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from ticketbridge.config import ConfigError, Settings, pkcs12_password
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustStoreError, TrustVerifier
-from ticketbridge.discovery.workers import can_fork, probe_in_workers, worker_count
+from ticketbridge.discovery.workers import WorkerPool, worker_count
 from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.model import Endpoint, Observation, Protocol
 
@@ -70,13 +72,17 @@ def scan(
     *,
     clock: Callable[[], datetime] = utcnow,
     progress: ProgressCallback | None = None,
+    pool: WorkerPool | None = None,
 ) -> ScanResult:
-    """Probe every configured endpoint and read every configured file, then group by certificate."""
+    """Probe every configured endpoint and read every configured file, then group by certificate.
+
+    With a `pool` (forked before the configuration was read) large scans probe in its workers.
+    """
     if not settings.endpoints and not settings.files:
         raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
     verifier = trust_verifier(settings, config_path)
     observations = list(_observe_files(settings, config_path, environ, verifier, clock))
-    observations.extend(_scan_network(settings, verifier, clock, progress))
+    observations.extend(_scan_network(settings, verifier, clock, progress, pool))
     observations.sort(key=lambda observation: observation.endpoint)
     return ScanResult(
         observations=tuple(observations),
@@ -110,6 +116,7 @@ def _scan_network(
     verifier: TrustVerifier,
     clock: Callable[[], datetime],
     progress: ProgressCallback | None,
+    pool: WorkerPool | None,
 ) -> list[Observation]:
     if not settings.endpoints:
         return []
@@ -133,9 +140,10 @@ def _scan_network(
 
     report(0)
     workers = worker_count(discovery.workers, total)
-    if workers > 1 and can_fork():
-        probed = probe_in_workers(
-            endpoints, options, discovery.concurrency, workers, verifier, clock, report
+    if pool is not None and workers > 1:
+        anchors = [anchor.public_bytes(Encoding.DER) for anchor in verifier.anchors]
+        probed = pool.probe(
+            endpoints, options, discovery.concurrency, workers, anchors, verifier, report
         )
     else:
         probed = asyncio.run(
@@ -176,6 +184,7 @@ def gather(
     scan_too: bool = False,
     clock: Callable[[], datetime] = utcnow,
     progress: ProgressCallback | None = None,
+    pool: WorkerPool | None = None,
 ) -> list[Observation]:
     """Observations for planning: a local scan, `--observations` files, or both merged.
 
@@ -192,7 +201,9 @@ def gather(
             raise ConfigError(f"--observations {exc}") from None
     if not observation_files or scan_too:
         observations.extend(
-            scan(settings, config_path, environ, clock=clock, progress=progress).observations
+            scan(
+                settings, config_path, environ, clock=clock, progress=progress, pool=pool
+            ).observations
         )
     newest: dict[object, Observation] = {}
     for observation in observations:

@@ -205,7 +205,7 @@ def test_version_and_json_logs(config: Path) -> None:
 def test_worker_processes_observe_exactly_what_one_process_does(config: Path) -> None:
     text = config.read_text(encoding="utf-8")
     results = {}
-    for workers in (1, 3):
+    for workers in (1, 2):
         variant = config.with_name(f"workers{workers}.toml")
         variant.write_text(
             text.replace("concurrency = 4", f"concurrency = 6\nworkers = {workers}"),
@@ -217,5 +217,5 @@ def test_worker_processes_observe_exactly_what_one_process_does(config: Path) ->
         for observation in document["observations"]:
             observation.pop("observed_at")
         results[workers] = document
-    assert results[3]["observations"] == results[1]["observations"]
-    assert results[3]["certificates"] == results[1]["certificates"]
+    assert results[2]["observations"] == results[1]["observations"]
+    assert results[2]["certificates"] == results[1]["certificates"]

@@ -90,8 +90,15 @@ class TrustVerifier:
     """Verifies chains against one trust store; verdicts are cached per run by chain and name."""
 
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
+        self.anchors = tuple(anchors)
         self._store = Store(list(anchors)) if anchors else None
         self._cache: dict[tuple[tuple[bytes, ...], tuple[bool, ...], date], str | None] = {}
+
+    @classmethod
+    def from_der(cls, anchors: Sequence[bytes]) -> TrustVerifier:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # old roots with non-positive serials still anchor
+            return cls([x509.load_der_x509_certificate(der) for der in anchors])
 
     @classmethod
     def from_config(cls, ca_bundle: str | Path | None, *, use_system: bool = True) -> TrustVerifier:

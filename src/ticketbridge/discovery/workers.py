@@ -1,25 +1,41 @@
 """Probing across worker processes: the client side of a TLS handshake is CPU-bound crypto, and
-one event loop uses one core."""
+one event loop uses one core.
+
+The workers are forked *before* the configuration is read, while the process holds little more
+than its imported code: they share those pages with the parent and receive their endpoints over a
+pipe, so a scan of tens of thousands of endpoints does not copy the parent's heap into each one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import TypeVar
 
 from ticketbridge.discovery.tls import ProbeOptions, Verifier, probe_all
+from ticketbridge.discovery.verify import TrustVerifier
 from ticketbridge.model import CertFacts, Endpoint, Observation
 
 # Below this many endpoints a second process costs more than it saves.
 AUTO_WORKERS_MIN_ENDPOINTS = 512
+MAX_AUTO_WORKERS = 8
 _BATCH = 128
 
 ProgressCallback = Callable[[int], None]  # observations completed so far
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def worker_count(configured: int, endpoints: int) -> int:
@@ -28,7 +44,7 @@ def worker_count(configured: int, endpoints: int) -> int:
         return configured
     if endpoints < AUTO_WORKERS_MIN_ENDPOINTS:
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
 
 
 def can_fork() -> bool:
@@ -36,107 +52,161 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-async def _collect(
-    endpoints: Sequence[Endpoint],
-    options: ProbeOptions,
-    concurrency: int,
-    verifier: Verifier | None,
-    clock: Callable[[], datetime],
-    on_batch: Callable[[list[Observation]], None],
-) -> None:
-    batch: list[Observation] = []
-    async for observation in probe_all(endpoints, options, concurrency, verifier, clock):
-        batch.append(observation)
-        if len(batch) >= _BATCH:
-            on_batch(batch)
-            batch = []
-    if batch:
-        on_batch(batch)
+@dataclass(frozen=True, slots=True)
+class _Job:
+    endpoints: Sequence[Endpoint]
+    options: ProbeOptions
+    concurrency: int
+    anchors: Sequence[bytes] | None  # DER trust anchors; None: no verdicts
 
 
-def _worker_main(
-    endpoints: Sequence[Endpoint],
-    options: ProbeOptions,
-    concurrency: int,
-    verifier: Verifier | None,
-    clock: Callable[[], datetime],
-    connection: Connection,
-) -> None:
+_DONE = "done"
+
+
+def _worker_loop(jobs: Connection, results: Connection) -> None:
+    """Run in the forked child: one job, its observations streamed back in batches."""
     try:
-        asyncio.run(_collect(endpoints, options, concurrency, verifier, clock, connection.send))
-    finally:
-        connection.close()
+        job: _Job | None = jobs.recv()
+    except EOFError:
+        return
+    if job is None:
+        return
+    verifier: Verifier | None = None
+    if job.anchors is not None:
+        verifier = TrustVerifier.from_der(job.anchors)
+
+    async def run() -> None:
+        batch: list[Observation] = []
+        async for observation in probe_all(
+            job.endpoints, job.options, job.concurrency, verifier, utcnow
+        ):
+            batch.append(observation)
+            if len(batch) >= _BATCH:
+                results.send(batch)
+                batch = []
+        if batch:
+            results.send(batch)
+
+    asyncio.run(run())
+    results.send(_DONE)
 
 
 class _Interner:
-    """Observations arrive pickled: share one CertFacts per fingerprint again, as in-process."""
+    """Observations arrive pickled, as copies: point them back at the objects this process
+    already holds (its endpoints) or shares between observations (facts, verdicts, timestamps),
+    as an in-process scan does. At tens of thousands of endpoints that is megabytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        self._endpoints = {endpoint: endpoint for endpoint in endpoints}
         self._facts: dict[str, CertFacts] = {}
+        self._shared: dict[object, object] = {}
 
-    def facts(self, facts: CertFacts) -> CertFacts:
-        return self._facts.setdefault(facts.fingerprint_sha256, facts)
+    def _share(self, value: T) -> T:
+        return self._shared.setdefault(value, value)  # type: ignore[return-value]
 
     def observation(self, observation: Observation) -> Observation:
-        if not observation.chain:
-            return observation
-        chain = tuple(self.facts(facts) for facts in observation.chain)
-        return replace(observation, certificate=chain[0], chain=chain)
-
-
-def probe_in_workers(
-    endpoints: Sequence[Endpoint],
-    options: ProbeOptions,
-    concurrency: int,
-    workers: int,
-    verifier: Verifier | None,
-    clock: Callable[[], datetime],
-    progress: ProgressCallback | None = None,
-) -> list[Observation]:
-    """Shard the endpoints over `workers` forked processes, `concurrency` split between them.
-
-    An endpoint whose worker died before reporting it is probed again in this process, so a
-    crashed worker costs time, never an observation.
-    """
-    context = multiprocessing.get_context("fork")
-    per_worker = max(1, concurrency // workers)
-    shards = [list(endpoints[index::workers]) for index in range(workers)]
-    running: dict[Connection, multiprocessing.process.BaseProcess] = {}
-    for shard in shards:
-        if not shard:
-            continue
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_worker_main,
-            args=(shard, options, per_worker, verifier, clock, sender),
-            daemon=True,
+        chain = tuple(self._facts.setdefault(f.fingerprint_sha256, f) for f in observation.chain)
+        return replace(
+            observation,
+            endpoint=self._endpoints.get(observation.endpoint, observation.endpoint),
+            observed_at=self._share(observation.observed_at),
+            certificate=chain[0] if chain else observation.certificate,
+            chain=chain,
+            effective_not_after=self._share(observation.effective_not_after),
+            verification=self._share(observation.verification),
         )
-        process.start()
-        sender.close()
-        running[receiver] = process
 
-    interner = _Interner()
-    observations: list[Observation] = []
-    while running:
-        for ready in wait(list(running)):
-            assert isinstance(ready, Connection)
-            try:
-                batch: list[Observation] = ready.recv()
-            except (EOFError, OSError):
-                running.pop(ready).join()
-                ready.close()
-                continue
-            observations.extend(interner.observation(observation) for observation in batch)
-            if progress:
-                progress(len(observations))
 
-    seen = {observation.endpoint for observation in observations}
-    missing = [endpoint for endpoint in endpoints if endpoint not in seen]
-    if missing:
-        observations.extend(
-            asyncio.run(_in_process(missing, options, concurrency, verifier, clock))
-        )
-    return observations
+@dataclass
+class _Worker:
+    process: BaseProcess
+    jobs: Connection
+    results: Connection
+
+
+class WorkerPool:
+    """Idle forked workers waiting for one probing job each."""
+
+    def __init__(self, size: int) -> None:
+        context = multiprocessing.get_context("fork")
+        # Objects alive now (imported code, mostly) are never collected: keeping the collector
+        # away from them keeps their pages shared with the workers instead of copied.
+        gc.freeze()
+        self.workers: list[_Worker] = []
+        for _ in range(size):
+            job_receiver, job_sender = context.Pipe(duplex=False)
+            result_receiver, result_sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_worker_loop, args=(job_receiver, result_sender), daemon=True
+            )
+            process.start()
+            job_receiver.close()
+            result_sender.close()
+            self.workers.append(_Worker(process, job_sender, result_receiver))
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.jobs.send(None)
+            worker.jobs.close()
+            worker.results.close()
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        self.workers = []
+
+    def probe(
+        self,
+        endpoints: Sequence[Endpoint],
+        options: ProbeOptions,
+        concurrency: int,
+        workers: int,
+        anchors: Sequence[bytes] | None,
+        verifier: Verifier | None,
+        progress: ProgressCallback | None = None,
+    ) -> list[Observation]:
+        """Shard the endpoints over `workers` of the pool, `concurrency` split between them.
+
+        An endpoint whose worker died before reporting it is probed again in this process, so a
+        crashed worker costs time, never an observation.
+        """
+        size = max(1, min(workers, self.size))
+        per_worker = max(1, concurrency // size)
+        running: dict[Connection, _Worker] = {}
+        for index, worker in enumerate(self.workers):
+            shard = list(endpoints[index::size]) if index < size else []
+            worker.jobs.send(_Job(shard, options, per_worker, anchors) if shard else None)
+            if shard:
+                running[worker.results] = worker
+
+        interner = _Interner(endpoints)
+        observations: list[Observation] = []
+        while running:
+            for ready in wait(list(running)):
+                assert isinstance(ready, Connection)
+                try:
+                    message: list[Observation] | str = ready.recv()
+                except (EOFError, OSError):
+                    message = _DONE
+                if message == _DONE:
+                    running.pop(ready)
+                    continue
+                assert isinstance(message, list)
+                observations.extend(interner.observation(o) for o in message)
+                if progress:
+                    progress(len(observations))
+
+        seen = {observation.endpoint for observation in observations}
+        missing = [endpoint for endpoint in endpoints if endpoint not in seen]
+        if missing:
+            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier)))
+        return observations
 
 
 async def _in_process(
@@ -144,6 +214,20 @@ async def _in_process(
     options: ProbeOptions,
     concurrency: int,
     verifier: Verifier | None,
-    clock: Callable[[], datetime],
 ) -> list[Observation]:
-    return [o async for o in probe_all(endpoints, options, concurrency, verifier, clock)]
+    return [o async for o in probe_all(endpoints, options, concurrency, verifier, utcnow)]
+
+
+@contextlib.contextmanager
+def prefork(size: int | None = None) -> Iterator[WorkerPool | None]:
+    """Fork the probing workers now, before anything large is loaded; None where forking is
+    unsafe (threads running) or pointless (one core)."""
+    count = size if size is not None else min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    if count < 2 or not can_fork():
+        yield None
+        return
+    pool = WorkerPool(count)
+    try:
+        yield pool
+    finally:
+        pool.close()
