@@ -545,7 +545,11 @@ async def plain_stream(
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, address)
-        yield PlainStream(sock, budget=budget)
+        stream = PlainStream(sock, budget=budget)
+        try:
+            yield stream
+        finally:
+            stream.close()
     finally:
         sock.close()
 

@@ -155,8 +155,8 @@ async def _fetch_chain(
     endpoint: Endpoint, server_name: str | None, options: ProbeOptions
 ) -> list[bytes]:
     sock = await _connect(endpoint, options.connect_timeout)
+    stream = PlainStream(sock, budget=options.max_handshake_bytes)
     try:
-        stream = PlainStream(sock, budget=options.max_handshake_bytes)
         try:
             async with asyncio.timeout(options.handshake_timeout):
                 if endpoint.protocol is not Protocol.TLS:
@@ -177,6 +177,7 @@ async def _fetch_chain(
                 f"connection closed by the server after {stream.bytes_read} bytes",
             ) from None
     finally:
+        stream.close()
         sock.close()
 
 
