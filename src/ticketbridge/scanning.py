@@ -13,7 +13,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ticketbridge.config import ConfigError, Settings, pkcs12_password
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
-from ticketbridge.discovery.verify import TrustStoreError, TrustVerifier
+from ticketbridge.discovery.verify import (
+    TrustStoreError,
+    TrustVerifier,
+    load_ca_bundle,
+    system_trust_anchors,
+)
 from ticketbridge.discovery.workers import WorkerPool, worker_count
 from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.model import Endpoint, Observation, Protocol
@@ -57,12 +62,28 @@ def inventory_pins(settings: Settings) -> list[InventoryPin]:
     ]
 
 
-def trust_verifier(settings: Settings, config_path: Path) -> TrustVerifier:
-    try:
+class LazyVerifier:
+    """The trust verdicts of this run, with the system store parsed only if this process needs
+    it: with worker processes, the workers verify and each loads the store itself."""
+
+    def __init__(self, settings: Settings, config_path: Path) -> None:
         bundle = settings.discovery.ca_bundle
-        return TrustVerifier.from_config(resolve_relative(bundle, config_path) if bundle else None)
-    except TrustStoreError as exc:
-        raise ConfigError(f"{config_path}: discovery.ca_bundle: {exc}") from None
+        try:
+            self.extra_anchors = load_ca_bundle(
+                resolve_relative(bundle, config_path) if bundle else None
+            )
+        except TrustStoreError as exc:
+            raise ConfigError(f"{config_path}: discovery.ca_bundle: {exc}") from None
+        self._verifier: TrustVerifier | None = None
+
+    @property
+    def extra_anchors_der(self) -> list[bytes]:
+        return [anchor.public_bytes(Encoding.DER) for anchor in self.extra_anchors]
+
+    def get(self) -> TrustVerifier:
+        if self._verifier is None:
+            self._verifier = TrustVerifier([*system_trust_anchors(), *self.extra_anchors])
+        return self._verifier
 
 
 def scan(
@@ -80,7 +101,7 @@ def scan(
     """
     if not settings.endpoints and not settings.files:
         raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
-    verifier = trust_verifier(settings, config_path)
+    verifier = LazyVerifier(settings, config_path)
     observations = list(_observe_files(settings, config_path, environ, verifier, clock))
     observations.extend(_scan_network(settings, verifier, clock, progress, pool))
     observations.sort(key=lambda observation: observation.endpoint)
@@ -94,7 +115,7 @@ def _observe_files(
     settings: Settings,
     config_path: Path,
     environ: Mapping[str, str],
-    verifier: TrustVerifier,
+    verifier: LazyVerifier,
     clock: Callable[[], datetime],
 ) -> list[Observation]:
     if not settings.files:
@@ -108,12 +129,12 @@ def _observe_files(
         )
         for index, entry in enumerate(settings.files)
     ]
-    return observe_files(sources, clock(), verifier)
+    return observe_files(sources, clock(), verifier.get())
 
 
 def _scan_network(
     settings: Settings,
-    verifier: TrustVerifier,
+    verifier: LazyVerifier,
     clock: Callable[[], datetime],
     progress: ProgressCallback | None,
     pool: WorkerPool | None,
@@ -141,13 +162,18 @@ def _scan_network(
     report(0)
     workers = worker_count(discovery.workers, total)
     if pool is not None and workers > 1:
-        anchors = [anchor.public_bytes(Encoding.DER) for anchor in verifier.anchors]
         probed = pool.probe(
-            endpoints, options, discovery.concurrency, workers, anchors, verifier, report
+            endpoints,
+            options,
+            discovery.concurrency,
+            workers,
+            verifier.extra_anchors_der,
+            verifier.get,
+            report,
         )
     else:
         probed = asyncio.run(
-            _probe_here(endpoints, options, discovery.concurrency, verifier, clock, report)
+            _probe_here(endpoints, options, discovery.concurrency, verifier.get(), clock, report)
         )
     return [*resolution.failures, *probed]
 

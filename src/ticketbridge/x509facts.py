@@ -192,6 +192,7 @@ def tracked_id(names: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:16]
 
 
+@lru_cache(maxsize=65536)
 def _to_ascii_hostname(host: str) -> str:
     host = host.strip().rstrip(".").lower()
     try:

@@ -77,6 +77,20 @@ def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
     return certificates
 
 
+def load_ca_bundle(ca_bundle: str | Path | None) -> list[x509.Certificate]:
+    """The extra trust anchors of `discovery.ca_bundle`; an unreadable or empty file is an error."""
+    if not ca_bundle:
+        return []
+    path = Path(ca_bundle)
+    try:
+        extra = load_pem_certificates(path.read_bytes())
+    except OSError as exc:
+        raise TrustStoreError(f"cannot read {path}: {exc.strerror}") from exc
+    if not extra:
+        raise TrustStoreError(f"{path} holds no PEM certificate")
+    return extra
+
+
 def system_trust_anchors() -> list[x509.Certificate]:
     paths = ssl.get_default_verify_paths()
     candidates = [paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"]
@@ -103,16 +117,7 @@ class TrustVerifier:
     @classmethod
     def from_config(cls, ca_bundle: str | Path | None, *, use_system: bool = True) -> TrustVerifier:
         anchors = system_trust_anchors() if use_system else []
-        if ca_bundle:
-            path = Path(ca_bundle)
-            try:
-                extra = load_pem_certificates(path.read_bytes())
-            except OSError as exc:
-                raise TrustStoreError(f"cannot read {path}: {exc.strerror}") from exc
-            if not extra:
-                raise TrustStoreError(f"{path} holds no PEM certificate")
-            anchors = [*anchors, *extra]
-        return cls(anchors)
+        return cls([*anchors, *load_ca_bundle(ca_bundle)])
 
     def verdict(
         self, chain: Sequence[bytes], server_name: str | None, now: datetime

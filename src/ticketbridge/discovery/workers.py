@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
 from ticketbridge.discovery.tls import ProbeOptions, Verifier, probe_all
-from ticketbridge.discovery.verify import TrustVerifier
+from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
 from ticketbridge.model import CertFacts, Endpoint, Observation
 
 # Below this many endpoints a second process costs more than it saves.
@@ -57,7 +57,7 @@ class _Job:
     endpoints: Sequence[Endpoint]
     options: ProbeOptions
     concurrency: int
-    anchors: Sequence[bytes] | None  # DER trust anchors; None: no verdicts
+    extra_anchors: Sequence[bytes] | None  # DER of `ca_bundle`; None: no verdicts at all
 
 
 _DONE = "done"
@@ -65,6 +65,8 @@ _DONE = "done"
 
 def _worker_loop(jobs: Connection, results: Connection) -> None:
     """Run in the forked child: one job, its observations streamed back in batches."""
+    # Parsed while the parent is still reading its configuration: the work overlaps.
+    system_anchors = system_trust_anchors()
     try:
         job: _Job | None = jobs.recv()
     except EOFError:
@@ -72,8 +74,9 @@ def _worker_loop(jobs: Connection, results: Connection) -> None:
     if job is None:
         return
     verifier: Verifier | None = None
-    if job.anchors is not None:
-        verifier = TrustVerifier.from_der(job.anchors)
+    if job.extra_anchors is not None:
+        extra = TrustVerifier.from_der(job.extra_anchors).anchors
+        verifier = TrustVerifier([*system_anchors, *extra])
 
     async def run() -> None:
         batch: list[Observation] = []
@@ -167,8 +170,8 @@ class WorkerPool:
         options: ProbeOptions,
         concurrency: int,
         workers: int,
-        anchors: Sequence[bytes] | None,
-        verifier: Verifier | None,
+        extra_anchors: Sequence[bytes] | None,
+        verifier: Callable[[], Verifier | None],
         progress: ProgressCallback | None = None,
     ) -> list[Observation]:
         """Shard the endpoints over `workers` of the pool, `concurrency` split between them.
@@ -181,7 +184,7 @@ class WorkerPool:
         running: dict[Connection, _Worker] = {}
         for index, worker in enumerate(self.workers):
             shard = list(endpoints[index::size]) if index < size else []
-            worker.jobs.send(_Job(shard, options, per_worker, anchors) if shard else None)
+            worker.jobs.send(_Job(shard, options, per_worker, extra_anchors) if shard else None)
             if shard:
                 running[worker.results] = worker
 
@@ -205,7 +208,7 @@ class WorkerPool:
         seen = {observation.endpoint for observation in observations}
         missing = [endpoint for endpoint in endpoints if endpoint not in seen]
         if missing:
-            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier)))
+            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier())))
         return observations
 
 
