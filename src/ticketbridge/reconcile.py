@@ -43,9 +43,8 @@ from ticketbridge.policy import (
     required_due_date,
     within_horizon,
 )
-from ticketbridge.tickets.base import NewTicket, TicketEdit
+from ticketbridge.tickets.base import MAX_SUMMARY, NewTicket, TicketEdit
 
-MAX_SUMMARY = 255  # Jira's limit, and the local store's
 # Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes.
 MAX_LISTED_ENDPOINTS = 50
 

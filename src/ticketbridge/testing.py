@@ -17,15 +17,16 @@ from ticketbridge.tickets.base import (
     TicketEdit,
     TransientBackendError,
     TransitionTarget,
+    valid_comment,
+    valid_field,
+    valid_labels,
+    valid_summary,
 )
 
 __all__ = ["InMemoryPager", "InMemoryTicketSystem", "Write"]
 
 # The same limits and workflow as the embedded store (and Jira), so a plan that passes
 # against the fake does not fail on the first real write.
-MAX_SUMMARY: Final = 255
-MAX_LABEL: Final = 255
-MAX_COMMENT: Final = 32_767
 TO_DO: Final = "To Do"
 IN_PROGRESS: Final = "In Progress"
 DONE: Final = "Done"
@@ -113,12 +114,12 @@ class InMemoryTicketSystem:
         return self.put(
             Ticket(
                 key=self._new_key(),
-                summary=_valid_summary(summary),
+                summary=valid_summary(summary),
                 status=status,
                 status_category=category,
                 created=created or now,
                 due_date=due_date,
-                labels=_valid_labels(labels),
+                labels=valid_labels(labels),
                 priority=priority,
                 assignee=assignee,
                 resolved_at=now if category == "done" else None,
@@ -186,11 +187,11 @@ class InMemoryTicketSystem:
         return [ticket for ticket in self.all_tickets() if marker in ticket.labels]
 
     def create(self, ticket: NewTicket, comment: str) -> Ticket:
-        summary = _valid_summary(ticket.summary)
-        labels = _valid_labels(ticket.labels)
-        body = _valid_comment(comment)
-        priority = None if ticket.priority is None else _valid_field("priority", ticket.priority)
-        assignee = None if ticket.assignee is None else _valid_field("assignee", ticket.assignee)
+        summary = valid_summary(ticket.summary)
+        labels = valid_labels(ticket.labels)
+        body = valid_comment(comment)
+        priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
+        assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         endpoints = _endpoints({"certificate_id": ticket.certificate_id, **ticket.evidence})
 
         def write() -> Ticket:
@@ -215,10 +216,10 @@ class InMemoryTicketSystem:
         return self._write("create", None, write)
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
-        labels = _valid_labels(edit.add_labels)
-        body = _valid_comment(comment)
-        priority = None if edit.priority is None else _valid_field("priority", edit.priority)
-        assignee = None if edit.assignee is None else _valid_field("assignee", edit.assignee)
+        labels = valid_labels(edit.add_labels)
+        body = valid_comment(comment)
+        priority = None if edit.priority is None else valid_field("priority", edit.priority)
+        assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
         endpoints = None if edit.evidence is None else _endpoints(edit.evidence)
 
         def write() -> Ticket:
@@ -240,7 +241,7 @@ class InMemoryTicketSystem:
         return self._write("edit", key, write)
 
     def add_comment(self, key: str, body: str) -> None:
-        text = _valid_comment(body)
+        text = valid_comment(body)
 
         def write() -> None:
             self.get(key)
@@ -249,7 +250,7 @@ class InMemoryTicketSystem:
         self._write("add_comment", key, write)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
-        body = _valid_comment(comment)
+        body = valid_comment(comment)
         if target not in ("done", "reopen"):
             raise PermanentBackendError(f"unknown transition {target!r}")
 
@@ -315,39 +316,6 @@ def _category(status: str) -> StatusCategory:
         raise PermanentBackendError(
             f"unknown status {status!r}; the fake knows {', '.join(STATUSES)}"
         ) from None
-
-
-def _valid_summary(summary: str) -> str:
-    if not summary.strip():
-        raise PermanentBackendError("summary: must not be empty")
-    if len(summary) > MAX_SUMMARY:
-        raise PermanentBackendError(f"summary: {len(summary)} characters, at most {MAX_SUMMARY}")
-    if "\n" in summary or "\r" in summary:
-        raise PermanentBackendError("summary: must be a single line")
-    return summary
-
-
-def _valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    for label in labels:
-        if not label or any(character.isspace() for character in label):
-            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
-        if len(label) > MAX_LABEL:
-            raise PermanentBackendError(f"label {label[:40]!r}...: longer than {MAX_LABEL}")
-    return tuple(dict.fromkeys(labels))
-
-
-def _valid_comment(body: str) -> str:
-    if not body.strip():
-        raise PermanentBackendError("comment: body must not be empty")
-    if len(body) > MAX_COMMENT:
-        raise PermanentBackendError(f"comment: {len(body)} characters, at most {MAX_COMMENT}")
-    return body
-
-
-def _valid_field(name: str, value: str) -> str:
-    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
-        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
-    return value
 
 
 def _endpoints(evidence: Mapping[str, Any]) -> tuple[str, ...] | None:

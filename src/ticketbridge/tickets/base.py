@@ -9,6 +9,12 @@ from typing import Any, Literal, Protocol
 
 from ticketbridge.model import Ticket
 
+# Jira's limits; every backend enforces them, so a plan that works on one works on all.
+MAX_SUMMARY = 255
+MAX_LABEL = 255
+MAX_COMMENT = 32_767
+MAX_DESCRIPTION = 32_767
+
 
 class BackendError(Exception):
     """A ticket system operation failed; the message is safe to print (no secrets)."""
@@ -83,3 +89,39 @@ class TicketSystem(Protocol):
         ...
 
     def comments(self, key: str) -> Sequence[Comment]: ...
+
+
+def valid_summary(summary: str) -> str:
+    """A summary as Jira accepts it: one non-empty line of at most 255 characters."""
+    if not summary.strip():
+        raise PermanentBackendError("summary: must not be empty")
+    if len(summary) > MAX_SUMMARY:
+        raise PermanentBackendError(f"summary: {len(summary)} characters, at most {MAX_SUMMARY}")
+    if "\n" in summary or "\r" in summary:
+        raise PermanentBackendError("summary: must be a single line")
+    return summary
+
+
+def valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """Labels as Jira accepts them (non-empty, no whitespace, at most 255), de-duplicated."""
+    for label in labels:
+        if not label or any(character.isspace() for character in label):
+            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
+        if len(label) > MAX_LABEL:
+            raise PermanentBackendError(f"label {label[:40]!r}...: longer than {MAX_LABEL}")
+    return tuple(dict.fromkeys(labels))
+
+
+def valid_comment(body: str) -> str:
+    if not body.strip():
+        raise PermanentBackendError("comment: body must not be empty")
+    if len(body) > MAX_COMMENT:
+        raise PermanentBackendError(f"comment: {len(body)} characters, at most {MAX_COMMENT}")
+    return body
+
+
+def valid_field(name: str, value: str) -> str:
+    """A short single-line value: a priority, an assignee."""
+    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
+        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
+    return value

@@ -32,6 +32,9 @@ from ticketbridge.tickets.base import (
     TicketEdit,
     TransientBackendError,
     TransitionTarget,
+    valid_field,
+    valid_labels,
+    valid_summary,
 )
 
 __all__ = [
@@ -54,8 +57,6 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
 
 # Jira's own limits: checked here, so that a bad value fails before anything is written.
-MAX_SUMMARY: Final = 255
-MAX_LABEL: Final = 255
 MAX_TEXT: Final = 32_767
 MAX_PROPERTY: Final = 32_768
 PROPERTY_KEY: Final = "ticketbridge"
@@ -305,7 +306,7 @@ class JiraTicketSystem:
         self._sleep = sleep
         self._retrier = Retrier(retry_policy or RetryPolicy(), _classify, clock=clock, sleep=sleep)
         self._pacer = Pacer(settings.requests_per_second, clock=clock, sleep=sleep)
-        self._labels = _valid_labels(tuple(settings.labels))
+        self._labels = valid_labels(tuple(settings.labels))
         self._secrets = _secret_forms(settings.email, self._token)
         self._lock = threading.Lock()
         self._connection: _Connection | None = None
@@ -386,10 +387,10 @@ class JiraTicketSystem:
         return sorted(found.values(), key=lambda ticket: (ticket.created, _key_order(ticket.key)))
 
     def create(self, ticket: NewTicket, comment: str) -> Ticket:
-        summary = _valid_summary(ticket.summary)
-        labels = _valid_labels((*ticket.labels, *self._labels))
-        assignee = None if ticket.assignee is None else _valid_value("assignee", ticket.assignee)
-        priority = None if ticket.priority is None else _valid_value("priority", ticket.priority)
+        summary = valid_summary(ticket.summary)
+        labels = valid_labels((*ticket.labels, *self._labels))
+        assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
+        priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         evidence = _evidence({"certificate_id": ticket.certificate_id, **ticket.evidence})
         connection = self._connect()
         comment_body = self._rich(comment, "comment", connection)
@@ -425,11 +426,11 @@ class JiraTicketSystem:
         return self._fetch(key)
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
-        labels = _valid_labels(edit.add_labels)
+        labels = valid_labels(edit.add_labels)
         if any(label.startswith(MARKER_PREFIX) for label in labels):
-            labels = _valid_labels((*labels, *self._labels))
-        priority = None if edit.priority is None else _valid_value("priority", edit.priority)
-        assignee = None if edit.assignee is None else _valid_value("assignee", edit.assignee)
+            labels = valid_labels((*labels, *self._labels))
+        priority = None if edit.priority is None else valid_field("priority", edit.priority)
+        assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
         evidence = None if edit.evidence is None else _evidence(edit.evidence)
         connection = self._connect()
         fields: dict[str, Any] = {}
@@ -1021,7 +1022,7 @@ def _check_settings(settings: JiraSettings) -> None:
     if settings.ca_bundle and not Path(settings.ca_bundle).exists():
         raise ConfigError(f"jira.ca_bundle: {settings.ca_bundle} does not exist")
     try:
-        _valid_labels(tuple(settings.labels))
+        valid_labels(tuple(settings.labels))
     except PermanentBackendError as exc:
         raise ConfigError(f"jira.labels: {exc}") from None
 
@@ -1048,31 +1049,6 @@ def _timestamp(text: str) -> datetime:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
     except ValueError:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _valid_summary(summary: str) -> str:
-    if not summary.strip():
-        raise JiraPermanentError("summary: must not be empty")
-    if len(summary) > MAX_SUMMARY:
-        raise JiraPermanentError(f"summary: {len(summary)} characters, at most {MAX_SUMMARY}")
-    if "\n" in summary or "\r" in summary:
-        raise JiraPermanentError("summary: must be a single line")
-    return summary
-
-
-def _valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    for label in labels:
-        if not label or any(character.isspace() for character in label):
-            raise JiraPermanentError(f"label {label!r}: must be non-empty, without spaces")
-        if len(label) > MAX_LABEL:
-            raise JiraPermanentError(f"label {label[:40]!r}...: longer than {MAX_LABEL}")
-    return tuple(dict.fromkeys(labels))
-
-
-def _valid_value(name: str, value: str) -> str:
-    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
-        raise JiraPermanentError(f"{name} {value[:40]!r}: not a valid value")
-    return value
 
 
 def _resolution(field: Mapping[str, Any]) -> dict[str, str]:

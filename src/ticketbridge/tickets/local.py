@@ -21,14 +21,15 @@ from ticketbridge.tickets.base import (
     TicketEdit,
     TransientBackendError,
     TransitionTarget,
+    valid_comment,
+    valid_field,
+    valid_labels,
+    valid_summary,
 )
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 
 # Jira's own limits, so that a plan that works here does not fail on the first real Jira write.
-MAX_SUMMARY = 255
-MAX_LABEL = 255
-MAX_COMMENT = 32_767
 
 TO_DO: Final = "To Do"
 IN_PROGRESS: Final = "In Progress"
@@ -194,12 +195,12 @@ class LocalTicketStore:
     def create(self, ticket: NewTicket, comment: str) -> Ticket:
         # The ticket, its labels (the marker) and its first comment commit together, so a
         # crash can never leave a ticket that the next run's marker search would miss.
-        summary = _valid_summary(ticket.summary)
-        labels = _valid_labels(ticket.labels)
-        body = _valid_comment(comment)
+        summary = valid_summary(ticket.summary)
+        labels = valid_labels(ticket.labels)
+        body = valid_comment(comment)
         evidence = _evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
-        priority = None if ticket.priority is None else _valid_field("priority", ticket.priority)
-        assignee = None if ticket.assignee is None else _valid_field("assignee", ticket.assignee)
+        priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
+        assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         with self._writing() as conn:
             now = self._now_text()
             ticket_id, key = self._insert_ticket(
@@ -220,11 +221,11 @@ class LocalTicketStore:
             return self._get(conn, key)
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
-        labels = _valid_labels(edit.add_labels)
-        body = _valid_comment(comment)
+        labels = valid_labels(edit.add_labels)
+        body = valid_comment(comment)
         evidence = None if edit.evidence is None else _evidence_json(edit.evidence)
-        priority = None if edit.priority is None else _valid_field("priority", edit.priority)
-        assignee = None if edit.assignee is None else _valid_field("assignee", edit.assignee)
+        priority = None if edit.priority is None else valid_field("priority", edit.priority)
+        assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
         with self._writing() as conn:
             ticket_id, before = self._row(conn, key)
             now = self._now_text()
@@ -244,7 +245,7 @@ class LocalTicketStore:
             return self._get(conn, key)
 
     def add_comment(self, key: str, body: str) -> None:
-        text = _valid_comment(body)
+        text = valid_comment(body)
         with self._writing() as conn:
             ticket_id, _ = self._row(conn, key)
             now = self._now_text()
@@ -252,7 +253,7 @@ class LocalTicketStore:
             _touch(conn, ticket_id, now)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
-        body = _valid_comment(comment)
+        body = valid_comment(comment)
         with self._writing() as conn:
             ticket_id, before = self._row(conn, key)
             if target not in ("done", "reopen"):
@@ -309,8 +310,8 @@ class LocalTicketStore:
         description: str = "",
     ) -> Ticket:
         """File a ticket the way a person would: no evidence, no comment, any labels."""
-        text = _valid_summary(summary)
-        valid_labels = _valid_labels(tuple(labels))
+        text = valid_summary(summary)
+        checked_labels = valid_labels(tuple(labels))
         _category(status)
         with self._writing() as conn:
             now = self._now_text()
@@ -327,7 +328,7 @@ class LocalTicketStore:
                 resolved_at=now if _category(status) == "done" else None,
                 evidence="{}",
             )
-            _add_labels(conn, ticket_id, valid_labels)
+            _add_labels(conn, ticket_id, checked_labels)
             _record(conn, ticket_id, filed, "created", None, key)
             return self._get(conn, key)
 
@@ -693,45 +694,6 @@ def _category(status: str) -> StatusCategory:
         raise PermanentBackendError(
             f"unknown status {status!r}; the local store knows {', '.join(STATUSES)}"
         ) from None
-
-
-def _valid_summary(summary: str) -> str:
-    if not summary.strip():
-        raise PermanentBackendError("summary: must not be empty")
-    if len(summary) > MAX_SUMMARY:
-        raise PermanentBackendError(
-            f"summary: {len(summary)} characters, at most {MAX_SUMMARY} allowed"
-        )
-    if "\n" in summary or "\r" in summary:
-        raise PermanentBackendError("summary: must be a single line")
-    return summary
-
-
-def _valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    for label in labels:
-        if not label or any(character.isspace() for character in label):
-            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
-        if len(label) > MAX_LABEL:
-            raise PermanentBackendError(
-                f"label {label[:40]!r}...: {len(label)} characters, at most {MAX_LABEL} allowed"
-            )
-    return tuple(dict.fromkeys(labels))
-
-
-def _valid_comment(body: str) -> str:
-    if not body.strip():
-        raise PermanentBackendError("comment: body must not be empty")
-    if len(body) > MAX_COMMENT:
-        raise PermanentBackendError(
-            f"comment: {len(body)} characters, at most {MAX_COMMENT} allowed"
-        )
-    return body
-
-
-def _valid_field(name: str, value: str) -> str:
-    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
-        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
-    return value
 
 
 def _evidence_json(evidence: Mapping[str, Any]) -> str:
