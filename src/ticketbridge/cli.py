@@ -34,6 +34,7 @@ from ticketbridge.tickets.base import BackendError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ticketbridge.model import Observation
     from ticketbridge.plan import Pager
     from ticketbridge.scanning import ScanResult
 
@@ -309,6 +310,30 @@ def _json_out(document: object) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
+def _gather(
+    state: AppState,
+    observation_files: list[Path] | None,
+    scan_too: bool,
+    output_format: TableOrJson,
+) -> tuple[Settings, list[Observation]]:
+    """The configuration and this run's observations: a scan, `--observations` files, or both."""
+    from ticketbridge.service import gather
+
+    with _pool_unless(observation_files and not scan_too) as pool:
+        settings = state.settings()
+        with _progress(enabled=output_format is TableOrJson.table) as progress:
+            gathered = gather(
+                settings,
+                state.config_path,
+                environment(),
+                observation_files=observation_files or (),
+                scan_too=scan_too,
+                progress=progress,
+                pool=pool,
+            )
+    return settings, gathered
+
+
 @app.command("plan")
 def plan_command(
     ctx: typer.Context,
@@ -323,29 +348,19 @@ def plan_command(
     state: AppState = ctx.obj
     with _errors_mapped(state):
         from ticketbridge.render import plan_report
-        from ticketbridge.service import gather, make_plan, ticket_system, utcnow
+        from ticketbridge.service import reconcile, utcnow
 
-        with _pool_unless(observations and not scan_too) as pool:
-            settings = state.settings()
-            with _progress(enabled=output_format is TableOrJson.table) as progress:
-                gathered = gather(
-                    settings,
-                    state.config_path,
-                    environment(),
-                    observation_files=observations or (),
-                    scan_too=scan_too,
-                    progress=progress,
-                    pool=pool,
-                )
-        tickets = ticket_system(settings, state.config_path)
-        plan = make_plan(
+        settings, gathered = _gather(state, observations, scan_too, output_format)
+        plan = reconcile(
             settings,
             state.config_path,
             gathered,
-            tickets,
+            dry_run=True,
+            force=False,
+            max_changes=None,
             now=utcnow(),
-            paging=_paging_configured(settings),
-        )
+            pager=_pager(settings),
+        ).plan
         if output_format is TableOrJson.json:
             _json_out(plan.as_dict())
         else:
@@ -383,20 +398,9 @@ def reconcile_command(
     state: AppState = ctx.obj
     with _errors_mapped(state):
         from ticketbridge.render import apply_report, plan_report
-        from ticketbridge.service import gather, reconcile, utcnow
+        from ticketbridge.service import reconcile, utcnow
 
-        with _pool_unless(observations and not scan_too) as pool:
-            settings = state.settings()
-            with _progress(enabled=output_format is TableOrJson.table) as progress:
-                gathered = gather(
-                    settings,
-                    state.config_path,
-                    environment(),
-                    observation_files=observations or (),
-                    scan_too=scan_too,
-                    progress=progress,
-                    pool=pool,
-                )
+        settings, gathered = _gather(state, observations, scan_too, output_format)
         outcome = reconcile(
             settings,
             state.config_path,
@@ -498,10 +502,6 @@ def demo_command(
         converged = run_demo(Console(), utcnow(), workdir)
     if not converged:
         raise typer.Exit(EXIT_RUN_ERROR)
-
-
-def _paging_configured(settings: Settings) -> bool:
-    return _pager(settings) is not None
 
 
 def _pager(settings: Settings) -> Pager | None:
