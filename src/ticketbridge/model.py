@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
+from typing import Protocol as TypingProtocol
 
 
 class Protocol(StrEnum):
@@ -118,6 +120,14 @@ class Verification:
     trusted: bool
     hostname_match: bool
     error: str | None = None
+
+
+class Verifier(TypingProtocol):
+    """Judges a served chain (DER, leaf first); with `server_name` None there is no host to match."""
+
+    def verdict(
+        self, chain: Sequence[bytes], server_name: str | None, now: datetime
+    ) -> Verification: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol as TypingProtocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
@@ -24,6 +23,7 @@ from ticketbridge.model import (
     ProbeError,
     Protocol,
     Verification,
+    Verifier,
 )
 from ticketbridge.x509facts import effective_not_after, facts_from_der
 
@@ -37,14 +37,6 @@ _PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
 # PKCS#12 is a DER SEQUENCE { version 3, ContentInfo { pkcs7-data ... } }: this OID near the start
 # tells "a PKCS#12 we could not open" apart from plain garbage.
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
-
-
-class Verifier(TypingProtocol):
-    """Judges a chain read from disk; with `server_name` None there is no host to match."""
-
-    def verdict(
-        self, chain: Sequence[bytes], server_name: str | None, now: datetime
-    ) -> Verification: ...
 
 
 @dataclass(frozen=True, slots=True)

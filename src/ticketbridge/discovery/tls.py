@@ -11,10 +11,9 @@ import asyncio
 import errno
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol as TypingProtocol
 
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
 from ticketbridge.model import (
@@ -23,7 +22,7 @@ from ticketbridge.model import (
     Observation,
     ProbeError,
     Protocol,
-    Verification,
+    Verifier,
     is_ip_literal,
 )
 from ticketbridge.x509facts import CertificateParseError, effective_not_after, facts_from_der
@@ -33,12 +32,6 @@ from ticketbridge.x509facts import CertificateParseError, effective_not_after, f
 MAX_HANDSHAKE_BYTES = 1 << 20
 _RECV_CHUNK = 16384
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the constant is not re-exported by `ssl`
-
-
-class Verifier(TypingProtocol):
-    def verdict(
-        self, chain: Sequence[bytes], server_name: str | None, now: datetime
-    ) -> Verification: ...
 
 
 @dataclass(frozen=True, slots=True)
