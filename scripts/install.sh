@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install ticketbridge into ./.venv on Debian/Ubuntu (Python >= 3.11), adding the Debian packages it
+# needs first. With --test: also the test extras and the tools the test suite starts for real.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=false
+[ "${1:-}" = "--test" ] && with_tests=true
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+
+need_apt=()
+"$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
+if $with_tests; then
+  # PostgreSQL (the postgres STARTTLS path, against a real server), openssl, iproute2.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+  command -v ip >/dev/null || need_apt+=(iproute2)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if $with_tests; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q .
+fi
