@@ -184,7 +184,10 @@ class WorkerPool:
         running: dict[Connection, _Worker] = {}
         for index, worker in enumerate(self.workers):
             shard = list(endpoints[index::size]) if index < size else []
-            worker.jobs.send(_Job(shard, options, per_worker, extra_anchors) if shard else None)
+            try:
+                worker.jobs.send(_Job(shard, options, per_worker, extra_anchors) if shard else None)
+            except OSError:  # the worker is gone: its shard is probed below, in this process
+                continue
             if shard:
                 running[worker.results] = worker
 

@@ -1,0 +1,79 @@
+"""Probe worker processes: the same observations as one process, even when a worker dies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support.certs import Issued, make_ca, make_intermediate, make_leaf
+from support.tlsservers import Served, TLSServer
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+# Run in a fresh interpreter: forking the pytest process, which runs server threads, is unsafe.
+SCRIPT = """
+import json, os, signal, sys
+from ticketbridge.discovery.tls import ProbeOptions
+from ticketbridge.discovery.verify import TrustVerifier
+from ticketbridge.discovery.workers import WorkerPool
+from ticketbridge.model import Endpoint
+
+port, kill_first = int(sys.argv[1]), sys.argv[2] == "kill"
+endpoints = [Endpoint(f"n{i}.example.com", port, "127.0.0.21", f"n{i}.example.com") for i in range(40)]
+pool = WorkerPool(2)
+if kill_first:
+    os.kill(pool.workers[0].process.pid, signal.SIGKILL)
+    pool.workers[0].process.join()
+try:
+    observations = pool.probe(endpoints, ProbeOptions(1.0, 2.0), 8, 2, None, lambda: None)
+finally:
+    pool.close()
+print(json.dumps(sorted([o.endpoint.host, o.status, o.certificate.names[0] if o.certificate else None] for o in observations)))
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[TLSServer]:
+    root = make_ca(
+        "Workers Root", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=900)
+    )
+    intermediate = make_intermediate(
+        root, "Workers CA", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=800)
+    )
+    leaf: Issued = make_leaf(
+        intermediate,
+        names=("*.example.com",),
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=60),
+        key_slot="workers",
+    )
+    with TLSServer(Served([leaf, intermediate]), address="127.0.0.21") as running:
+        yield running
+
+
+def probe_in_subprocess(port: int, mode: str) -> list[list[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(port), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    observations: list[list[str]] = json.loads(result.stdout)
+    return observations
+
+
+def test_every_endpoint_is_observed_once_across_workers(server: TLSServer) -> None:
+    observations = probe_in_subprocess(server.port, "normal")
+    assert observations == sorted([f"n{i}.example.com", "ok", "*.example.com"] for i in range(40))
+
+
+def test_a_dead_worker_costs_time_never_an_observation(server: TLSServer) -> None:
+    observations = probe_in_subprocess(server.port, "kill")
+    assert observations == sorted([f"n{i}.example.com", "ok", "*.example.com"] for i in range(40))
