@@ -805,9 +805,10 @@ def _earlier_reason(facts: _Facts, cert: TrackedCert, current: date) -> str:
             continue
         other = facts.certs[other_id]
         other_day = local_date(other.effective_not_after, facts.policy)
+        verb = "serve" if " and " in earliest else "serves"
         return (
             f"due date tracked a certificate that expires {other_day} ({_display(other)}); "
-            f"{earliest} serves one expiring {expiry_day}"
+            f"{earliest} {verb} one expiring {expiry_day}"
         )
     return (
         f"due date {current} is later than required; {_due_explanation(cert, facts)}, "
