@@ -446,10 +446,11 @@ def tickets_command(
     with _errors_mapped(state):
         from ticketbridge.codec import ticket_to_json
         from ticketbridge.render import tickets_table
-        from ticketbridge.service import ticket_system
+        from ticketbridge.service import opened
 
         settings = state.settings()
-        tickets = ticket_system(settings, state.config_path).open_tickets()
+        with contextlib.ExitStack() as stack:
+            tickets = opened(stack, settings, state.config_path).open_tickets()
         listed = sorted(
             (ticket for ticket in tickets if show_all or ticket.marker_ids),
             key=lambda ticket: (ticket.created, ticket.key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,16 @@ from ticketbridge.runlock import RunLock
 from ticketbridge.scanning import gather, inventory_pins, resolve_relative, scan, utcnow
 from ticketbridge.tickets.base import TicketSystem
 
-__all__ = ["RunOutcome", "gather", "make_plan", "reconcile", "scan", "ticket_system", "utcnow"]
+__all__ = [
+    "RunOutcome",
+    "gather",
+    "make_plan",
+    "opened",
+    "reconcile",
+    "scan",
+    "ticket_system",
+    "utcnow",
+]
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -102,19 +112,29 @@ def reconcile(
     tickets: TicketSystem | None = None,
 ) -> RunOutcome:
     """Plan, refuse an unsafe plan, and apply it under the run lock (unless a dry run)."""
-    backend = tickets if tickets is not None else ticket_system(settings, config_path)
-    if dry_run:
-        return RunOutcome(
-            make_plan(
+    with contextlib.ExitStack() as stack:
+        backend = tickets if tickets is not None else opened(stack, settings, config_path)
+        if dry_run:
+            return RunOutcome(
+                make_plan(
+                    settings, config_path, observations, backend, now=now, paging=pager is not None
+                ),
+                None,
+            )
+        limit = settings.policy.max_changes if max_changes is None else max_changes
+        with RunLock(lock_path(settings, config_path)):
+            plan = make_plan(
                 settings, config_path, observations, backend, now=now, paging=pager is not None
-            ),
-            None,
-        )
-    limit = settings.policy.max_changes if max_changes is None else max_changes
-    with RunLock(lock_path(settings, config_path)):
-        plan = make_plan(
-            settings, config_path, observations, backend, now=now, paging=pager is not None
-        )
-        plan.raise_if_unsafe(limit, force)
-        report = apply_plan(plan, backend, pager)
-    return RunOutcome(plan, report)
+            )
+            plan.raise_if_unsafe(limit, force)
+            report = apply_plan(plan, backend, pager)
+        return RunOutcome(plan, report)
+
+
+def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:
+    """The configured backend, closed (HTTP sessions and all) when `stack` unwinds."""
+    backend = ticket_system(settings, config_path)
+    close = getattr(backend, "close", None)
+    if callable(close):
+        stack.callback(close)
+    return backend
