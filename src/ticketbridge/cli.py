@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 import typer
 
 from ticketbridge import __version__
+from ticketbridge.audit import AuditLogError
 from ticketbridge.config import (
     ConfigError,
     Settings,
@@ -154,6 +156,8 @@ def _errors_mapped(state: AppState) -> Iterator[None]:
         if state.debug:
             log.exception("ticket system error")
         _fail(EXIT_RUN_ERROR, f"ticket system: {exc}")
+    except AuditLogError as exc:
+        _fail(EXIT_RUN_ERROR, f"audit log: {exc}")
     except KeyboardInterrupt:
         _fail(130, "interrupted")
     except BrokenPipeError:
@@ -477,6 +481,73 @@ def doctor_command(
         else:
             _emit(render_checks(results))
     if not all(result.ok for result in results):
+        raise typer.Exit(EXIT_RUN_ERROR)
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    csv = "csv"
+    json = "json"
+    md = "md"
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="First day (UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day (UTC).")
+    ] = None,
+) -> None:
+    """The change-management evidence for an auditor, from the verified audit trail."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        from ticketbridge.audit.report import build_report, render
+        from ticketbridge.scanning import resolve_relative, utcnow
+
+        settings = state.settings()
+        path = resolve_relative(settings.audit.log_path, state.config_path)
+        report = build_report(
+            path, since.date() if since else None, until.date() if until else None, utcnow()
+        )
+        with _output(output) as handle:
+            handle.write(render(report, output_format.value))
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify_command(
+    ctx: typer.Context,
+    log_file: Annotated[
+        Path | None, typer.Option("--log", help="The log to verify (default: audit.log_path).")
+    ] = None,
+    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+) -> None:
+    """Recompute the hash chain of the audit log; exit 1 at the first broken record."""
+    state: AppState = ctx.obj
+    with _errors_mapped(state):
+        from ticketbridge.audit import verify_log
+        from ticketbridge.audit.report import render_verification
+        from ticketbridge.scanning import resolve_relative
+
+        if log_file is None:
+            settings = state.settings()
+            log_file = resolve_relative(settings.audit.log_path, state.config_path)
+        verification = verify_log(log_file)
+        if output_format is TableOrJson.json:
+            _json_out(verification.as_dict())
+        else:
+            _emit(render_verification(verification))
+    if not verification.ok:
         raise typer.Exit(EXIT_RUN_ERROR)
 
 

@@ -17,6 +17,8 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from ticketbridge.audit import verify_log
+from ticketbridge.audit.report import render_verification
 from ticketbridge.config import load_settings
 from ticketbridge.demo_fixtures import DemoEndpoint, incident_pki, incident_servers
 from ticketbridge.render import apply_report, plan_report, printable, scan_report, tickets_table
@@ -164,6 +166,9 @@ def run_demo(console: Console, now: datetime, workdir: Path | None = None) -> bo
             settings, config_path, gather(settings, config_path, {}), tickets, now=now, paging=True
         )
         console.print(plan_report(again))
+
+        console.print(Rule("[bold]7. ticketbridge audit verify — the tamper-evident trail"))
+        console.print(render_verification(verify_log(workdir / "ticketbridge-audit.jsonl")))
         if workdir is not None and not str(workdir).startswith(
             tempfile.gettempdir() + "/ticketbridge-demo-"
         ):

@@ -9,15 +9,19 @@ from datetime import datetime
 from pathlib import Path
 
 from ticketbridge.apply import ApplyReport, apply_plan
+from ticketbridge.audit import AuditLog
 from ticketbridge.config import ConfigError, Settings
-from ticketbridge.inventory import build_inventory
+from ticketbridge.inventory import Inventory, build_inventory
 from ticketbridge.model import Observation
-from ticketbridge.plan import Pager, Plan
+from ticketbridge.plan import Pager, Plan, UnsafePlan
 from ticketbridge.policy import Policy
 from ticketbridge.reconcile import plan as decide
 from ticketbridge.runlock import RunLock
 from ticketbridge.scanning import gather, inventory_pins, resolve_relative, scan, utcnow
 from ticketbridge.tickets.base import TicketSystem
+
+# Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
+EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
 
 __all__ = [
     "RunOutcome",
@@ -88,6 +92,18 @@ def make_plan(
     paging: bool,
 ) -> Plan:
     inventory = build_inventory(observations, inventory_pins(settings))
+    return plan_for(settings, config_path, inventory, tickets, now=now, paging=paging)
+
+
+def plan_for(
+    settings: Settings,
+    config_path: Path,
+    inventory: Inventory,
+    tickets: TicketSystem,
+    *,
+    now: datetime,
+    paging: bool,
+) -> Plan:
     policy = validated_policy(settings, config_path)
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
     return decide(inventory, tickets.open_tickets(), policy, now, paging=paging)
@@ -123,11 +139,24 @@ def reconcile(
             )
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
-            plan = make_plan(
-                settings, config_path, observations, backend, now=now, paging=pager is not None
-            )
-            plan.raise_if_unsafe(limit, force)
-            report = apply_plan(plan, backend, pager)
+            audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
+            audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
+            report: ApplyReport | None = None
+            try:
+                inventory = build_inventory(observations, inventory_pins(settings))
+                audit.observed(inventory)
+                plan = plan_for(
+                    settings, config_path, inventory, backend, now=now, paging=pager is not None
+                )
+                plan.raise_if_unsafe(limit, force)
+                report = apply_plan(plan, backend, pager, on_result=audit.action)
+            except UnsafePlan as exc:
+                audit.finish_run(None, EXIT_UNSAFE_PLAN, error=str(exc))
+                raise
+            except Exception as exc:
+                audit.finish_run(report, EXIT_RUN_ERROR, error=f"{type(exc).__name__}: {exc}")
+                raise
+            audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(plan, report)
 
 

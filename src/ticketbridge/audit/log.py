@@ -1,0 +1,471 @@
+"""The audit log: hash-chained JSONL records of every run, appended durably, verifiable offline."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ticketbridge import __version__
+from ticketbridge.apply import ActionResult, ApplyReport
+from ticketbridge.codec import certificate_to_json
+from ticketbridge.inventory import Inventory
+from ticketbridge.plan import iso_z
+
+__all__ = [
+    "GENESIS",
+    "REPAIR_EVENT",
+    "AuditLog",
+    "AuditLogError",
+    "Verification",
+    "canonical_json",
+    "read_records",
+    "record_hash",
+    "verify_log",
+]
+
+# The `prev` of the first record: no record came before it.
+GENESIS = "0" * 64
+REPAIR_EVENT = "log_repaired"
+_FIELDS = ("seq", "time", "run", "event", "data", "prev", "hash")
+_BLOCK = 64 * 1024
+
+
+class AuditLogError(Exception):
+    """The audit log cannot be written (permissions, disk, or misuse); the message names the file."""
+
+
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash covers: key order and whitespace can never change the hash."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the canonical JSON of `record` without its `hash` field."""
+    body = {key: value for key, value in record.items() if key != "hash"}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """A record if `line` (without its newline) is one in shape; None for anything else."""
+    try:
+        document = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(document, dict) or any(key not in document for key in _FIELDS):
+        return None
+    seq = document["seq"]
+    # bool is an int to Python; `true` is not a sequence number.
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    texts = ("time", "run", "event", "prev", "hash")
+    if not all(isinstance(document[key], str) for key in texts):
+        return None
+    if not isinstance(document["data"], dict):
+        return None
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """What an appender must know about the end of the file before it writes."""
+
+    size: int
+    seq: int
+    head: str
+    # Bytes after the last complete record that are not a record: an interrupted write.
+    damaged_from: int | None
+    ends_with_newline: bool
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditLog:
+    """Appends one run's records to the hash chain; one instance per run.
+
+    Every append takes an exclusive `flock`, so a dry run and a scheduled run writing at once
+    still make one chain, and is fsync'd before returning, so a crash loses at most the record
+    being written. The head of the chain is cached and re-read only when the file changed size
+    behind our back.
+    """
+
+    def __init__(self, path: Path, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.run: str | None = None
+        self._tail: _Tail | None = None
+
+    def start_run(self, *, config_path: str, backend: str) -> str:
+        """Write `run_started` and return the new run id. Only the path and backend name are
+        recorded from the configuration: the rest may hold credentials."""
+        self.run = uuid.uuid4().hex
+        self._append(
+            "run_started",
+            {
+                "version": __version__,
+                "config_path": config_path,
+                "backend": backend,
+                "host": socket.gethostname(),
+            },
+        )
+        return self.run
+
+    def observed(self, inventory: Inventory) -> None:
+        """Write what this run saw: tracked certificates and the endpoints it could not probe."""
+        unobserved = [
+            {
+                "endpoint": observation.endpoint.label,
+                "kind": str(observation.error.kind) if observation.error else None,
+                "message": observation.error.message if observation.error else None,
+            }
+            for observation in inventory.unobserved
+        ]
+        self._append(
+            "observed",
+            {
+                "certificates": [certificate_to_json(cert) for cert in inventory.certificates],
+                "unobserved": unobserved,
+            },
+        )
+
+    def action(self, result: ActionResult) -> None:
+        """Write one action's outcome as it happens (apply_plan's `on_result`)."""
+        self._append("action", result.as_dict())
+
+    def finish_run(
+        self, report: ApplyReport | None, exit_code: int, *, error: str | None = None
+    ) -> None:
+        """Write `run_finished`; `report` is None when nothing was applied (dry run, refusal,
+        or a failure before applying), and `error` says why a run failed, if it did."""
+        data: dict[str, Any] = {
+            "summary": report.plan.summary if report is not None else None,
+            "applied": report.applied if report is not None else 0,
+            "failed": len(report.failures) if report is not None else 0,
+            "exit_code": exit_code,
+        }
+        if error is not None:
+            data["error"] = error
+        self._append("run_finished", data)
+
+    def _append(self, event: str, data: dict[str, Any]) -> None:
+        if self.run is None:
+            raise AuditLogError(f"{self.path}: start_run() must come before {event} records")
+        try:
+            self._locked_append(event, data)
+        except OSError as exc:
+            # What reached the disk is unknown: the next append re-reads the tail.
+            self._tail = None
+            raise AuditLogError(f"{self.path}: cannot append to the audit log: {exc}") from exc
+
+    def _locked_append(self, event: str, data: dict[str, Any]) -> None:
+        assert self.run is not None
+        created = not self.path.exists()
+        if created:
+            # A log in its own directory (e.g. /var/log/ticketbridge) works on the first run.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            tail = self._tail
+            if tail is None or tail.size != size:
+                tail = _scan_tail(self.path, size)
+            payload = bytearray()
+            seq, head = tail.seq, tail.head
+            if tail.damaged_from is not None:
+                repair, seq, head = self._repair(tail, seq, head)
+                if not tail.ends_with_newline:
+                    payload += b"\n"
+                payload += repair
+            elif size and not tail.ends_with_newline:
+                # The last record is whole but lost its newline to a crash: terminate it.
+                payload += b"\n"
+            line, seq, head = self._record(event, data, seq, head)
+            payload += line
+            _write_all(fd, bytes(payload))
+            os.fsync(fd)
+            self._tail = _Tail(size + len(payload), seq, head, None, True)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_directory(self.path.parent)
+
+    def _record(
+        self, event: str, data: dict[str, Any], seq: int, prev: str
+    ) -> tuple[bytes, int, str]:
+        assert self.run is not None
+        record: dict[str, Any] = {
+            "seq": seq + 1,
+            "time": iso_z(self.clock()),
+            "run": self.run,
+            "event": event,
+            "data": data,
+            "prev": prev,
+        }
+        record["hash"] = record_hash(record)
+        return canonical_json(record) + b"\n", seq + 1, record["hash"]
+
+    def _repair(self, tail: _Tail, seq: int, head: str) -> tuple[bytes, int, str]:
+        """A `log_repaired` record naming the damaged bytes, so the next record does not
+        silently continue after them and a verifier can tell a crash from an edit."""
+        assert tail.damaged_from is not None
+        with self.path.open("rb") as handle:
+            line = _count_newlines(handle, tail.damaged_from) + 1
+            handle.seek(tail.damaged_from)
+            damaged = handle.read(tail.size - tail.damaged_from)
+        damaged = damaged.removesuffix(b"\n")
+        data = {
+            "line": line,
+            "lines": damaged.count(b"\n") + 1,
+            "bytes": len(damaged),
+            "sha256": hashlib.sha256(damaged).hexdigest(),
+            "reason": "an incomplete record, left by an interrupted write, was set aside",
+        }
+        return self._record(REPAIR_EVENT, data, seq, head)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new file's directory entry durable too; best effort where directories can't be
+    opened (some network filesystems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _count_newlines(handle: Any, end: int) -> int:
+    handle.seek(0)
+    count, remaining = 0, end
+    while remaining > 0:
+        chunk = handle.read(min(_BLOCK, remaining))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        remaining -= len(chunk)
+    return count
+
+
+def _scan_tail(path: Path, size: int) -> _Tail:
+    """Find the last record by reading backwards from the end: a log of years costs the same
+    to append to as an empty one."""
+    if size == 0:
+        return _Tail(0, 0, GENESIS, None, True)
+    with path.open("rb") as handle:
+        handle.seek(size - 1)
+        ends_with_newline = handle.read(1) == b"\n"
+        data, start = b"", size
+        while True:
+            step = min(_BLOCK, start)
+            start -= step
+            handle.seek(start)
+            data = handle.read(step) + data
+            found = _last_record(data, start, size, ends_with_newline)
+            if found is not None:
+                return found
+            if start == 0:
+                # No record at all: everything in the file is damaged.
+                return _Tail(size, 0, GENESIS, 0, ends_with_newline)
+
+
+def _last_record(data: bytes, start: int, size: int, ends_with_newline: bool) -> _Tail | None:
+    """The last record among the whole lines of `data` (the file's bytes from `start`)."""
+    first = 0
+    if start > 0:
+        # The first line may be cut by the block boundary: only lines after a newline count.
+        newline = data.find(b"\n")
+        if newline < 0:
+            return None
+        first = newline + 1
+    lines = data[first:].split(b"\n")
+    # Offsets of each line's first byte, absolute in the file.
+    offsets, offset = [], start + first
+    for line in lines:
+        offsets.append(offset)
+        offset += len(line) + 1
+    for index in range(len(lines) - 1, -1, -1):
+        last_line = index == len(lines) - 1
+        if last_line and not lines[index]:
+            continue  # the empty remainder after the final newline
+        record = _parse(lines[index])
+        if record is None:
+            continue
+        after = offsets[index] + len(lines[index]) + (0 if last_line else 1)
+        damaged_from = after if after < size else None
+        if damaged_from is None and last_line and not ends_with_newline:
+            return _Tail(size, record["seq"], record["hash"], None, False)
+        return _Tail(size, record["seq"], record["hash"], damaged_from, ends_with_newline)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The verdict on a whole log: `problem` names the first broken line, and what broke."""
+
+    ok: bool
+    records: int
+    head: str | None
+    problem: str | None
+    runs: int
+    path: str = ""
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "verified": self.ok,
+            "records": self.records,
+            "runs": self.runs,
+            "head": self.head,
+            "problem": self.problem,
+            "line": self.line,
+        }
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, content without newline, whether it was newline-terminated)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            terminated = raw.endswith(b"\n")
+            yield number, raw[:-1] if terminated else raw, terminated
+
+
+class _Verifier:
+    """Walks the chain one line at a time; stops at the first broken line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.head = GENESIS
+        self.head_line = 0
+        self.seq = 0
+        self.records = 0
+        self.runs: set[str] = set()
+        self.damaged: list[tuple[int, bytes]] = []
+
+    def result(self, problem: str | None = None, line: int | None = None) -> Verification:
+        return Verification(
+            ok=problem is None,
+            records=self.records,
+            head=None if self.records == 0 else self.head,
+            problem=problem,
+            runs=len(self.runs),
+            path=str(self.path),
+            line=line,
+        )
+
+    def run(self) -> Verification:
+        for number, content, _ in _lines(self.path):
+            record = _parse(content)
+            if record is None:
+                self.damaged.append((number, content))
+                continue
+            problem = self._check(number, record)
+            if problem is not None:
+                return self.result(*problem)
+        if self.damaged:
+            number = self.damaged[0][0]
+            return self.result(
+                f"line {number}: an incomplete or unreadable record at the end of the log "
+                "(an interrupted write?), not yet repaired by a log_repaired record",
+                number,
+            )
+        return self.result()
+
+    def _check(self, number: int, record: dict[str, Any]) -> tuple[str, int] | None:
+        if self.damaged:
+            problem = self._check_repair(record)
+            if problem is not None:
+                return problem
+        if record_hash(record) != record["hash"]:
+            return (f"line {number}: the hash does not match the record (it was altered)", number)
+        if record["prev"] != self.head:
+            after = f"line {self.head_line}" if self.head_line else "the start of the log"
+            return (
+                f"line {number}: prev does not chain to {after} "
+                "(a record was deleted, inserted, reordered or rewritten)",
+                number,
+            )
+        if record["seq"] != self.seq + 1:
+            return (f"line {number}: seq {record['seq']} follows seq {self.seq}", number)
+        self.head, self.head_line, self.seq = record["hash"], number, record["seq"]
+        self.records += 1
+        self.runs.add(record["run"])
+        return None
+
+    def _check_repair(self, record: dict[str, Any]) -> tuple[str, int] | None:
+        """Damaged lines are accepted only when the next record is the log_repaired naming
+        exactly them: anything else is an edit."""
+        number = self.damaged[0][0]
+        damaged = b"\n".join(content for _, content in self.damaged)
+        data = record["data"]
+        matches = (
+            record["event"] == REPAIR_EVENT
+            and data.get("line") == number
+            and data.get("sha256") == hashlib.sha256(damaged).hexdigest()
+        )
+        self.damaged = []
+        if not matches:
+            return (
+                f"line {number}: not an audit record, and not set aside by a log_repaired record "
+                "right after it",
+                number,
+            )
+        return None
+
+
+def verify_log(path: Path) -> Verification:
+    """Check every line of the log: hashes, the chain, sequence numbers and repairs."""
+    path = Path(path)
+    if not path.exists():
+        return Verification(
+            ok=False,
+            records=0,
+            head=None,
+            problem=f"{path}: no audit log here (it does not exist)",
+            runs=0,
+            path=str(path),
+        )
+    try:
+        return _Verifier(path).run()
+    except OSError as exc:
+        return Verification(
+            ok=False,
+            records=0,
+            head=None,
+            problem=f"{path}: cannot read the audit log: {exc.strerror or exc}",
+            runs=0,
+            path=str(path),
+        )
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every line that is a record in shape, in file order; damaged lines are skipped.
+
+    This does not verify anything: call `verify_log` to know whether to trust what it yields.
+    """
+    for _, content, _ in _lines(Path(path)):
+        record = _parse(content)
+        if record is not None:
+            yield record

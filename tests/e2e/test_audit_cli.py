@@ -1,0 +1,70 @@
+"""The audit trail as an auditor meets it: written by reconcile, verified, tamper-evident, reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.cli import run_cli
+
+from .test_reconcile_cli import WILDCARD_ID, cli, hand_file_the_incident_ticket, workdir  # noqa: F401
+
+
+def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(workdir: Path, pki) -> None:  # noqa: F811
+    key = hand_file_the_incident_ticket(workdir, pki)
+    log = workdir / "ticketbridge-audit.jsonl"
+
+    code, _, err = cli(workdir, "plan")
+    assert code == 0, err
+    code, _, err = cli(workdir, "reconcile", "--dry-run")
+    assert code == 0, err
+    assert not log.exists()  # plan and dry runs write nothing anywhere
+
+    for _ in range(2):  # a correcting run, then a converged one
+        code, _, err = cli(workdir, "reconcile")
+        assert code == 0, err
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["event"] for r in records if r["event"] != "action"] == [
+        "run_started", "observed", "run_finished", "run_started", "observed", "run_finished",
+    ]  # fmt: skip
+    actions = [r["data"] for r in records if r["event"] == "action"]
+    assert {a["kind"] for a in actions} == {"update", "escalate"}
+    assert all(a["ticket"] == key and a["applied"] for a in actions)
+
+    code, out, err = cli(workdir, "audit", "verify", "--format", "json")
+    assert code == 0, err
+    verified = json.loads(out)
+    assert verified["verified"] is True and verified["runs"] == 2
+    assert verified["records"] == len(records)
+
+    code, out, err = cli(workdir, "report", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["log"]["verified"] is True
+    changes = [c for c in report["changes"] if c["kind"] == "update"]
+    assert changes and changes[0]["ticket"] == key
+    assert any(c["id"] == WILDCARD_ID for c in report["certificates"])
+
+    html = workdir / "report.html"
+    code, _, err = cli(workdir, "report", "--output", str(html))
+    assert code == 0, err
+    assert key in html.read_text(encoding="utf-8")
+
+
+def test_a_tampered_trail_fails_verification_at_the_edited_line(workdir: Path, pki) -> None:  # noqa: F811
+    hand_file_the_incident_ticket(workdir, pki)
+    code, _, err = cli(workdir, "reconcile")
+    assert code == 0, err
+    log = workdir / "ticketbridge-audit.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines()
+    edited = lines[2].replace('"applied":true', '"applied":false')
+    assert edited != lines[2]
+    lines[2] = edited
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = run_cli("audit", "verify", "--log", str(log))
+    assert result.returncode == 1
+    assert "line 3" in result.stdout + result.stderr
+    code, out, _ = cli(workdir, "report", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["log"]["verified"] is False
