@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ticketbridge import __version__
-from ticketbridge.apply import ActionResult, ApplyReport
-from ticketbridge.codec import certificate_to_json
-from ticketbridge.inventory import Inventory
 from ticketbridge.plan import iso_z
+
+if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
+    from ticketbridge.apply import ActionResult, ApplyReport
+    from ticketbridge.inventory import Inventory
 
 __all__ = [
     "GENESIS",
@@ -122,6 +123,8 @@ class AuditLog:
 
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""
+        from ticketbridge.codec import certificate_to_json
+
         unobserved = [
             {
                 "endpoint": observation.endpoint.label,
