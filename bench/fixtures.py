@@ -14,13 +14,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from ticketbridge.pki import issue, new_key
 
 DOMAIN = "bench.test"
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True)
@@ -47,70 +43,6 @@ def name_for(index: int) -> str:
     return f"n{index:04d}.{DOMAIN}"
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ticketbridge bench (throwaway)"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _certificate(
-    subject: str,
-    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-    issuer: x509.Name | None,
-    issuer_key: PrivateKey,
-    *,
-    ca: bool,
-    names: tuple[str, ...] = (),
-    now: dt.datetime,
-    days: int,
-) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer or _name(subject))
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def build(
     workdir: Path, certificates: int = 200, names_per_cert: int = 5, rsa_every: int = 10
 ) -> Fixture:
@@ -119,53 +51,44 @@ def build(
     pki.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _certificate(
+    org = "ticketbridge bench (throwaway)"
+    root = issue(
         "ticketbridge bench root",
-        root_key.public_key(),
         None,
-        root_key,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=3650),
         ca=True,
-        now=now,
-        days=3650,
+        organization=org,
     )
-    inter_key = ec.generate_private_key(ec.SECP256R1())
-    inter = _certificate(
+    inter = issue(
         "ticketbridge bench intermediate",
-        inter_key.public_key(),
-        root.subject,
-        root_key,
+        root,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=1825),
         ca=True,
-        now=now,
-        days=1825,
+        organization=org,
     )
     root_path = pki / "root.pem"
-    root_path.write_bytes(_pem(root))
+    root_path.write_bytes(root.pem)
     fixture = Fixture(workdir=workdir, root_path=root_path)
 
     for number in range(certificates):
         first = number * names_per_cert + 1
         names = tuple(name_for(first + offset) for offset in range(names_per_cert))
         use_rsa = rsa_every > 0 and number % rsa_every == rsa_every - 1
-        key: PrivateKey = (
-            rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            if use_rsa
-            else ec.generate_private_key(ec.SECP256R1())
-        )
-        leaf = _certificate(
+        leaf = issue(
             names[0],
-            key.public_key(),
-            inter.subject,
-            inter_key,
-            ca=False,
+            inter,
+            not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=200 + number),
             names=names,
-            now=now,
-            days=200 + number,
+            key=new_key("rsa" if use_rsa else "ec"),
+            organization=org,
         )
         chain_path = pki / f"leaf{number:03d}.pem"
         key_path = pki / f"leaf{number:03d}.key"
-        chain_path.write_bytes(_pem(leaf) + _pem(inter))
-        key_path.write_bytes(_key_pem(key))
+        chain_path.write_bytes(leaf.pem + inter.pem)
+        key_path.write_bytes(leaf.key_pem)
         key_path.chmod(0o600)
         fixture.leaves.append(
             Leaf(

@@ -6,84 +6,12 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-
-def _issue(
-    subject_cn: str,
-    issuer: Issued | None,
-    *,
-    not_before: datetime,
-    not_after: datetime,
-    names: Sequence[str] = (),
-    ca: bool = False,
-) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
-    issuer_name = issuer.certificate.subject if issuer else subject
-    signing_key = issuer.key if issuer else key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    return Issued(builder.sign(signing_key, hashes.SHA256()), key)
+from ticketbridge.pki import Issued, issue
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +26,14 @@ class IncidentPKI:
 
 
 def incident_pki(now: datetime) -> IncidentPKI:
-    root = _issue(
+    root = issue(
         "ticketbridge demo root CA",
         None,
         not_before=now - timedelta(days=700),
         not_after=now + timedelta(days=3000),
         ca=True,
     )
-    intermediate = _issue(
+    intermediate = issue(
         "ticketbridge demo issuing CA",
         root,
         not_before=now - timedelta(days=700),
@@ -116,21 +44,21 @@ def incident_pki(now: datetime) -> IncidentPKI:
     return IncidentPKI(
         root=root,
         intermediate=intermediate,
-        wildcard_old=_issue(
+        wildcard_old=issue(
             "*.example.com",
             intermediate,
             not_before=now - timedelta(days=395),
             not_after=now + timedelta(days=2, hours=7),
             names=wildcard_names,
         ),
-        wildcard_new=_issue(
+        wildcard_new=issue(
             "*.example.com",
             intermediate,
             not_before=now - timedelta(days=1),
             not_after=now + timedelta(days=397),
             names=wildcard_names,
         ),
-        www=_issue(
+        www=issue(
             "www.example.com",
             intermediate,
             not_before=now - timedelta(days=60),
