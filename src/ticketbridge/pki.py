@@ -24,8 +24,14 @@ def new_key(kind: Literal["ec", "rsa"] = "ec") -> PrivateKey:
 
 @dataclass(frozen=True, slots=True)
 class Issued:
+    """A certificate together with its private key."""
+
     certificate: x509.Certificate
     key: PrivateKey
+
+    @property
+    def der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
 
     @property
     def pem(self) -> bytes:

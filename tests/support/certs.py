@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -21,7 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+# The certificate-and-key pair the tests pass around is the package's own.
+from ticketbridge.pki import Issued as Issued
+from ticketbridge.pki import PrivateKey as PrivateKey
+
 KeyKind = Literal["ec", "rsa"]
 
 # Fixed so that tests comparing dates never depend on the day they run.
@@ -37,26 +39,6 @@ HOSTILE_COMMON_NAMES: tuple[str, ...] = (
     'quote " and , comma + plus; semi \\ backslash',
     "\x1b[31mANSI escape",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    """A certificate together with its private key."""
-
-    certificate: x509.Certificate
-    key: PrivateKey
-
-    @property
-    def der(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.DER)
-
-    @property
-    def pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        return key_pem(self.key)
 
 
 def key_pem(key: PrivateKey) -> bytes:
