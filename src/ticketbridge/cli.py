@@ -442,7 +442,11 @@ def tickets_command(
     ctx: typer.Context,
     output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
     show_all: Annotated[
-        bool, typer.Option("--all", help="Also list untracked tickets in the adoption scope.")
+        bool,
+        typer.Option(
+            "--all",
+            help="Untracked tickets too: everything the local store holds, or Jira's adoption scope.",
+        ),
     ] = False,
 ) -> None:
     """The tickets ticketbridge tracks, from whichever backend is configured."""
@@ -454,7 +458,10 @@ def tickets_command(
 
         settings = state.settings()
         with contextlib.ExitStack() as stack:
-            tickets = opened(stack, settings, state.config_path).open_tickets()
+            backend = opened(stack, settings, state.config_path)
+            # The embedded store can list all it holds; a Jira project is only read in scope.
+            everything = getattr(backend, "all_tickets", None) if show_all else None
+            tickets = everything() if callable(everything) else backend.open_tickets()
         listed = sorted(
             (ticket for ticket in tickets if show_all or ticket.marker_ids),
             key=lambda ticket: (ticket.created, ticket.key),

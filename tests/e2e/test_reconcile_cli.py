@@ -208,3 +208,17 @@ def test_the_demo_replays_the_incident_offline_in_seconds(tmp_path: Path) -> Non
     assert ticket.marker_ids and ticket.due_date is not None
     assert ticket.due_date < (NOW + timedelta(days=3)).date()  # no longer www's date, months away
     assert "On-call was paged" in result.stdout
+
+
+def test_tickets_lists_tracked_ones_and_with_all_everything_the_store_holds(workdir: Path) -> None:
+    store(workdir).add_manual_ticket("Upgrade the kernel on db-1", None)
+    done = store(workdir).add_manual_ticket("Rotate the backup keys", None, status="Done")
+    code, _, err = cli(workdir, "reconcile")
+    assert code == 0, err
+    code, out, _ = cli(workdir, "tickets", "--format", "json")
+    tracked = json.loads(out)["tickets"]
+    assert [t["certificate_ids"] for t in tracked] == [[WILDCARD_ID]]
+    code, out, _ = cli(workdir, "tickets", "--all", "--format", "json")
+    everything = {t["key"] for t in json.loads(out)["tickets"]}
+    assert everything == {t.key for t in store(workdir).all_tickets()}
+    assert done.key in everything and len(everything) == 3
