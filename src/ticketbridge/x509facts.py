@@ -42,6 +42,14 @@ def facts_from_der(der: bytes) -> CertFacts:
 
 
 def facts_from_certificate(certificate: x509.Certificate, der: bytes | None = None) -> CertFacts:
+    with warnings.catch_warnings():
+        # cryptography warns (lazily, on whichever field is read first) about non-positive
+        # serials and similar sins; such certificates are served, and their facts still count.
+        warnings.simplefilter("ignore")
+        return _facts(certificate, der)
+
+
+def _facts(certificate: x509.Certificate, der: bytes | None) -> CertFacts:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     raw = der if der is not None else certificate.public_bytes(Encoding.DER)

@@ -219,3 +219,19 @@ def test_worker_processes_observe_exactly_what_one_process_does(config: Path) ->
         results[workers] = document
     assert results[2]["observations"] == results[1]["observations"]
     assert results[2]["certificates"] == results[1]["certificates"]
+
+
+def test_odd_certificates_on_disk_leave_stderr_clean(tmp_path: Path) -> None:
+    from support.certs import der_with_serial, make_leaf, pem_of
+
+    issued = make_leaf(names=["negative.example.com"], key_slot="negative")
+    (tmp_path / "odd.pem").write_bytes(
+        pem_of(der_with_serial(issued.certificate, issued.key, -0x1234))
+    )
+    config = tmp_path / "odd.toml"
+    config.write_text('[[files]]\npath = "odd.pem"\n', encoding="utf-8")
+    result = run_cli("--config", str(config), "scan", "--format", "json")
+    assert result.returncode == 0
+    assert result.stderr == ""  # no library warnings leak to an operator's terminal
+    (observation,) = json.loads(result.stdout)["observations"]
+    assert observation["certificate"]["serial"] == "-1234"

@@ -166,6 +166,14 @@ class TrustVerifier:
             return "no trust anchors available"
         if subject is None:
             return "certificate names no DNS name or IP address (no subjectAltName)"
+        with warnings.catch_warnings():
+            # A served certificate with a non-positive serial is a fact to judge, not a warning
+            # for the operator's terminal.
+            warnings.simplefilter("ignore")
+            return self._verify(chain, subject, now)
+
+    def _verify(self, chain: Sequence[bytes], subject: str, now: datetime) -> str | None:
+        assert self._store is not None
         try:
             leaf = x509.load_der_x509_certificate(chain[0])
             intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
