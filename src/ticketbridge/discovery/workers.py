@@ -13,6 +13,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -65,6 +66,9 @@ _DONE = "done"
 
 def _worker_loop(jobs: Connection, results: Connection) -> None:
     """Run in the forked child: one job, its observations streamed back in batches."""
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
+    # would otherwise each print a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Parsed while the parent is still reading its configuration: the work overlaps.
     system_anchors = system_trust_anchors()
     try:
