@@ -27,17 +27,6 @@ class Protocol(StrEnum):
     FILE = "file"
 
 
-STARTTLS_PROTOCOLS: tuple[Protocol, ...] = (
-    Protocol.SMTP,
-    Protocol.IMAP,
-    Protocol.POP3,
-    Protocol.FTP,
-    Protocol.POSTGRES,
-    Protocol.LDAP,
-    Protocol.XMPP,
-)
-
-
 class ErrorKind(StrEnum):
     """Classification of a failed observation (SPEC lists the first six)."""
 

@@ -86,10 +86,6 @@ def time_left(expiry: datetime, now: datetime) -> timedelta:
     return _aware(expiry, "expiry") - _aware(now, "now")
 
 
-def is_expired(expiry: datetime, now: datetime) -> bool:
-    return time_left(expiry, now) <= timedelta(0)
-
-
 def expires_within(expiry: datetime, days: int, now: datetime) -> bool:
     """True when `expiry` is at most `days` days after `now`, or already past."""
     return time_left(expiry, now) <= timedelta(days=days)

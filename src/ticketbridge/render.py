@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -139,11 +139,6 @@ def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
         )
     )
     return Group(*parts)
-
-
-def plain_console(width: int = 160) -> Console:
-    """A console that writes plain text, for `--output FILE` and for tests."""
-    return Console(width=width, color_system=None, force_terminal=False, soft_wrap=False)
 
 
 _KIND_STYLE = {

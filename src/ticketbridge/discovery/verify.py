@@ -114,11 +114,6 @@ class TrustVerifier:
             warnings.simplefilter("ignore")  # old roots with non-positive serials still anchor
             return cls([x509.load_der_x509_certificate(der) for der in anchors])
 
-    @classmethod
-    def from_config(cls, ca_bundle: str | Path | None, *, use_system: bool = True) -> TrustVerifier:
-        anchors = system_trust_anchors() if use_system else []
-        return cls([*anchors, *load_ca_bundle(ca_bundle)])
-
     def verdict(
         self, chain: Sequence[bytes], server_name: str | None, now: datetime
     ) -> Verification:

@@ -25,6 +25,7 @@ from ticketbridge.config import ConfigError, JiraSettings
 from ticketbridge.model import MARKER_LABEL, MARKER_PREFIX, StatusCategory, Ticket, marker_label
 from ticketbridge.retrying import Failure, Pacer, Retrier, RetryPolicy, Safety, parse_retry_after
 from ticketbridge.tickets.base import (
+    MAX_DESCRIPTION,
     BackendError,
     Comment,
     NewTicket,
@@ -57,7 +58,6 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
 
 # Jira's own limits: checked here, so that a bad value fails before anything is written.
-MAX_TEXT: Final = 32_767
 MAX_PROPERTY: Final = 32_768
 PROPERTY_KEY: Final = "ticketbridge"
 RECENTLY_CLOSED_DAYS: Final = 30
@@ -811,13 +811,13 @@ class JiraTicketSystem:
         if not text.strip():
             raise JiraPermanentError(f"{name}: must not be empty")
         wrapped = (lambda t: t) if connection.deployment == "cloud" else wrap_noformat
-        if len(wrapped(text)) > MAX_TEXT:
+        if len(wrapped(text)) > MAX_DESCRIPTION:
             if not cut:
                 raise JiraPermanentError(
-                    f"{name}: {len(text)} characters, more than Jira's {MAX_TEXT:,}"
+                    f"{name}: {len(text)} characters, more than Jira's {MAX_DESCRIPTION:,}"
                 )
             marker = "\n… (truncated)"
-            text = text[: MAX_TEXT - len(wrapped("")) - len(marker)] + marker
+            text = text[: MAX_DESCRIPTION - len(wrapped("")) - len(marker)] + marker
         return text_to_adf(text) if connection.deployment == "cloud" else wrap_noformat(text)
 
     def _plain(self, body: Any) -> str:
