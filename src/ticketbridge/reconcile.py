@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -13,7 +13,6 @@ from ticketbridge.inventory import Inventory
 from ticketbridge.model import (
     MARKER_LABEL,
     Observation,
-    Protocol,
     Ticket,
     TrackedCert,
     marker_label,
@@ -36,17 +35,27 @@ from ticketbridge.policy import (
     beyond_horizon,
     describe_time_left,
     escalation_due,
-    lead_days_for,
-    local_date,
     page_due,
     past_due,
-    required_due_date,
     within_horizon,
 )
-from ticketbridge.tickets.base import MAX_SUMMARY, NewTicket, TicketEdit
-
-# Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes.
-MAX_LISTED_ENDPOINTS = 50
+from ticketbridge.run_facts import RunFacts
+from ticketbridge.tickets.base import NewTicket, TicketEdit
+from ticketbridge.wording import (
+    MAX_LISTED_ENDPOINTS,
+    description,
+    display,
+    display_summary,
+    due_explanation,
+    earlier_reason,
+    evidence_of,
+    iso,
+    join,
+    stale_clause,
+    ticket_summary,
+    when,
+    with_comments,
+)
 
 # Whole names in a summary: DNS labels, dots and a literal `*`; anything else separates them.
 _NAME_TOKEN = re.compile(r"[\w*.-]+")
@@ -68,7 +77,7 @@ def plan(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    facts = _Facts.gather(inventory, policy, now, paging)
+    facts = RunFacts.gather(inventory, policy, now, paging)
     matches = _match(facts, tickets)
     actions: list[Action] = []
     for cert_id in sorted(facts.certs):
@@ -82,155 +91,7 @@ def plan(
         for ticket in matches.open_markers[cert_id]:
             actions.extend(_renewed(facts, ticket, None))
     actions.extend(_ambiguous(facts, matches))
-    return Plan.of(now, _with_comments(facts, actions))
-
-
-# -- the facts of this run, indexed once ------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Facts:
-    policy: Policy
-    now: datetime
-    paging: bool
-    certs: dict[str, TrackedCert]
-    summaries: dict[str, CertificateSummary]
-    required: dict[str, date]
-    by_name: dict[str, set[str]]
-    by_host: dict[str, set[str]]
-    # endpoint label -> earliest effective expiry served there this run, and by which certs
-    served_expiry: dict[str, datetime]
-    served_ids: dict[str, set[str]]
-    failed_by_label: dict[str, list[Observation]]
-    failed_by_host: dict[str, list[Observation]]
-    # failed probes of a host serving the certificate now (another load-balancer node, say)
-    failed_at_host: dict[str, list[Observation]]
-    # failed probes of a host the certificate names, literally or by wildcard
-    failed_at_name: dict[str, list[Observation]]
-    # required due date -> certificates due then: explains a due date copied from another one
-    by_required: dict[date, list[str]]
-
-    @classmethod
-    def gather(cls, inventory: Inventory, policy: Policy, now: datetime, paging: bool) -> _Facts:
-        certs = _merge_same_id(inventory.certificates)
-        by_name: dict[str, set[str]] = defaultdict(set)
-        by_host: dict[str, set[str]] = defaultdict(set)
-        served_expiry: dict[str, datetime] = {}
-        served_ids: dict[str, set[str]] = defaultdict(set)
-        required: dict[str, date] = {}
-        by_required: dict[date, list[str]] = defaultdict(list)
-        for cert_id, cert in certs.items():
-            for name in cert.names:
-                by_name[name].add(cert_id)
-            for endpoint in cert.endpoints:
-                if endpoint.protocol is not Protocol.FILE:
-                    by_host[_host(endpoint.host)].add(cert_id)
-            for label, expiry in _served_expiries(cert):
-                served_ids[label].add(cert_id)
-                previous = served_expiry.get(label)
-                served_expiry[label] = expiry if previous is None else min(previous, expiry)
-            required[cert_id] = required_due_date(cert, policy)
-            by_required[required[cert_id]].append(cert_id)
-        failed_by_label: dict[str, list[Observation]] = defaultdict(list)
-        failed_by_host: dict[str, list[Observation]] = defaultdict(list)
-        failed_at_host: dict[str, list[Observation]] = defaultdict(list)
-        failed_at_name: dict[str, list[Observation]] = defaultdict(list)
-        for observation in sorted(inventory.unobserved, key=lambda o: o.endpoint):
-            failed_by_label[observation.endpoint.label].append(observation)
-            if observation.endpoint.protocol is Protocol.FILE:
-                continue
-            host = _host(observation.endpoint.host)
-            failed_by_host[host].append(observation)
-            for cert_id in by_host.get(host, set()):
-                failed_at_host[cert_id].append(observation)
-            # A host that failed may serve any certificate naming it, literally or by wildcard.
-            named = set(by_name.get(host, set()))
-            if "." in host:
-                named |= by_name.get("*." + host.split(".", 1)[1], set())
-            for cert_id in named:
-                failed_at_name[cert_id].append(observation)
-        return cls(
-            policy=policy,
-            now=now,
-            paging=paging,
-            certs=certs,
-            summaries={cert_id: CertificateSummary.of(cert) for cert_id, cert in certs.items()},
-            required=required,
-            by_name=dict(by_name),
-            by_host=dict(by_host),
-            served_expiry=served_expiry,
-            served_ids=dict(served_ids),
-            failed_by_label=dict(failed_by_label),
-            failed_by_host=dict(failed_by_host),
-            failed_at_host=dict(failed_at_host),
-            failed_at_name=dict(failed_at_name),
-            by_required=dict(by_required),
-        )
-
-    def failures(
-        self, cert_id: str | None, ticket: Ticket | None, *, by_name: bool = True
-    ) -> list[Observation]:
-        """Failed probes that may have served this certificate or that this ticket tracks.
-
-        `by_name` widens the net to every host the certificate names (wildcards included):
-        without a record of the endpoints a ticket tracked, any of them might serve it.
-        """
-        found: dict[Any, Observation] = {}
-        if cert_id is not None:
-            related = list(self.failed_at_host.get(cert_id, ()))
-            if by_name:
-                related.extend(self.failed_at_name.get(cert_id, ()))
-            for observation in related:
-                found[observation.endpoint] = observation
-        if ticket is not None:
-            for label in ticket.tracked_endpoints:
-                candidates = list(self.failed_by_label.get(label, ()))
-                host = _label_host(label)
-                if host is not None:
-                    candidates.extend(self.failed_by_host.get(host, ()))
-                for observation in candidates:
-                    found[observation.endpoint] = observation
-        return [found[endpoint] for endpoint in sorted(found)]
-
-
-def _host(host: str) -> str:
-    return host.strip().rstrip(".").lower()
-
-
-def _label_host(label: str) -> str | None:
-    """The host of a `host:port@address` label; None for certificate files."""
-    if label.startswith("file:"):
-        return None
-    host_port = label.split("@", 1)[0]
-    return _host(host_port.rsplit(":", 1)[0]) if ":" in host_port else _host(host_port)
-
-
-def _served_expiries(cert: TrackedCert) -> list[tuple[str, datetime]]:
-    if not cert.observations:
-        return [(label, cert.effective_not_after) for label in cert.endpoint_labels]
-    return [
-        (observation.endpoint.label, observation.effective_not_after or cert.effective_not_after)
-        for observation in cert.observations
-    ]
-
-
-def _merge_same_id(certificates: Sequence[TrackedCert]) -> dict[str, TrackedCert]:
-    """Two name sets pinned to one id are one tracked certificate: the earliest expiry wins."""
-    merged: dict[str, TrackedCert] = {}
-    for cert in sorted(certificates, key=lambda c: (c.id, c.names)):
-        seen = merged.get(cert.id)
-        if seen is None:
-            merged[cert.id] = cert
-            continue
-        merged[cert.id] = replace(
-            seen,
-            names=tuple(sorted(set(seen.names) | set(cert.names))),
-            effective_not_after=min(seen.effective_not_after, cert.effective_not_after),
-            fingerprints=tuple(sorted(set(seen.fingerprints) | set(cert.fingerprints))),
-            endpoints=tuple(sorted(set(seen.endpoints) | set(cert.endpoints))),
-            observations=seen.observations + cert.observations,
-        )
-    return merged
+    return Plan.of(now, with_comments(facts, actions))
 
 
 # -- matching tickets to certificates ---------------------------------------------------------
@@ -250,7 +111,7 @@ def _oldest_first(ticket: Ticket) -> tuple[Any, ...]:
     return (ticket.created, natural_key(ticket.key))
 
 
-def _match(facts: _Facts, tickets: Iterable[Ticket]) -> _Matches:
+def _match(facts: RunFacts, tickets: Iterable[Ticket]) -> _Matches:
     # One ticket per key whatever order or repetition the backend returned them in.
     unique = {
         ticket.key: ticket
@@ -287,7 +148,7 @@ def _match(facts: _Facts, tickets: Iterable[Ticket]) -> _Matches:
     return matches
 
 
-def _named_certificates(facts: _Facts, summary: str) -> dict[str, str]:
+def _named_certificates(facts: RunFacts, summary: str) -> dict[str, str]:
     """Tracked certificates a summary names, whole names only: id -> the name it used."""
     named: dict[str, str] = {}
     for token in _NAME_TOKEN.findall(summary.lower()):
@@ -302,7 +163,7 @@ def _named_certificates(facts: _Facts, summary: str) -> dict[str, str]:
 # -- a certificate that needs a renewal ticket ------------------------------------------------
 
 
-def _renewal_needed(facts: _Facts, cert: TrackedCert, matches: _Matches) -> list[Action]:
+def _renewal_needed(facts: RunFacts, cert: TrackedCert, matches: _Matches) -> list[Action]:
     marked = matches.open_markers.get(cert.id, [])
     candidates = [ticket for ticket, _ in matches.adoptable.get(cert.id, [])]
     if marked:
@@ -325,7 +186,7 @@ def _renewal_needed(facts: _Facts, cert: TrackedCert, matches: _Matches) -> list
     return actions
 
 
-def _reopenable(facts: _Facts, cert: TrackedCert, closed: list[Ticket]) -> Ticket | None:
+def _reopenable(facts: RunFacts, cert: TrackedCert, closed: list[Ticket]) -> Ticket | None:
     """The closed marker ticket that was about this very expiry, if any.
 
     A ticket closed for an earlier lifetime of the same certificate (renewals keep the id) was
@@ -339,14 +200,14 @@ def _reopenable(facts: _Facts, cert: TrackedCert, closed: list[Ticket]) -> Ticke
 
 
 def _keep_current(
-    facts: _Facts, cert: TrackedCert, ticket: Ticket, *, adopted_by: str | None, reopen: bool
+    facts: RunFacts, cert: TrackedCert, ticket: Ticket, *, adopted_by: str | None, reopen: bool
 ) -> list[Action]:
     """Everything one matched ticket needs this run: reopen, due date, labels, priority, page."""
     policy, now = facts.policy, facts.now
     summary = facts.summaries[cert.id]
     required = facts.required[cert.id]
     failures = facts.failures(cert.id, ticket)
-    evidence = _evidence(cert, ticket, failures)
+    evidence = evidence_of(cert, ticket, failures)
     actions: list[Action] = []
 
     if reopen:
@@ -356,8 +217,8 @@ def _keep_current(
                 ticket=ticket.key,
                 certificate=summary,
                 reason=(
-                    f"{ticket.key} was closed but {_display(cert)} still expires "
-                    f"{_when(cert, facts)}, within the {policy.ticket_horizon_days}-day horizon"
+                    f"{ticket.key} was closed but {display(cert)} still expires "
+                    f"{when(cert, facts)}, within the {policy.ticket_horizon_days}-day horizon"
                 ),
                 fields={"status": Change(ticket.status, "reopened")},
                 ticket_url=ticket.url,
@@ -371,10 +232,10 @@ def _keep_current(
     current = ticket.due_date
     if current is None:
         new_due = required
-        reasons.append(f"it had no due date; {_due_explanation(cert, facts)}")
+        reasons.append(f"it had no due date; {due_explanation(cert, facts)}")
     elif required < current:
         new_due = required
-        reasons.append(_earlier_reason(facts, cert, current))
+        reasons.append(earlier_reason(facts, cert, current))
     elif required > current and not policy.keep_earlier_due_date:
         # An endpoint that could not be probed may serve this certificate expiring sooner,
         # and an early due date is the safe side: a later date waits for a complete scan.
@@ -383,10 +244,10 @@ def _keep_current(
         else:
             new_due = required
             reasons.append(
-                f"due date {current} is earlier than needed; {_due_explanation(cert, facts)}"
+                f"due date {current} is earlier than needed; {due_explanation(cert, facts)}"
             )
     if new_due is not None:
-        fields["duedate"] = Change(_iso(current), new_due.isoformat())
+        fields["duedate"] = Change(iso(current), new_due.isoformat())
     missing = [
         label for label in (MARKER_LABEL, marker_label(cert.id)) if label not in ticket.labels
     ]
@@ -403,14 +264,14 @@ def _keep_current(
     assignee = cert.assignee if ticket.assignee is None and cert.assignee else None
     if assignee is not None:
         fields["assignee"] = Change(None, assignee)
-        reasons.append(f"the inventory assigns {_display(cert)} to {assignee}")
+        reasons.append(f"the inventory assigns {display(cert)} to {assignee}")
     if fields:
         actions.append(
             Action(
                 kind=ActionKind.UPDATE,
                 ticket=ticket.key,
                 certificate=summary,
-                reason=_join(*reasons),
+                reason=join(*reasons),
                 fields=fields,
                 edit=TicketEdit(
                     due_date=new_due,
@@ -448,29 +309,29 @@ def _keep_current(
     if actions:
         # Said once per ticket: the node still serving the old copy is why the renewal is open.
         first = actions[0]
-        actions[0] = replace(first, reason=_join(first.reason, _stale_clause(cert, facts)))
+        actions[0] = replace(first, reason=join(first.reason, stale_clause(cert, facts)))
     if failures:
         actions.append(_unobserved(facts, cert.id, summary, ticket, failures, held_back, None))
     return actions
 
 
-def _create(facts: _Facts, cert: TrackedCert) -> list[Action]:
+def _create(facts: RunFacts, cert: TrackedCert) -> list[Action]:
     policy, now = facts.policy, facts.now
     summary = facts.summaries[cert.id]
     required = facts.required[cert.id]
     escalation = _escalation_reason(facts, cert, required, False, cert.assignee)
     priority = policy.escalation_priority if escalation is not None else None
     labels = (MARKER_LABEL, marker_label(cert.id))
-    title = _ticket_summary(cert)
+    title = ticket_summary(cert)
     new_ticket = NewTicket(
         summary=title,
-        description=_description(cert, facts),
+        description=description(cert, facts),
         due_date=required,
         labels=labels,
         certificate_id=cert.id,
         priority=priority,
         assignee=cert.assignee,
-        evidence=_evidence(cert, None, []),
+        evidence=evidence_of(cert, None, []),
     )
     fields: dict[str, Change] = {
         "summary": Change(None, title),
@@ -487,15 +348,15 @@ def _create(facts: _Facts, cert: TrackedCert) -> list[Action]:
             kind=ActionKind.CREATE,
             ticket=None,
             certificate=summary,
-            reason=_join(
-                f"no open ticket tracks {_display(cert)}, which "
+            reason=join(
+                f"no open ticket tracks {display(cert)}, which "
                 + (
-                    f"already expired {_when(cert, facts)}"
+                    f"already expired {when(cert, facts)}"
                     if expired
-                    else f"expires {_when(cert, facts)}, within the "
+                    else f"expires {when(cert, facts)}, within the "
                     f"{policy.ticket_horizon_days}-day horizon"
                 ),
-                _stale_clause(cert, facts),
+                stale_clause(cert, facts),
             ),
             fields=fields,
             new_ticket=new_ticket,
@@ -517,7 +378,7 @@ def _create(facts: _Facts, cert: TrackedCert) -> list[Action]:
 
 
 def _escalation_reason(
-    facts: _Facts, cert: TrackedCert, due: date | None, in_progress: bool, assignee: str | None
+    facts: RunFacts, cert: TrackedCert, due: date | None, in_progress: bool, assignee: str | None
 ) -> str | None:
     policy, now = facts.policy, facts.now
     if assignee:
@@ -529,7 +390,7 @@ def _escalation_reason(
     if escalation_due(cert, policy, now):
         timing = describe_time_left(cert.effective_not_after, now)
         return (
-            f"{_display(cert)} expires {timing}, within the {policy.escalate_within_days}-day "
+            f"{display(cert)} expires {timing}, within the {policy.escalate_within_days}-day "
             f"escalation window: priority raised to {policy.escalation_priority}{who}"
         )
     if past_due(due, policy, now) and not in_progress:
@@ -540,11 +401,11 @@ def _escalation_reason(
     return None
 
 
-def _page(facts: _Facts, cert: TrackedCert, ticket: Ticket | None) -> Action:
+def _page(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Action:
     policy, now = facts.policy, facts.now
     summary = facts.summaries[cert.id]
     timing = describe_time_left(cert.effective_not_after, now)
-    text = f"{_display(cert)} expires {iso_z(cert.effective_not_after)} ({timing})"
+    text = f"{display(cert)} expires {iso_z(cert.effective_not_after)} ({timing})"
     if ticket is not None:
         text += f"; renewal ticket {ticket.key}"
     event = PageEvent(
@@ -566,7 +427,7 @@ def _page(facts: _Facts, cert: TrackedCert, ticket: Ticket | None) -> Action:
         kind=ActionKind.PAGE,
         ticket=ticket.key if ticket else None,
         certificate=summary,
-        reason=f"{_display(cert)} expires {timing} and {window}: on-call is paged",
+        reason=f"{display(cert)} expires {timing} and {window}: on-call is paged",
         fields={"labels": Change(labels_before, labels_after)},
         edit=TicketEdit(add_labels=(PAGED_LABEL,)),
         page=event,
@@ -574,14 +435,14 @@ def _page(facts: _Facts, cert: TrackedCert, ticket: Ticket | None) -> Action:
     )
 
 
-def _duplicate(facts: _Facts, cert: TrackedCert, kept: Ticket, ticket: Ticket) -> Action:
+def _duplicate(facts: RunFacts, cert: TrackedCert, kept: Ticket, ticket: Ticket) -> Action:
     link = f"{kept.key} ({kept.url})" if kept.url else kept.key
     return Action(
         kind=ActionKind.DUPLICATE,
         ticket=ticket.key,
         certificate=facts.summaries[cert.id],
         reason=(
-            f"{ticket.key} duplicates {link}, the oldest open ticket for {_display(cert)}, "
+            f"{ticket.key} duplicates {link}, the oldest open ticket for {display(cert)}, "
             "which ticketbridge keeps"
         ),
         fields={"labels": Change(list(ticket.labels), [*ticket.labels, DUPLICATE_LABEL])},
@@ -593,7 +454,7 @@ def _duplicate(facts: _Facts, cert: TrackedCert, kept: Ticket, ticket: Ticket) -
 # -- a certificate that no longer needs its ticket --------------------------------------------
 
 
-def _renewed(facts: _Facts, ticket: Ticket, cert: TrackedCert | None) -> list[Action]:
+def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[Action]:
     """Resolve a marker ticket once everything it tracked serves certificates beyond the horizon."""
     policy = facts.policy
     if not policy.resolve_on_renewal:
@@ -630,7 +491,7 @@ def _renewed(facts: _Facts, ticket: Ticket, cert: TrackedCert | None) -> list[Ac
         PageEvent(
             event="resolve",
             dedup_key=cert_id,
-            summary=f"{_display_summary(summary)} renewed: live on every endpoint",
+            summary=f"{display_summary(summary)} renewed: live on every endpoint",
             certificate=summary,
             ticket=ticket.key,
             ticket_url=ticket.url,
@@ -662,7 +523,7 @@ def _renewed(facts: _Facts, ticket: Ticket, cert: TrackedCert | None) -> list[Ac
 
 
 def _unobserved(
-    facts: _Facts,
+    facts: RunFacts,
     cert_id: str,
     summary: CertificateSummary,
     ticket: Ticket,
@@ -708,7 +569,7 @@ def _unobserved(
     )
 
 
-def _ambiguous(facts: _Facts, matches: _Matches) -> list[Action]:
+def _ambiguous(facts: RunFacts, matches: _Matches) -> list[Action]:
     actions = []
     for ticket, cert_ids, by_marker in matches.ambiguous:
         known = [facts.certs[i] for i in cert_ids if i in facts.certs]
@@ -719,7 +580,7 @@ def _ambiguous(facts: _Facts, matches: _Matches) -> list[Action]:
             continue
         summaries = [facts.summaries.get(i) or CertificateSummary(id=i) for i in cert_ids]
         how = "carries markers of" if by_marker else "names"
-        named = "; ".join(f"{_display_summary(s)} ({s.id})" for s in summaries)
+        named = "; ".join(f"{display_summary(s)} ({s.id})" for s in summaries)
         actions.append(
             Action(
                 kind=ActionKind.AMBIGUOUS,
@@ -734,244 +595,3 @@ def _ambiguous(facts: _Facts, matches: _Matches) -> list[Action]:
             )
         )
     return actions
-
-
-# -- words: summaries, reasons and evidence ---------------------------------------------------
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(part for part in parts if part)
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
-def _display(cert: TrackedCert) -> str:
-    """The one name people know a certificate by: its CN when listed, else a wildcard."""
-    names = cert.names
-    for observation in cert.observations:
-        common_name = observation.certificate.common_name if observation.certificate else None
-        if common_name and common_name.strip().lower() in names:
-            return common_name.strip().lower()
-    wildcards = [name for name in names if name.startswith("*.")]
-    if wildcards:
-        return wildcards[0]
-    return min(names, key=lambda name: (len(name), name)) if names else cert.id
-
-
-def _display_summary(summary: CertificateSummary) -> str:
-    wildcards = [name for name in summary.names if name.startswith("*.")]
-    if wildcards:
-        return wildcards[0]
-    if summary.names:
-        return min(summary.names, key=lambda name: (len(name), name))
-    return f"certificate {summary.id}"
-
-
-def _ticket_summary(cert: TrackedCert) -> str:
-    name = _display(cert)
-    others = len(cert.names) - 1
-    suffix = f" (+{others} name{'s' if others != 1 else ''})" if others > 0 else ""
-    title = f"Renew TLS certificate {name}{suffix}"
-    if len(title) > MAX_SUMMARY:
-        keep = MAX_SUMMARY - len("Renew TLS certificate ") - len(suffix) - 1
-        title = f"Renew TLS certificate {name[:keep]}…{suffix}"
-    return title
-
-
-def _when(cert: TrackedCert, facts: _Facts) -> str:
-    return (
-        f"{iso_z(cert.effective_not_after)} "
-        f"({describe_time_left(cert.effective_not_after, facts.now)})"
-    )
-
-
-def _due_explanation(cert: TrackedCert, facts: _Facts) -> str:
-    lead = lead_days_for(cert, facts.policy)
-    expiry_day = local_date(cert.effective_not_after, facts.policy)
-    return (
-        f"{_display(cert)} expires {expiry_day} ({facts.policy.timezone}), so it is due "
-        f"{facts.required[cert.id]} with {lead} days' lead time"
-    )
-
-
-def _earlier_reason(facts: _Facts, cert: TrackedCert, current: date) -> str:
-    """Why the due date moves earlier; names the certificate it was copied from if one fits."""
-    earliest = _earliest_hosts(cert)
-    expiry_day = local_date(cert.effective_not_after, facts.policy)
-    for other_id in sorted(facts.by_required.get(current, ())):
-        if other_id == cert.id:
-            continue
-        other = facts.certs[other_id]
-        other_day = local_date(other.effective_not_after, facts.policy)
-        verb = "serve" if " and " in earliest else "serves"
-        return (
-            f"due date tracked a certificate that expires {other_day} ({_display(other)}); "
-            f"{earliest} {verb} one expiring {expiry_day}"
-        )
-    return (
-        f"due date {current} is later than required; {_due_explanation(cert, facts)}, "
-        f"as served by {earliest}"
-    )
-
-
-def _earliest_hosts(cert: TrackedCert) -> str:
-    """The hosts serving the earliest-expiring copy of the certificate, or its first endpoint."""
-    hosts = sorted(
-        {
-            observation.endpoint.host
-            for observation in cert.observations
-            if observation.effective_not_after == cert.effective_not_after
-        }
-    )
-    if not hosts:
-        hosts = sorted({endpoint.host for endpoint in cert.endpoints})
-    return " and ".join(hosts[:3]) + (" and others" if len(hosts) > 3 else "") or cert.id
-
-
-def _stale_clause(cert: TrackedCert, facts: _Facts) -> str:
-    """Names the endpoints still serving an older copy when the others serve a renewal."""
-    expiries = {o.effective_not_after for o in cert.observations if o.effective_not_after}
-    if len(expiries) < 2:
-        return ""
-    oldest = min(expiries)
-    stale = sorted({o.endpoint.label for o in cert.observations if o.effective_not_after == oldest})
-    renewed = [
-        o for o in cert.observations if o.effective_not_after and o.effective_not_after > oldest
-    ]
-    later = max(o.effective_not_after for o in renewed if o.effective_not_after)
-    verb = "still serves" if len(stale) == 1 else "still serve"
-    others = len({o.endpoint for o in renewed})
-    return (
-        f"{', '.join(stale)} {verb} the certificate expiring {iso_z(oldest)} while "
-        f"{others} other endpoint{'s' if others != 1 else ''} serve{'s' if others == 1 else ''} "
-        f"one expiring {iso_z(later)}, so the renewal is not done"
-    )
-
-
-def _description(cert: TrackedCert, facts: _Facts) -> str:
-    lines = [
-        f"The TLS certificate for {', '.join(cert.names)} expires "
-        f"{iso_z(cert.effective_not_after)} and must be renewed and deployed to every endpoint "
-        f"serving it by {facts.required[cert.id]}.",
-        "",
-        "Endpoints serving it when this ticket was filed:",
-        *(f"- {label}" for label in cert.endpoint_labels[:MAX_LISTED_ENDPOINTS]),
-        *(
-            [f"- and {len(cert.endpoint_labels) - MAX_LISTED_ENDPOINTS} more"]
-            if len(cert.endpoint_labels) > MAX_LISTED_ENDPOINTS
-            else []
-        ),
-        "",
-        f"ticketbridge tracks this renewal with the label {marker_label(cert.id)}: keep it. "
-        "The ticket is resolved automatically once every endpoint serves the renewed certificate.",
-    ]
-    if cert.owner:
-        lines.insert(1, f"Owner: {cert.owner}")
-    return "\n".join(lines)
-
-
-def _evidence(
-    cert: TrackedCert, ticket: Ticket | None, failures: Sequence[Observation]
-) -> Mapping[str, Any]:
-    """Machine-readable evidence the backend keeps: what served the certificate this run.
-
-    Endpoints that could not be probed stay tracked, so a later run still waits for them.
-    """
-    failed = {o.endpoint.label for o in failures}
-    kept = [label for label in (ticket.tracked_endpoints if ticket else ()) if label in failed]
-    return {
-        "certificate_id": cert.id,
-        "endpoints": sorted(set(cert.endpoint_labels) | set(kept)),
-        "fingerprints": list(cert.fingerprints),
-        "effective_not_after": iso_z(cert.effective_not_after),
-    }
-
-
-def _with_comments(facts: _Facts, actions: list[Action]) -> list[Action]:
-    """Gives every write the evidence comment of its ticket: one comment per ticket per run."""
-    groups: dict[str, list[Action]] = defaultdict(list)
-    for action in actions:
-        if action.writes:
-            groups[action.group].append(action)
-    comments = {group: _comment(facts, members) for group, members in groups.items()}
-    return [
-        replace(action, comment=comments[action.group]) if action.writes else action
-        for action in actions
-    ]
-
-
-_CHANGE_NAMES = {
-    "duedate": "due date",
-    "labels": "labels",
-    "priority": "priority",
-    "assignee": "assignee",
-    "summary": "summary",
-    "status": "status",
-}
-
-
-def _comment(facts: _Facts, actions: list[Action]) -> str:
-    actions = sorted(actions, key=Action.sort_key)
-    certificate = actions[0].certificate
-    kinds = ", ".join(dict.fromkeys(str(action.kind) for action in actions))
-    lines = [f"ticketbridge {kinds} ({iso_z(facts.now)})", ""]
-    lines.extend(f"- {action.kind}: {action.reason}." for action in actions)
-    changes = [
-        _change_line(name, change)
-        for action in actions
-        for name, change in sorted(action.fields.items())
-    ]
-    if changes:
-        lines += ["", "Changes:", *changes]
-    lines += ["", *_certificate_lines(facts, certificate)]
-    for action in actions:
-        for related in action.related:
-            lines += ["", "Now served instead:", *_certificate_lines(facts, related)]
-    return "\n".join(lines)
-
-
-def _change_line(name: str, change: Change) -> str:
-    label = _CHANGE_NAMES.get(name, name)
-    if isinstance(change.before, list) or isinstance(change.after, list):
-        old = change.before if isinstance(change.before, list) else []
-        new = change.after if isinstance(change.after, list) else []
-        added = [item for item in new if item not in old]
-        return f"- {label}: added {', '.join(added)}"
-    before = "(none)" if change.before is None else str(change.before)
-    return f"- {label}: {before} -> {change.after}"
-
-
-def _certificate_lines(facts: _Facts, certificate: CertificateSummary) -> list[str]:
-    lines = [f"Certificate {certificate.id}: {', '.join(certificate.names) or '(names unknown)'}"]
-    if certificate.effective_not_after is not None:
-        expiry = certificate.effective_not_after
-        line = f"Effective expiry: {iso_z(expiry)}"
-        if facts.policy.timezone != "UTC":
-            local = expiry.astimezone(facts.policy.zone)
-            line += f" ({local.strftime('%Y-%m-%d %H:%M %Z')}, {facts.policy.timezone})"
-        lines.append(line)
-    if certificate.fingerprints:
-        lines.append(f"Fingerprints (SHA-256): {', '.join(certificate.fingerprints)}")
-    if certificate.served:
-        lines.append("Served by:")
-        lines.extend(
-            f"- {served.endpoint}"
-            + (f" sha256 {served.fingerprint_sha256}" if served.fingerprint_sha256 else "")
-            + (
-                f" expires {iso_z(served.effective_not_after)}"
-                if served.effective_not_after
-                else ""
-            )
-            for served in certificate.served[:MAX_LISTED_ENDPOINTS]
-        )
-        if len(certificate.served) > MAX_LISTED_ENDPOINTS:
-            lines.append(f"- and {len(certificate.served) - MAX_LISTED_ENDPOINTS} more")
-    elif certificate.endpoints:
-        listed = certificate.endpoints[:MAX_LISTED_ENDPOINTS]
-        more = len(certificate.endpoints) - len(listed)
-        lines.append(
-            "Endpoints tracked: " + ", ".join(listed) + (f" and {more} more" if more else "")
-        )
-    return lines
