@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 # The certificate-and-key pair the tests pass around is the package's own.
+from ticketbridge.pki import CA_KEY_USAGE
 from ticketbridge.pki import Issued as Issued
 from ticketbridge.pki import PrivateKey as PrivateKey
 
@@ -263,17 +264,7 @@ def _ca_extensions(
     return [
         (x509.BasicConstraints(ca=True, path_length=None), True),
         (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            CA_KEY_USAGE,
             True,
         ),
         (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
