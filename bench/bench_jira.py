@@ -19,13 +19,13 @@ sys.path.insert(0, str(REPO / "tests"))
 from pydantic import SecretStr  # noqa: E402
 
 from support.jirafake import JiraFake  # noqa: E402
-from ticketbridge.apply import apply_plan  # noqa: E402
-from ticketbridge.config import JiraSettings  # noqa: E402
-from ticketbridge.inventory import build_inventory  # noqa: E402
-from ticketbridge.model import CertFacts, Endpoint, Observation  # noqa: E402
-from ticketbridge.policy import Policy  # noqa: E402
-from ticketbridge.reconcile import plan  # noqa: E402
-from ticketbridge.tickets.jira import JiraTicketSystem  # noqa: E402
+from ticketbridge.app.config import JiraSettings  # noqa: E402
+from ticketbridge.core.apply import apply_plan  # noqa: E402
+from ticketbridge.core.decide import decide  # noqa: E402
+from ticketbridge.core.inventory import build_inventory  # noqa: E402
+from ticketbridge.core.model import CertFacts, Endpoint, Observation  # noqa: E402
+from ticketbridge.core.policy import Policy  # noqa: E402
+from ticketbridge.tickets.jira.system import JiraTicketSystem  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC)
 
@@ -60,7 +60,7 @@ def bench(flavour: str, tickets: int, certificates: int) -> tuple[int, int, floa
     world = observations(certificates)
     with JiraFake(flavour=flavour, clock=lambda: NOW) as fake:
         with system(fake, flavour) as backend:  # the first run files one ticket per certificate
-            decided = plan(build_inventory(world), backend.open_tickets(), Policy(), NOW)
+            decided = decide(build_inventory(world), backend.open_tickets(), Policy(), NOW)
             assert apply_plan(decided, backend).ok
         for number in range(tickets - certificates):
             fake.seed_issue(f"Upgrade the kernel on host-{number}")
@@ -69,7 +69,7 @@ def bench(flavour: str, tickets: int, certificates: int) -> tuple[int, int, floa
         with system(fake, flavour) as backend:
             open_tickets = backend.open_tickets()
             read = time.perf_counter() - started
-            decided = plan(build_inventory(world), open_tickets, Policy(), NOW)
+            decided = decide(build_inventory(world), open_tickets, Policy(), NOW)
             report = apply_plan(decided, backend)
         elapsed = time.perf_counter() - started
         assert report.plan.writes == 0 and fake.write_count() == 0, "not converged"

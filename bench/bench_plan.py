@@ -10,8 +10,9 @@ import hashlib
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from ticketbridge.inventory import build_inventory
-from ticketbridge.model import (
+from ticketbridge.core.decide import decide
+from ticketbridge.core.inventory import build_inventory
+from ticketbridge.core.model import (
     MARKER_LABEL,
     CertFacts,
     Endpoint,
@@ -21,9 +22,8 @@ from ticketbridge.model import (
     Ticket,
     marker_label,
 )
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
-from ticketbridge.x509facts import tracked_id
+from ticketbridge.core.policy import Policy
+from ticketbridge.core.x509facts import tracked_id
 
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 
@@ -111,7 +111,7 @@ def main() -> None:
     best = float("inf")
     for _ in range(args.repeat):
         started = time.process_time()
-        result = plan(inventory, tickets, policy, NOW)
+        result = decide(inventory, tickets, policy, NOW)
         best = min(best, time.process_time() - started)
     print(
         f"planned {len(inventory.certificates)} certificates against {len(tickets)} tickets: "

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ticketbridge.pki import issue, new_key
+from ticketbridge.testing.pki import issue, new_key
 
 DOMAIN = "bench.test"
 

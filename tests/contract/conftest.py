@@ -25,9 +25,9 @@ import pytest
 from pydantic import SecretStr
 
 from support.jirafake import JiraFake
-from ticketbridge.config import JiraSettings
-from ticketbridge.tickets.base import TicketSystem
-from ticketbridge.tickets.jira import JiraTicketSystem
+from ticketbridge.app.config import JiraSettings
+from ticketbridge.core.ports import TicketSystem
+from ticketbridge.tickets.jira.system import JiraTicketSystem
 from ticketbridge.tickets.local import LocalTicketStore
 
 BackendFactory = Callable[[pytest.FixtureRequest, Path], AbstractContextManager[TicketSystem]]

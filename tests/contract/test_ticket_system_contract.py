@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from ticketbridge.model import MARKER_LABEL, Ticket, marker_label
-from ticketbridge.tickets.base import (
+from ticketbridge.core.model import MARKER_LABEL, Ticket, marker_label
+from ticketbridge.core.ports import (
     NewTicket,
     PermanentBackendError,
     TicketEdit,

@@ -14,7 +14,7 @@ import pytest
 from support.certs import Issued, write_pem
 from support.cli import run_cli
 from support.tlsservers import TLSServer
-from ticketbridge.runlock import RunLock
+from ticketbridge.app.runlock import RunLock
 from ticketbridge.tickets.local import LocalTicketStore
 
 from .conftest import NOW

@@ -11,7 +11,7 @@ import pytest
 from support.certs import Issued, write_pem
 from support.cli import run_cli
 from support.tlsservers import TLSServer
-from ticketbridge.codec import observation_from_json
+from ticketbridge.core.shapes import observation_from_json
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ticketbridge.apply import apply_plan
 from ticketbridge.audit.log import AuditLog, verify_log
 from ticketbridge.audit.report import Report, build_report, render, render_verification
-from ticketbridge.inventory import Inventory
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.core.apply import apply_plan
+from ticketbridge.core.decide import decide
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.policy import Policy
 from ticketbridge.testing import InMemoryTicketSystem
 from unit.builders import NOW, WILDCARD, WILDCARD_EXPIRY, cert_id, inventory, served
 
@@ -60,7 +60,7 @@ def audited_run(path: Path, system: InMemoryTicketSystem, facts: Inventory, now:
     log = AuditLog(path, clock=lambda: now)
     log.start_run(config_path="/etc/ticketbridge.toml", backend="local")
     log.observed(facts)
-    decided = plan(facts, system.open_tickets(), Policy(), now, paging=False)
+    decided = decide(facts, system.open_tickets(), Policy(), now, paging=False)
     report = apply_plan(decided, system, on_result=log.action)
     log.finish_run(report, exit_code=0 if report.ok else 1)
 

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from support.jirafake import JiraFake, default_transitions
-from ticketbridge.config import Settings
-from ticketbridge.doctor import CheckResult, checks_to_json, render_checks, run_checks
+from ticketbridge.app.config import Settings
+from ticketbridge.app.doctor import CheckResult, checks_to_json, render_checks, run_checks
 
 
 def jira_settings(fake: JiraFake, **jira: Any) -> Settings:

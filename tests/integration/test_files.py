@@ -29,8 +29,8 @@ from support.certs import (
     write_pem,
     write_pkcs12,
 )
+from ticketbridge.core.model import Endpoint, ErrorKind, Observation, Protocol, Verification
 from ticketbridge.discovery.files import MAX_FILE_BYTES, FileSource, observe_files
-from ticketbridge.model import Endpoint, ErrorKind, Observation, Protocol, Verification
 
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 PASSWORD = b"correct horse battery staple"

@@ -19,17 +19,17 @@ import pytest
 from pydantic import SecretStr
 
 from support.jirafake import JiraFake
-from ticketbridge.apply import ApplyReport, apply_plan
-from ticketbridge.codec import observations_jsonl
-from ticketbridge.config import JiraSettings
-from ticketbridge.inventory import build_inventory
-from ticketbridge.model import MARKER_LABEL, CertFacts, Endpoint, Observation, marker_label
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.app.config import JiraSettings
+from ticketbridge.core.apply import ApplyReport, apply_plan
+from ticketbridge.core.decide import decide
+from ticketbridge.core.inventory import build_inventory
+from ticketbridge.core.model import MARKER_LABEL, CertFacts, Endpoint, Observation, marker_label
+from ticketbridge.core.policy import Policy
+from ticketbridge.core.ports import BackendError
+from ticketbridge.core.shapes import observations_jsonl
+from ticketbridge.core.x509facts import tracked_id
 from ticketbridge.testing import InMemoryPager
-from ticketbridge.tickets.base import BackendError
-from ticketbridge.tickets.jira import JiraTicketSystem
-from ticketbridge.x509facts import tracked_id
+from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 NOW = dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC)
 WILDCARD = ("*.example.com", "example.com")
@@ -92,7 +92,7 @@ def backend(fake: JiraFake, **changes: Any) -> JiraTicketSystem:
 
 def run(system: JiraTicketSystem, observations: Sequence[Observation]) -> ApplyReport:
     """One reconcile through the library path: gather, decide, act."""
-    decided = plan(build_inventory(observations), system.open_tickets(), POLICY, NOW)
+    decided = decide(build_inventory(observations), system.open_tickets(), POLICY, NOW)
     return apply_plan(decided, system, InMemoryPager())
 
 

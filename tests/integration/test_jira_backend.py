@@ -16,18 +16,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-import ticketbridge.tickets.jira as jira_backend
+import ticketbridge.tickets.jira.system as jira_backend
 from support.jirafake import FaultRule, JiraFake, default_transitions, jql
-from ticketbridge.config import ConfigError, JiraSettings
-from ticketbridge.model import MARKER_LABEL, marker_label
-from ticketbridge.retrying import RetryPolicy
-from ticketbridge.tickets.base import (
+from ticketbridge.app.config import ConfigError, JiraSettings
+from ticketbridge.core.model import MARKER_LABEL, marker_label
+from ticketbridge.core.ports import (
     NewTicket,
     PermanentBackendError,
     TicketEdit,
     TransientBackendError,
 )
-from ticketbridge.tickets.jira import (
+from ticketbridge.infra.retrying import RetryPolicy
+from ticketbridge.tickets.jira.system import (
     JiraTicketSystem,
     jql_quote,
     strip_order_by,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ticketbridge.model import MARKER_LABEL, marker_label
-from ticketbridge.runlock import LockError, LockHeld, RunLock
-from ticketbridge.tickets.base import (
+from ticketbridge.app.runlock import LockError, LockHeld, RunLock
+from ticketbridge.core.model import MARKER_LABEL, marker_label
+from ticketbridge.core.ports import (
     NewTicket,
     PermanentBackendError,
     TicketEdit,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from support.starttls_servers import TLSIdentity, finish_with_tls, plain_stream
+from ticketbridge.core.model import Endpoint, ErrorKind, Protocol
 from ticketbridge.discovery.starttls import StartTLSRefused, negotiate
-from ticketbridge.model import Endpoint, ErrorKind, Protocol
 
 pytestmark = pytest.mark.postgres
 

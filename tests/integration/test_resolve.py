@@ -6,8 +6,8 @@ import asyncio
 import socket
 from datetime import UTC, datetime
 
+from ticketbridge.core.model import ErrorKind, Protocol
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
-from ticketbridge.model import ErrorKind, Protocol
 
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 

@@ -25,9 +25,9 @@ from support.starttls_servers import (
     smtp,
     xmpp,
 )
+from ticketbridge.core.model import Endpoint, ErrorKind, Protocol
 from ticketbridge.discovery.starttls import StartTLSRefused, negotiate
 from ticketbridge.discovery.stream import PeerClosed, ProtocolViolation
-from ticketbridge.model import Endpoint, ErrorKind, Protocol
 
 SERVER_NAME = "mail.test"
 

@@ -31,9 +31,9 @@ from support.tlsservers import (
     slow_drip,
     tarpit,
 )
+from ticketbridge.core.model import Endpoint, ErrorKind, Observation
 from ticketbridge.discovery.tls import ProbeOptions, probe, probe_all
 from ticketbridge.discovery.verify import TrustVerifier
-from ticketbridge.model import Endpoint, ErrorKind, Observation
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FAST = ProbeOptions(connect_timeout=1.0, handshake_timeout=1.0)

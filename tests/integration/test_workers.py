@@ -21,7 +21,7 @@ import json, os, signal, sys
 from ticketbridge.discovery.tls import ProbeOptions
 from ticketbridge.discovery.verify import TrustVerifier
 from ticketbridge.discovery.workers import WorkerPool
-from ticketbridge.model import Endpoint
+from ticketbridge.core.model import Endpoint
 
 port, kill_first = int(sys.argv[1]), sys.argv[2] == "kill"
 endpoints = [Endpoint(f"n{i}.example.com", port, "127.0.0.21", f"n{i}.example.com") for i in range(40)]

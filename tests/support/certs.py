@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 # The certificate-and-key pair the tests pass around is the package's own.
-from ticketbridge.pki import CA_KEY_USAGE
-from ticketbridge.pki import Issued as Issued
-from ticketbridge.pki import PrivateKey as PrivateKey
+from ticketbridge.testing.pki import CA_KEY_USAGE
+from ticketbridge.testing.pki import Issued as Issued
+from ticketbridge.testing.pki import PrivateKey as PrivateKey
 
 KeyKind = Literal["ec", "rsa"]
 

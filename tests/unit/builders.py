@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
-from ticketbridge.model import (
+from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
+from ticketbridge.core.model import (
     MARKER_LABEL,
     CertFacts,
     Endpoint,
@@ -18,7 +18,7 @@ from ticketbridge.model import (
     Ticket,
     marker_label,
 )
-from ticketbridge.x509facts import tracked_id
+from ticketbridge.core.x509facts import tracked_id
 
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 

@@ -20,14 +20,14 @@ from builders import (
     ticket,
 )
 
-from ticketbridge.apply import apply_plan
-from ticketbridge.inventory import Inventory
-from ticketbridge.model import MARKER_LABEL, marker_label
-from ticketbridge.plan import DUPLICATE_LABEL, PAGED_LABEL, Plan
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.core import decide as decider
+from ticketbridge.core.apply import apply_plan
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.model import MARKER_LABEL, marker_label
+from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, Plan
+from ticketbridge.core.policy import Policy
+from ticketbridge.core.ports import PermanentBackendError
 from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
-from ticketbridge.tickets.base import PermanentBackendError
 
 W = cert_id(WILDCARD)
 SOON = NOW + timedelta(days=30)
@@ -40,7 +40,7 @@ def store(*tickets: object) -> InMemoryTicketSystem:
 
 
 def decide(facts: Inventory, system: InMemoryTicketSystem, policy: Policy | None = None) -> Plan:
-    return plan(facts, system.open_tickets(), policy or Policy(), NOW)
+    return decider.decide(facts, system.open_tickets(), policy or Policy(), NOW)
 
 
 def two_certificates(expiry: object = SOON) -> Inventory:

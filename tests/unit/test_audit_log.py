@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from builders import NOW, WILDCARD, failed, incident, inventory, served
 
-from ticketbridge.apply import ActionResult, ApplyReport
 from ticketbridge.audit.log import (
     GENESIS,
     AuditLog,
@@ -24,10 +23,11 @@ from ticketbridge.audit.log import (
     record_hash,
     verify_log,
 )
-from ticketbridge.inventory import Inventory
-from ticketbridge.plan import Plan
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.core.apply import ActionResult, ApplyReport
+from ticketbridge.core.decide import decide
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.plan import Plan
+from ticketbridge.core.policy import Policy
 
 
 def ticking(start: datetime = NOW) -> Callable[[], datetime]:
@@ -36,7 +36,7 @@ def ticking(start: datetime = NOW) -> Callable[[], datetime]:
 
 
 def incident_plan(facts: Inventory | None = None) -> Plan:
-    return plan(facts or incident(), [], Policy(), NOW)
+    return decide(facts or incident(), [], Policy(), NOW)
 
 
 def write_run(log: AuditLog, facts: Inventory | None = None) -> ApplyReport:

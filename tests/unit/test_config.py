@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from ticketbridge.config import ConfigError, Settings, load_settings, resolve_config_path
+from ticketbridge.app.config import ConfigError, Settings, load_settings, resolve_config_path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 

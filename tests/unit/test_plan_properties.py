@@ -9,11 +9,11 @@ from builders import NOW, cert_id, failed, inventory, served, ticket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticketbridge.apply import apply_plan
-from ticketbridge.model import MARKER_LABEL, Observation, Ticket, marker_label
-from ticketbridge.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.core.apply import apply_plan
+from ticketbridge.core.decide import decide
+from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label
+from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind
+from ticketbridge.core.policy import Policy
 from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
 
 # Which name sets each host may serve: certificates name the hosts serving them, as in life.
@@ -112,8 +112,8 @@ def test_the_plan_does_not_depend_on_input_order(world: World, data: st.DataObje
     shuffled_observations = data.draw(st.permutations(world.observations))
     shuffled_tickets = data.draw(st.permutations(world.tickets))
 
-    forward = plan(inventory(*world.observations), world.tickets, world.policy, NOW)
-    shuffled = plan(inventory(*shuffled_observations), shuffled_tickets, world.policy, NOW)
+    forward = decide(inventory(*world.observations), world.tickets, world.policy, NOW)
+    shuffled = decide(inventory(*shuffled_observations), shuffled_tickets, world.policy, NOW)
 
     assert shuffled.to_json() == forward.to_json()
 
@@ -125,11 +125,11 @@ def test_applying_a_plan_then_planning_again_writes_nothing(world: World) -> Non
     facts = inventory(*world.observations)
 
     report = apply_plan(
-        plan(facts, system.open_tickets(), world.policy, NOW), system, InMemoryPager()
+        decide(facts, system.open_tickets(), world.policy, NOW), system, InMemoryPager()
     )
 
     assert report.ok, [result.error for result in report.failures]
-    again = plan(facts, system.open_tickets(), world.policy, NOW)
+    again = decide(facts, system.open_tickets(), world.policy, NOW)
     assert again.writes == 0, again.to_json()
 
 
@@ -154,7 +154,7 @@ def test_partial_observations_never_move_a_due_date_later_nor_resolve_what_they_
     }
     by_key = {t.key: t for t in world.tickets}
 
-    result = plan(inventory(*partial), world.tickets, world.policy, NOW)
+    result = decide(inventory(*partial), world.tickets, world.policy, NOW)
 
     for action in result.actions:
         if action.ticket is None:

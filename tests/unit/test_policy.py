@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from builders import NOW, WILDCARD, served
 
-from ticketbridge.inventory import InventoryPin, build_inventory
-from ticketbridge.model import TrackedCert
-from ticketbridge.policy import (
+from ticketbridge.core.inventory import InventoryPin, build_inventory
+from ticketbridge.core.model import TrackedCert
+from ticketbridge.core.policy import (
     Policy,
     beyond_horizon,
     describe_time_left,

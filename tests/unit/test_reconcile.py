@@ -24,11 +24,11 @@ from builders import (
     ticket,
 )
 
-from ticketbridge.inventory import Inventory, InventoryPin
-from ticketbridge.model import MARKER_LABEL, Observation, Ticket, marker_label
-from ticketbridge.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind, Plan, UnsafePlan
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan
+from ticketbridge.core import decide as decider
+from ticketbridge.core.inventory import Inventory, InventoryPin
+from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label
+from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind, Plan, UnsafePlan
+from ticketbridge.core.policy import Policy
 
 W = cert_id(WILDCARD)
 APP = "app.example.com:443@192.0.2.10"
@@ -51,7 +51,7 @@ def due_for(expiry: datetime, lead_days: int = 21) -> date:
 def decide(
     facts: Inventory, tickets: list[Ticket], policy: Policy | None = None, now: datetime = NOW
 ) -> Plan:
-    return plan(facts, tickets, policy or Policy(), now)
+    return decider.decide(facts, tickets, policy or Policy(), now)
 
 
 def kinds(result: Plan) -> list[tuple[str, str | None]]:
@@ -536,7 +536,7 @@ def test_raise_if_unsafe() -> None:
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan(inventory(), [], Policy(), datetime(2026, 11, 26))
+        decider.decide(inventory(), [], Policy(), datetime(2026, 11, 26))
 
 
 def test_resolving_a_paged_certificate_resolves_the_page() -> None:
@@ -554,7 +554,7 @@ def test_resolving_a_paged_certificate_resolves_the_page() -> None:
 def test_without_on_call_sinks_nothing_is_paged_and_no_comment_says_so() -> None:
     facts = inventory(*wildcard(EXPIRED))
 
-    result = plan(facts, [], Policy(), NOW, paging=False)
+    result = decider.decide(facts, [], Policy(), NOW, paging=False)
 
     assert kinds(result) == [("create", None), ("escalate", None)]
     assert "page" not in result.actions[0].comment

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ticketbridge.retrying import Failure, Pacer, Retrier, RetryPolicy, Safety, parse_retry_after
+from ticketbridge.infra.retrying import (
+    Failure,
+    Pacer,
+    Retrier,
+    RetryPolicy,
+    Safety,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 

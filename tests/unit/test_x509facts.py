@@ -29,8 +29,8 @@ from support.certs import (
     many_names,
     name_with,
 )
-from ticketbridge.model import CertFacts
-from ticketbridge.x509facts import (
+from ticketbridge.core.model import CertFacts
+from ticketbridge.core.x509facts import (
     CertificateParseError,
     canonical_names,
     effective_not_after,

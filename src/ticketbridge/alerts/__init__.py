@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ticketbridge.alerts.http import HttpSink, PagerDutySink, WebhookSink
-from ticketbridge.config import AlertsSettings
-from ticketbridge.plan import PageEvent, PagerError
+from ticketbridge.app.config import AlertsSettings
+from ticketbridge.core.plan import PageEvent, PagerError
 
 
 class FanOutPager:

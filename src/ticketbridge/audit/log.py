@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ticketbridge import __version__
-from ticketbridge.plan import iso_z
+from ticketbridge.core.plan import iso_z
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
-    from ticketbridge.apply import ActionResult, ApplyReport
-    from ticketbridge.inventory import Inventory
+    from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.inventory import Inventory
 
 __all__ = [
     "GENESIS",
@@ -123,7 +123,7 @@ class AuditLog:
 
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""
-        from ticketbridge.codec import certificate_to_json
+        from ticketbridge.core.shapes import certificate_to_json
 
         unobserved = [
             {

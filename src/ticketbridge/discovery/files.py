@@ -15,7 +15,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
-from ticketbridge.model import (
+from ticketbridge.core.model import (
     CertFacts,
     Endpoint,
     ErrorKind,
@@ -25,7 +25,7 @@ from ticketbridge.model import (
     Verification,
     Verifier,
 )
-from ticketbridge.x509facts import effective_not_after, facts_from_der
+from ticketbridge.core.x509facts import effective_not_after, facts_from_der
 
 # Certificate files are kilobytes; a CA bundle is a few hundred. Anything this large is a mistake
 # (a log, a disk image) and must not be read whole into memory.

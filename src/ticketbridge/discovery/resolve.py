@@ -8,7 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketbridge.model import Endpoint, ErrorKind, Observation, ProbeError, Protocol, is_ip_literal
+from ticketbridge.core.model import (
+    Endpoint,
+    ErrorKind,
+    Observation,
+    ProbeError,
+    Protocol,
+    is_ip_literal,
+)
 
 
 @dataclass(frozen=True, slots=True)

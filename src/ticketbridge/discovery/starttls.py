@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
+from ticketbridge.core.model import Protocol
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
-from ticketbridge.model import Protocol
 
 __all__ = ["StartTLSRefused", "negotiate"]
 

@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
-from ticketbridge.model import (
+from ticketbridge.core.model import (
     Endpoint,
     ErrorKind,
     Observation,
@@ -25,7 +24,8 @@ from ticketbridge.model import (
     Verifier,
     is_ip_literal,
 )
-from ticketbridge.x509facts import CertificateParseError, effective_not_after, facts_from_der
+from ticketbridge.core.x509facts import CertificateParseError, effective_not_after, facts_from_der
+from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
 
 # A 100-certificate chain is about 100 KiB; OpenSSL refuses certificate lists above 100 KiB anyway.
 # Anything past 1 MiB before the handshake completes is a server streaming garbage at us.

@@ -21,8 +21,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from ticketbridge.model import Verification, is_ip_literal
-from ticketbridge.x509facts import facts_from_der, hostname_matches
+from ticketbridge.core.model import Verification, is_ip_literal
+from ticketbridge.core.x509facts import facts_from_der, hostname_matches
 
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL

@@ -22,9 +22,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
+from ticketbridge.core.model import CertFacts, Endpoint, Observation, Verifier
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
-from ticketbridge.model import CertFacts, Endpoint, Observation, Verifier
 
 # Below this many endpoints a second process costs more than it saves.
 AUTO_WORKERS_MIN_ENDPOINTS = 512

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from ticketbridge.model import MARKER_PREFIX, StatusCategory, Ticket
-from ticketbridge.tickets.base import (
+from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket
+from ticketbridge.core.ports import (
     BackendError,
     Comment,
     NewTicket,

@@ -21,10 +21,15 @@ import requests
 from jira import JIRA, JIRAError
 from urllib3.exceptions import ConnectTimeoutError
 
-from ticketbridge.config import ConfigError, JiraSettings
-from ticketbridge.model import MARKER_LABEL, MARKER_PREFIX, StatusCategory, Ticket, marker_label
-from ticketbridge.retrying import Failure, Pacer, Retrier, RetryPolicy, Safety, parse_retry_after
-from ticketbridge.tickets.base import (
+from ticketbridge.app.config import ConfigError, JiraSettings
+from ticketbridge.core.model import (
+    MARKER_LABEL,
+    MARKER_PREFIX,
+    StatusCategory,
+    Ticket,
+    marker_label,
+)
+from ticketbridge.core.ports import (
     MAX_DESCRIPTION,
     BackendError,
     Comment,
@@ -36,6 +41,14 @@ from ticketbridge.tickets.base import (
     valid_field,
     valid_labels,
     valid_summary,
+)
+from ticketbridge.infra.retrying import (
+    Failure,
+    Pacer,
+    Retrier,
+    RetryPolicy,
+    Safety,
+    parse_retry_after,
 )
 
 __all__ = [

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ticketbridge.model import Observation, TrackedCert
-from ticketbridge.x509facts import canonical_names, tracked_id
+from ticketbridge.core.model import Observation, TrackedCert
+from ticketbridge.core.x509facts import canonical_names, tracked_id
 
 
 @dataclass(frozen=True, slots=True)

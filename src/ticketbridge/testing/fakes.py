@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from ticketbridge.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
-from ticketbridge.plan import PageEvent, PagerError
-from ticketbridge.tickets.base import (
+from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
+from ticketbridge.core.plan import PageEvent, PagerError
+from ticketbridge.core.ports import (
     BackendError,
     Comment,
     NewTicket,

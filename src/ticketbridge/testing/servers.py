@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ticketbridge.pki import Issued, issue
+from ticketbridge.testing.pki import Issued, issue
 
 
 @dataclass(frozen=True, slots=True)

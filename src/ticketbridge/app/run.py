@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ticketbridge.apply import ApplyReport, apply_plan
+from ticketbridge.app.config import ConfigError, Settings
+from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan, utcnow
+from ticketbridge.app.runlock import RunLock
 from ticketbridge.audit import AuditLog
-from ticketbridge.config import ConfigError, Settings
-from ticketbridge.inventory import Inventory, build_inventory
-from ticketbridge.model import Observation
-from ticketbridge.plan import Pager, Plan, UnsafePlan
-from ticketbridge.policy import Policy
-from ticketbridge.reconcile import plan as decide
-from ticketbridge.runlock import RunLock
-from ticketbridge.scanning import gather, inventory_pins, resolve_relative, scan, utcnow
-from ticketbridge.tickets.base import TicketSystem
+from ticketbridge.core.apply import ApplyReport, apply_plan
+from ticketbridge.core.decide import decide
+from ticketbridge.core.inventory import Inventory, build_inventory
+from ticketbridge.core.model import Observation
+from ticketbridge.core.plan import Pager, Plan, UnsafePlan
+from ticketbridge.core.policy import Policy
+from ticketbridge.core.ports import TicketSystem
 
 # Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
 EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
@@ -67,7 +67,7 @@ def ticket_system(
 ) -> TicketSystem:
     """The configured backend: the embedded SQLite store, or Jira."""
     if settings.tickets.backend == "jira":
-        from ticketbridge.tickets.jira import JiraTicketSystem
+        from ticketbridge.tickets.jira.system import JiraTicketSystem
 
         try:
             return JiraTicketSystem.from_settings(settings.jira, clock=clock)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ticketbridge.config import ConfigError, Settings, pkcs12_password
+from ticketbridge.app.config import ConfigError, Settings, pkcs12_password
+from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
+from ticketbridge.core.model import Endpoint, Observation, Protocol
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import (
@@ -20,8 +22,6 @@ from ticketbridge.discovery.verify import (
     system_trust_anchors,
 )
 from ticketbridge.discovery.workers import WorkerPool, worker_count
-from ticketbridge.inventory import Inventory, InventoryPin, build_inventory
-from ticketbridge.model import Endpoint, Observation, Protocol
 
 ProgressCallback = Callable[[int, int], None]  # (completed, total)
 
@@ -218,7 +218,7 @@ def gather(
     zone) can each report what only they can reach.
     """
     observations: list[Observation] = []
-    from ticketbridge.codec import ObservationsFileError, read_observations
+    from ticketbridge.core.shapes import ObservationsFileError, read_observations
 
     for path in observation_files:
         try:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ticketbridge.model import Observation, Ticket, TrackedCert
-from ticketbridge.plan import iso_z
+from ticketbridge.core.model import Observation, Ticket, TrackedCert
+from ticketbridge.core.plan import iso_z
 
 
 @cache

@@ -9,39 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from ticketbridge.inventory import Inventory
-from ticketbridge.model import (
-    MARKER_LABEL,
-    Observation,
-    Ticket,
-    TrackedCert,
-    marker_label,
-)
-from ticketbridge.plan import (
-    DUPLICATE_LABEL,
-    PAGED_LABEL,
-    Action,
-    ActionKind,
-    CertificateSummary,
-    Change,
-    PageEvent,
-    Plan,
-    UnobservedEndpoint,
-    iso_z,
-    natural_key,
-)
-from ticketbridge.policy import (
-    Policy,
-    beyond_horizon,
-    describe_time_left,
-    escalation_due,
-    page_due,
-    past_due,
-    within_horizon,
-)
-from ticketbridge.run_facts import RunFacts
-from ticketbridge.tickets.base import NewTicket, TicketEdit
-from ticketbridge.wording import (
+from ticketbridge.core.explain import (
     MAX_LISTED_ENDPOINTS,
     description,
     display,
@@ -56,12 +24,44 @@ from ticketbridge.wording import (
     when,
     with_comments,
 )
+from ticketbridge.core.index import RunFacts
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.model import (
+    MARKER_LABEL,
+    Observation,
+    Ticket,
+    TrackedCert,
+    marker_label,
+)
+from ticketbridge.core.plan import (
+    DUPLICATE_LABEL,
+    PAGED_LABEL,
+    Action,
+    ActionKind,
+    CertificateSummary,
+    Change,
+    PageEvent,
+    Plan,
+    UnobservedEndpoint,
+    iso_z,
+    natural_key,
+)
+from ticketbridge.core.policy import (
+    Policy,
+    beyond_horizon,
+    describe_time_left,
+    escalation_due,
+    page_due,
+    past_due,
+    within_horizon,
+)
+from ticketbridge.core.ports import NewTicket, TicketEdit
 
 # Whole names in a summary: DNS labels, dots and a literal `*`; anything else separates them.
 _NAME_TOKEN = re.compile(r"[\w*.-]+")
 
 
-def plan(
+def decide(
     inventory: Inventory,
     tickets: Iterable[Ticket],
     policy: Policy,

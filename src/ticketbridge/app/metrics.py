@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from ticketbridge.inventory import build_inventory
-from ticketbridge.model import Observation
+from ticketbridge.core.inventory import build_inventory
+from ticketbridge.core.model import Observation
 
 if TYPE_CHECKING:
-    from ticketbridge.service import RunOutcome
+    from ticketbridge.app.run import RunOutcome
 
 
 def write_metrics(path: Path, observations: Sequence[Observation], outcome: RunOutcome) -> None:

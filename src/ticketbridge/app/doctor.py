@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from rich.table import Table
 from rich.text import Text
 
-from ticketbridge.config import ConfigError, Settings
-from ticketbridge.tickets.base import BackendError, TransitionTarget
-from ticketbridge.tickets.jira import JiraTicketSystem, choose_transition
+from ticketbridge.app.config import ConfigError, Settings
+from ticketbridge.core.ports import BackendError, TransitionTarget
+from ticketbridge.tickets.jira.system import JiraTicketSystem, choose_transition
 
 __all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "render_checks", "run_checks"]
 
@@ -80,7 +80,7 @@ def checks_to_json(results: Sequence[CheckResult]) -> dict[str, Any]:
 
 
 def _local_checks(settings: Settings, config_path: Path) -> list[CheckResult]:
-    from ticketbridge.scanning import resolve_relative
+    from ticketbridge.app.gather import resolve_relative
     from ticketbridge.tickets.local import LocalTicketStore
 
     results = [CheckResult("config", True, f'{config_path}: tickets.backend = "local"')]

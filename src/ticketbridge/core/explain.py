@@ -8,25 +8,25 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from ticketbridge.model import (
+from ticketbridge.core.index import RunFacts
+from ticketbridge.core.model import (
     Observation,
     Ticket,
     TrackedCert,
     marker_label,
 )
-from ticketbridge.plan import (
+from ticketbridge.core.plan import (
     Action,
     CertificateSummary,
     Change,
     iso_z,
 )
-from ticketbridge.policy import (
+from ticketbridge.core.policy import (
     describe_time_left,
     lead_days_for,
     local_date,
 )
-from ticketbridge.run_facts import RunFacts
-from ticketbridge.tickets.base import MAX_SUMMARY
+from ticketbridge.core.ports import MAX_SUMMARY
 
 # Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes.
 MAX_LISTED_ENDPOINTS = 50

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
-from ticketbridge.model import Ticket
+from ticketbridge.core.model import Ticket
 
 # Jira's limits; every backend enforces them, so a plan that works on one works on all.
 MAX_SUMMARY = 255

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ticketbridge.model import TrackedCert
+from ticketbridge.core.model import TrackedCert
 
 DEFAULT_ESCALATION_PRIORITY = "Highest"
 

@@ -11,10 +11,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ticketbridge.apply import ActionResult, ApplyReport
-from ticketbridge.inventory import Inventory
-from ticketbridge.model import Observation, Ticket, TrackedCert
-from ticketbridge.plan import Change, Plan
+from ticketbridge.core.apply import ActionResult, ApplyReport
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.model import Observation, Ticket, TrackedCert
+from ticketbridge.core.plan import Change, Plan
 
 MAX_NAMES_SHOWN = 4
 MAX_ENDPOINTS_SHOWN = 6

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from ticketbridge.model import CertFacts, is_ip_literal
+from ticketbridge.core.model import CertFacts, is_ip_literal
 
 # A served chain rarely repeats fewer than a few hundred distinct certificates per run, while the
 # same wildcard may be served on thousands of endpoints: parse each DER once.

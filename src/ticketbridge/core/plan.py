@@ -11,8 +11,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from ticketbridge.model import TrackedCert
-from ticketbridge.tickets.base import NewTicket, TicketEdit
+from ticketbridge.core.model import TrackedCert
+from ticketbridge.core.ports import NewTicket, TicketEdit
 
 # Labels ticketbridge writes besides the marker. They deliberately do not start with `tb-`,
 # which `Ticket.marker_ids` reads as a certificate id.

@@ -17,28 +17,28 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 import typer
 
 from ticketbridge import __version__
-from ticketbridge.audit import AuditLogError
-from ticketbridge.config import (
+from ticketbridge.app.config import (
     ConfigError,
     Settings,
     environment,
     load_settings,
     resolve_config_path,
 )
+from ticketbridge.app.logs import configure_logging
+from ticketbridge.app.runlock import LockError, LockHeld
+from ticketbridge.audit import AuditLogError
+from ticketbridge.core.plan import UnsafePlan
+from ticketbridge.core.ports import BackendError
 from ticketbridge.discovery.workers import WorkerPool, prefork
-from ticketbridge.logs import configure_logging
-from ticketbridge.plan import UnsafePlan
-from ticketbridge.runlock import LockError, LockHeld
-from ticketbridge.tickets.base import BackendError
 
 # Commands import what they use when they run (rich, the reconciler, pydantic schemas): a
 # scheduled `scan --format jsonl` should not pay for a table renderer at start-up.
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ticketbridge.model import Observation
-    from ticketbridge.plan import Pager
-    from ticketbridge.scanning import ScanResult
+    from ticketbridge.app.gather import ScanResult
+    from ticketbridge.core.model import Observation
+    from ticketbridge.core.plan import Pager
 
 log = logging.getLogger("ticketbridge")
 
@@ -226,7 +226,11 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 def _write_scan(
     result: ScanResult, output_format: ScanFormat, handle: TextIO, now_text: str
 ) -> None:
-    from ticketbridge.codec import certificate_to_json, observation_to_json, observations_jsonl
+    from ticketbridge.core.shapes import (
+        certificate_to_json,
+        observation_to_json,
+        observations_jsonl,
+    )
 
     if output_format is ScanFormat.jsonl:
         handle.writelines(observations_jsonl(result.observations))
@@ -260,7 +264,7 @@ def scan_command(
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
     with _errors_mapped(state), prefork() as pool:
-        from ticketbridge.scanning import scan, utcnow
+        from ticketbridge.app.gather import scan, utcnow
 
         settings = state.settings()
         with _progress(enabled=True) as progress:
@@ -277,7 +281,7 @@ def scan_command(
         if output_format is ScanFormat.table:
             from rich.console import Console
 
-            from ticketbridge.render import scan_report
+            from ticketbridge.cli.tables import scan_report
 
             with _output(output) as handle:
                 console = (
@@ -321,7 +325,7 @@ def _gather(
     output_format: TableOrJson,
 ) -> tuple[Settings, list[Observation]]:
     """The configuration and this run's observations: a scan, `--observations` files, or both."""
-    from ticketbridge.service import gather
+    from ticketbridge.app.run import gather
 
     with _pool_unless(observation_files and not scan_too) as pool:
         settings = state.settings()
@@ -351,8 +355,8 @@ def plan_command(
     """Show what reconcile would do; writes nothing anywhere."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
-        from ticketbridge.render import plan_report
-        from ticketbridge.service import reconcile, utcnow
+        from ticketbridge.app.run import reconcile, utcnow
+        from ticketbridge.cli.tables import plan_report
 
         settings, gathered = _gather(state, observations, scan_too, output_format)
         plan = reconcile(
@@ -401,8 +405,8 @@ def reconcile_command(
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
-        from ticketbridge.render import apply_report, plan_report
-        from ticketbridge.service import reconcile, utcnow
+        from ticketbridge.app.run import reconcile, utcnow
+        from ticketbridge.cli.tables import apply_report, plan_report
 
         settings, gathered = _gather(state, observations, scan_too, output_format)
         outcome = reconcile(
@@ -416,7 +420,7 @@ def reconcile_command(
             pager=_pager(settings),
         )
         if metrics_file is not None:
-            from ticketbridge.metrics import write_metrics
+            from ticketbridge.app.metrics import write_metrics
 
             write_metrics(metrics_file, gathered, outcome)
         if output_format is TableOrJson.json:
@@ -452,9 +456,9 @@ def tickets_command(
     """The tickets ticketbridge tracks, from whichever backend is configured."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
-        from ticketbridge.codec import ticket_to_json
-        from ticketbridge.render import tickets_table
-        from ticketbridge.service import opened
+        from ticketbridge.app.run import opened
+        from ticketbridge.cli.tables import tickets_table
+        from ticketbridge.core.shapes import ticket_to_json
 
         settings = state.settings()
         with contextlib.ExitStack() as stack:
@@ -480,7 +484,7 @@ def doctor_command(
     """Check config, ticket-system reachability, credentials, permissions, fields, transitions."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
-        from ticketbridge.doctor import checks_to_json, render_checks, run_checks
+        from ticketbridge.app.doctor import checks_to_json, render_checks, run_checks
 
         results = run_checks(state.settings(), state.config_path)
         if output_format is TableOrJson.json:
@@ -515,8 +519,8 @@ def report_command(
     """The change-management evidence for an auditor, from the verified audit trail."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.app.gather import resolve_relative, utcnow
         from ticketbridge.audit.report import build_report, render
-        from ticketbridge.scanning import resolve_relative, utcnow
 
         settings = state.settings()
         path = resolve_relative(settings.audit.log_path, state.config_path)
@@ -542,9 +546,9 @@ def audit_verify_command(
     """Recompute the hash chain of the audit log; exit 1 at the first broken record."""
     state: AppState = ctx.obj
     with _errors_mapped(state):
+        from ticketbridge.app.gather import resolve_relative
         from ticketbridge.audit import verify_log
         from ticketbridge.audit.report import render_verification
-        from ticketbridge.scanning import resolve_relative
 
         if log_file is None:
             settings = state.settings()
@@ -575,8 +579,8 @@ def demo_command(
     with _errors_mapped(state):
         from rich.console import Console
 
-        from ticketbridge.demo import run_demo
-        from ticketbridge.service import utcnow
+        from ticketbridge.app.run import utcnow
+        from ticketbridge.cli.demo import run_demo
 
         converged = run_demo(Console(), utcnow(), workdir)
     if not converged:

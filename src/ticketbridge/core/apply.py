@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ticketbridge.model import Ticket
-from ticketbridge.plan import (
+from ticketbridge.core.model import Ticket
+from ticketbridge.core.plan import (
     PAGED_LABEL,
     Action,
     ActionKind,
@@ -19,7 +19,7 @@ from ticketbridge.plan import (
     iso_z,
     natural_key,
 )
-from ticketbridge.tickets.base import (
+from ticketbridge.core.ports import (
     BackendError,
     NewTicket,
     TicketEdit,

@@ -9,17 +9,17 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from ticketbridge.inventory import Inventory
-from ticketbridge.model import (
+from ticketbridge.core.inventory import Inventory
+from ticketbridge.core.model import (
     Observation,
     Protocol,
     Ticket,
     TrackedCert,
 )
-from ticketbridge.plan import (
+from ticketbridge.core.plan import (
     CertificateSummary,
 )
-from ticketbridge.policy import (
+from ticketbridge.core.policy import (
     Policy,
     required_due_date,
 )

@@ -17,12 +17,12 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from ticketbridge.app.config import load_settings
+from ticketbridge.app.run import gather, make_plan, reconcile, ticket_system
 from ticketbridge.audit import verify_log
 from ticketbridge.audit.report import render_verification
-from ticketbridge.config import load_settings
-from ticketbridge.demo_fixtures import DemoEndpoint, incident_pki, incident_servers
-from ticketbridge.render import apply_report, plan_report, printable, scan_report, tickets_table
-from ticketbridge.service import gather, make_plan, reconcile, ticket_system
+from ticketbridge.cli.tables import apply_report, plan_report, printable, scan_report, tickets_table
+from ticketbridge.testing.servers import DemoEndpoint, incident_pki, incident_servers
 from ticketbridge.tickets.local import LocalTicketStore
 
 HAND_FILED_SUMMARY = "Renew *.example.com wildcard certificate"
@@ -106,7 +106,7 @@ def run_demo(console: Console, now: datetime, workdir: Path | None = None) -> bo
         console.print(_story(endpoints, hand_filed.key, www_due))
         console.print(Rule("[bold]1. ticketbridge scan — what is actually served"))
         observations = gather(settings, config_path, {})
-        from ticketbridge.inventory import build_inventory
+        from ticketbridge.core.inventory import build_inventory
 
         console.print(scan_report(build_inventory(observations), now))
 

@@ -1,0 +1,1 @@
+"""The application shell: configuration, gathering facts, running a reconcile, doctor, metrics."""

@@ -1,0 +1,1 @@
+"""Domain-free helpers every layer may use: the retry policy, the clock, escaping outside text."""
