@@ -8,12 +8,8 @@ from datetime import date
 import pytest
 
 from ticketbridge.core.model import MARKER_LABEL, Ticket, marker_label
-from ticketbridge.core.ports import (
-    NewTicket,
-    PermanentBackendError,
-    TicketEdit,
-    TicketSystem,
-)
+from ticketbridge.core.ports import NewTicket, TicketEdit, TicketSystem
+from ticketbridge.errors import PermanentBackendError
 
 DUE = date(2026, 11, 14)
 

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ticketbridge.alerts import FanOutPager, PagerDutySink, WebhookSink
-from ticketbridge.core.plan import CertificateSummary, PageEvent, PagerError
+from ticketbridge.core.plan import CertificateSummary, PageEvent
+from ticketbridge.errors import PagerError
 
 EXPIRY = datetime(2026, 12, 5, 21, 44, 22, tzinfo=UTC)
 CERTIFICATE = CertificateSummary(

@@ -25,9 +25,9 @@ from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import build_inventory
 from ticketbridge.core.model import MARKER_LABEL, CertFacts, Endpoint, Observation, marker_label
 from ticketbridge.core.policy import Policy
-from ticketbridge.core.ports import BackendError
 from ticketbridge.core.shapes import observations_jsonl
 from ticketbridge.core.x509facts import tracked_id
+from ticketbridge.errors import BackendError
 from ticketbridge.testing import InMemoryPager
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 

@@ -18,14 +18,10 @@ from pydantic import SecretStr
 
 import ticketbridge.tickets.jira.system as jira_backend
 from support.jirafake import FaultRule, JiraFake, default_transitions, jql
-from ticketbridge.app.config import ConfigError, JiraSettings
+from ticketbridge.app.config import JiraSettings
 from ticketbridge.core.model import MARKER_LABEL, marker_label
-from ticketbridge.core.ports import (
-    NewTicket,
-    PermanentBackendError,
-    TicketEdit,
-    TransientBackendError,
-)
+from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.errors import ConfigError, PermanentBackendError, TransientBackendError
 from ticketbridge.infra.retrying import RetryPolicy
 from ticketbridge.tickets.jira.system import (
     JiraTicketSystem,

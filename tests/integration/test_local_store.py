@@ -16,14 +16,10 @@ from typing import Any
 
 import pytest
 
-from ticketbridge.app.runlock import LockError, LockHeld, RunLock
+from ticketbridge.app.runlock import RunLock
 from ticketbridge.core.model import MARKER_LABEL, marker_label
-from ticketbridge.core.ports import (
-    NewTicket,
-    PermanentBackendError,
-    TicketEdit,
-    TransientBackendError,
-)
+from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.errors import LockError, LockHeld, PermanentBackendError, TransientBackendError
 from ticketbridge.tickets.local import SCHEMA_VERSION, LocalTicketStore
 
 SPAWN = multiprocessing.get_context("spawn")

@@ -26,7 +26,7 @@ from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, Plan
 from ticketbridge.core.policy import Policy
-from ticketbridge.core.ports import PermanentBackendError
+from ticketbridge.errors import PermanentBackendError
 from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
 
 W = cert_id(WILDCARD)

@@ -17,7 +17,6 @@ from builders import NOW, WILDCARD, failed, incident, inventory, served
 from ticketbridge.audit.log import (
     GENESIS,
     AuditLog,
-    AuditLogError,
     canonical_json,
     read_records,
     record_hash,
@@ -28,6 +27,7 @@ from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.policy import Policy
+from ticketbridge.errors import AuditLogError
 
 
 def ticking(start: datetime = NOW) -> Callable[[], datetime]:

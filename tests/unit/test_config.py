@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from ticketbridge.app.config import ConfigError, Settings, load_settings, resolve_config_path
+from ticketbridge.app.config import Settings, load_settings, resolve_config_path
+from ticketbridge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 

@@ -27,8 +27,9 @@ from builders import (
 from ticketbridge.core import decide as decider
 from ticketbridge.core.inventory import Inventory, InventoryPin
 from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label
-from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind, Plan, UnsafePlan
+from ticketbridge.core.plan import DUPLICATE_LABEL, PAGED_LABEL, ActionKind, Plan
 from ticketbridge.core.policy import Policy
+from ticketbridge.errors import UnsafePlan
 
 W = cert_id(WILDCARD)
 APP = "app.example.com:443@192.0.2.10"

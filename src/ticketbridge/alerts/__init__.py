@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from ticketbridge.alerts.http import HttpSink, PagerDutySink, WebhookSink
 from ticketbridge.app.config import AlertsSettings
-from ticketbridge.core.plan import PageEvent, PagerError
+from ticketbridge.core.plan import PageEvent
+from ticketbridge.errors import PagerError
 
 
 class FanOutPager:

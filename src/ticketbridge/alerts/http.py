@@ -18,7 +18,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ticketbridge.core.plan import PageEvent, PagerError
+from ticketbridge.core.plan import PageEvent
+from ticketbridge.errors import PagerError
 
 SIGNATURE_HEADER = "X-Ticketbridge-Signature"
 _TIMEOUT = (5.0, 10.0)  # connect, read

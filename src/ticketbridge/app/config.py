@@ -15,14 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ticketbridge.errors import ConfigError
+
 CONFIG_ENV_VAR = "TICKETBRIDGE_CONFIG"
 DEFAULT_CONFIG_PATH = Path("ticketbridge.toml")
 
 StartTLS = Literal["smtp", "imap", "pop3", "ftp", "postgres", "ldap", "xmpp"]
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as one line: `file: key.path: what is wrong`."""
 
 
 class _Section(BaseModel):

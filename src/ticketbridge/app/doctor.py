@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from rich.table import Table
 from rich.text import Text
 
-from ticketbridge.app.config import ConfigError, Settings
-from ticketbridge.core.ports import BackendError, TransitionTarget
+from ticketbridge.app.config import Settings
+from ticketbridge.core.ports import TransitionTarget
+from ticketbridge.errors import BackendError, ConfigError
 from ticketbridge.tickets.jira.system import JiraTicketSystem, choose_transition
 
 __all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "render_checks", "run_checks"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ticketbridge.app.config import ConfigError, Settings, pkcs12_password
+from ticketbridge.app.config import Settings, pkcs12_password
 from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.core.model import Endpoint, Observation, Protocol
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
@@ -22,6 +22,7 @@ from ticketbridge.discovery.verify import (
     system_trust_anchors,
 )
 from ticketbridge.discovery.workers import WorkerPool, worker_count
+from ticketbridge.errors import ConfigError
 
 ProgressCallback = Callable[[int, int], None]  # (completed, total)
 
@@ -218,7 +219,8 @@ def gather(
     zone) can each report what only they can reach.
     """
     observations: list[Observation] = []
-    from ticketbridge.core.shapes import ObservationsFileError, read_observations
+    from ticketbridge.core.shapes import read_observations
+    from ticketbridge.errors import ObservationsFileError
 
     for path in observation_files:
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ticketbridge.app.config import ConfigError, Settings
+from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan, utcnow
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.audit import AuditLog
@@ -16,9 +16,10 @@ from ticketbridge.core.apply import ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
-from ticketbridge.core.plan import Pager, Plan, UnsafePlan
+from ticketbridge.core.plan import Pager, Plan
 from ticketbridge.core.policy import Policy
 from ticketbridge.core.ports import TicketSystem
+from ticketbridge.errors import ConfigError, UnsafePlan
 
 # Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
 EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4

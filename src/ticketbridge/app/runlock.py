@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from ticketbridge.errors import LockError, LockHeld
+
 __all__ = ["LockError", "LockHeld", "LockHolder", "RunLock"]
 
 
@@ -30,19 +32,6 @@ class LockHolder:
         if self.started_at is not None:
             when = f", started {self.started_at.isoformat().replace('+00:00', 'Z')}"
         return f"pid {self.pid}{where}{when}"
-
-
-class LockError(Exception):
-    """The lock file could not be used at all (missing directory, no permission)."""
-
-
-class LockHeld(LockError):
-    """Another run holds the lock: this run must not start."""
-
-    def __init__(self, path: Path, holder: LockHolder) -> None:
-        super().__init__(f"{path}: another ticketbridge run holds the lock ({holder.describe()})")
-        self.path = path
-        self.holder = holder
 
 
 class RunLock:

@@ -3,7 +3,6 @@
 from ticketbridge.audit.log import (
     GENESIS,
     AuditLog,
-    AuditLogError,
     Verification,
     read_records,
     verify_log,
@@ -12,7 +11,6 @@ from ticketbridge.audit.log import (
 __all__ = [
     "GENESIS",
     "AuditLog",
-    "AuditLogError",
     "Verification",
     "read_records",
     "verify_log",

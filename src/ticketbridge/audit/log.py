@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ticketbridge import __version__
 from ticketbridge.core.plan import iso_z
+from ticketbridge.errors import AuditLogError
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
@@ -38,10 +39,6 @@ GENESIS = "0" * 64
 REPAIR_EVENT = "log_repaired"
 _FIELDS = ("seq", "time", "run", "event", "data", "prev", "hash")
 _BLOCK = 64 * 1024
-
-
-class AuditLogError(Exception):
-    """The audit log cannot be written (permissions, disk, or misuse); the message names the file."""
 
 
 def canonical_json(document: Mapping[str, Any]) -> bytes:

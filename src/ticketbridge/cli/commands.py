@@ -17,19 +17,17 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 import typer
 
 from ticketbridge import __version__
-from ticketbridge.app.config import (
-    ConfigError,
-    Settings,
-    environment,
-    load_settings,
-    resolve_config_path,
-)
+from ticketbridge.app.config import Settings, environment, load_settings, resolve_config_path
 from ticketbridge.app.logs import configure_logging
-from ticketbridge.app.runlock import LockError, LockHeld
-from ticketbridge.audit import AuditLogError
-from ticketbridge.core.plan import UnsafePlan
-from ticketbridge.core.ports import BackendError
 from ticketbridge.discovery.workers import WorkerPool, prefork
+from ticketbridge.errors import (
+    EXIT_CHANGES_PENDING,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_ERROR,
+    EXIT_USAGE,
+    TicketbridgeError,
+)
 
 # Commands import what they use when they run (rich, the reconciler, pydantic schemas): a
 # scheduled `scan --format jsonl` should not pay for a table renderer at start-up.
@@ -41,13 +39,6 @@ if TYPE_CHECKING:
     from ticketbridge.core.plan import Pager
 
 log = logging.getLogger("ticketbridge")
-
-EXIT_OK = 0
-EXIT_RUN_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CHANGES_PENDING = 3
-EXIT_UNSAFE_PLAN = 4
-EXIT_LOCKED = 5
 
 
 class LogFormat(StrEnum):
@@ -142,24 +133,12 @@ def _errors_mapped(state: AppState) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except ConfigError as exc:
+    except TicketbridgeError as exc:
         if state.debug:
-            log.exception("configuration error")
-        _fail(EXIT_USAGE, str(exc))
-    except UnsafePlan as exc:
-        _fail(EXIT_UNSAFE_PLAN, str(exc))
-    except LockHeld as exc:
-        _fail(EXIT_LOCKED, str(exc))
-    except LockError as exc:
-        _fail(EXIT_RUN_ERROR, str(exc))
-    except BackendError as exc:
-        if state.debug:
-            log.exception("ticket system error")
-        _fail(EXIT_RUN_ERROR, f"ticket system: {exc}")
-    except AuditLogError as exc:
-        _fail(EXIT_RUN_ERROR, f"audit log: {exc}")
+            log.exception("%s", type(exc).__name__)
+        _fail(exc.exit_code, f"{exc.prefix}{exc}")
     except KeyboardInterrupt:
-        _fail(130, "interrupted")
+        _fail(EXIT_INTERRUPTED, "interrupted")
     except BrokenPipeError:
         # The reader (`| head`) went away: stop quietly, as Unix tools do.
         with contextlib.suppress(OSError):

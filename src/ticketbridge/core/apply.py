@@ -14,18 +14,12 @@ from ticketbridge.core.plan import (
     ActionKind,
     PageEvent,
     Pager,
-    PagerError,
     Plan,
     iso_z,
     natural_key,
 )
-from ticketbridge.core.ports import (
-    BackendError,
-    NewTicket,
-    TicketEdit,
-    TicketSystem,
-    TransitionTarget,
-)
+from ticketbridge.core.ports import NewTicket, TicketEdit, TicketSystem, TransitionTarget
+from ticketbridge.errors import BackendError, PagerError
 
 
 class NullPager:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.errors import UnsafePlan
 
 # Labels ticketbridge writes besides the marker. They deliberately do not start with `tb-`,
 # which `Ticket.marker_ids` reads as a certificate id.
@@ -144,10 +145,6 @@ class UnobservedEndpoint:
         return {"endpoint": self.endpoint, "error": self.error_kind, "message": self.message}
 
 
-class PagerError(Exception):
-    """An on-call sink refused or could not be reached; the message is safe to print."""
-
-
 @dataclass(frozen=True, slots=True)
 class PageEvent:
     """One event for the on-call sinks (SPEC's webhook document), deduplicated per certificate."""
@@ -244,18 +241,6 @@ class Action:
         if self.unobserved:
             document["unobserved"] = [endpoint.as_dict() for endpoint in self.unobserved]
         return document
-
-
-class UnsafePlan(Exception):
-    """The plan writes more than `max_changes` and `--force` was not given (exit 4)."""
-
-    def __init__(self, writes: int, max_changes: int) -> None:
-        super().__init__(
-            f"the plan makes {writes} changes, more than max_changes = {max_changes}; "
-            "review it and rerun with --force to apply"
-        )
-        self.writes = writes
-        self.max_changes = max_changes
 
 
 @dataclass(frozen=True, slots=True)

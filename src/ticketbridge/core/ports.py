@@ -8,24 +8,13 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from ticketbridge.core.model import Ticket
+from ticketbridge.errors import PermanentBackendError
 
 # Jira's limits; every backend enforces them, so a plan that works on one works on all.
 MAX_SUMMARY = 255
 MAX_LABEL = 255
 MAX_COMMENT = 32_767
 MAX_DESCRIPTION = 32_767
-
-
-class BackendError(Exception):
-    """A ticket system operation failed; the message is safe to print (no secrets)."""
-
-
-class TransientBackendError(BackendError):
-    """Worth retrying later: timeouts, 5xx, 429, dropped connections."""
-
-
-class PermanentBackendError(BackendError):
-    """Retrying will not help: bad credentials, missing permission, invalid field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
 from ticketbridge.core.plan import iso_z
+from ticketbridge.errors import ObservationsFileError
 
 
 @cache
 def _adapter(kind: Any) -> TypeAdapter[Any]:
     """Built on first use: generating a schema costs tens of milliseconds at start-up."""
     return TypeAdapter(kind)
-
-
-class ObservationsFileError(ValueError):
-    """An `--observations` file that is not JSONL from `scan --format jsonl`."""
 
 
 def observation_to_json(observation: Observation) -> dict[str, Any]:

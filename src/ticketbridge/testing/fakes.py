@@ -8,19 +8,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
-from ticketbridge.core.plan import PageEvent, PagerError
+from ticketbridge.core.plan import PageEvent
 from ticketbridge.core.ports import (
-    BackendError,
     Comment,
     NewTicket,
-    PermanentBackendError,
     TicketEdit,
-    TransientBackendError,
     TransitionTarget,
     valid_comment,
     valid_field,
     valid_labels,
     valid_summary,
+)
+from ticketbridge.errors import (
+    BackendError,
+    PagerError,
+    PermanentBackendError,
+    TransientBackendError,
 )
 
 __all__ = ["InMemoryPager", "InMemoryTicketSystem", "Write"]

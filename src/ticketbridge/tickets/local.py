@@ -14,18 +14,16 @@ from typing import Any, Final
 
 from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket
 from ticketbridge.core.ports import (
-    BackendError,
     Comment,
     NewTicket,
-    PermanentBackendError,
     TicketEdit,
-    TransientBackendError,
     TransitionTarget,
     valid_comment,
     valid_field,
     valid_labels,
     valid_summary,
 )
+from ticketbridge.errors import BackendError, PermanentBackendError, TransientBackendError
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 

@@ -21,7 +21,7 @@ import requests
 from jira import JIRA, JIRAError
 from urllib3.exceptions import ConnectTimeoutError
 
-from ticketbridge.app.config import ConfigError, JiraSettings
+from ticketbridge.app.config import JiraSettings
 from ticketbridge.core.model import (
     MARKER_LABEL,
     MARKER_PREFIX,
@@ -31,16 +31,19 @@ from ticketbridge.core.model import (
 )
 from ticketbridge.core.ports import (
     MAX_DESCRIPTION,
-    BackendError,
     Comment,
     NewTicket,
-    PermanentBackendError,
     TicketEdit,
-    TransientBackendError,
     TransitionTarget,
     valid_field,
     valid_labels,
     valid_summary,
+)
+from ticketbridge.errors import (
+    BackendError,
+    ConfigError,
+    PermanentBackendError,
+    TransientBackendError,
 )
 from ticketbridge.infra.retrying import (
     Failure,

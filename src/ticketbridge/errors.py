@@ -1,0 +1,109 @@
+"""Every error ticketbridge raises on purpose: one root, and each kind knows its exit code.
+
+The command line maps a `TicketbridgeError` to one line on stderr and `exit_code` (SPEC's table);
+anything else is a bug and gets a hint to rerun with `--debug`. Messages are safe to print: no
+secrets, one line. Adapters translate foreign exceptions into these at their boundary, chained
+with `from exc` (httpx's `map_httpcore_exceptions`, certbot's `errors.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+
+class _LockHolder(Protocol):
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+
+    def describe(self) -> str: ...
+
+
+EXIT_OK = 0
+EXIT_RUN_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CHANGES_PENDING = 3
+EXIT_UNSAFE_PLAN = 4
+EXIT_LOCKED = 5
+EXIT_STALE_PLAN = 6
+EXIT_INTERRUPTED = 130
+
+
+class TicketbridgeError(Exception):
+    """The root: a known failure, phrased as one printable line."""
+
+    exit_code: ClassVar[int] = EXIT_RUN_ERROR
+    # What the one line on stderr starts with, after `ticketbridge: error: `.
+    prefix: ClassVar[str] = ""
+
+
+class ConfigError(TicketbridgeError):
+    """A configuration problem, already phrased as one line: `file: key.path: what is wrong`."""
+
+    exit_code = EXIT_USAGE
+
+
+class ObservationsFileError(ConfigError):
+    """An `--observations` file that is not JSONL from `scan --format jsonl`."""
+
+
+class BackendError(TicketbridgeError):
+    """A ticket system operation failed; the message is safe to print (no secrets)."""
+
+    prefix = "ticket system: "
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying later: timeouts, 5xx, 429, dropped connections."""
+
+
+class PermanentBackendError(BackendError):
+    """Retrying will not help: bad credentials, missing permission, invalid field."""
+
+
+class PagerError(TicketbridgeError):
+    """An on-call sink refused or could not be reached; the message is safe to print."""
+
+
+class AuditLogError(TicketbridgeError):
+    """The audit log cannot be written (permissions, disk, or misuse); the message names the file."""
+
+    prefix = "audit log: "
+
+
+class LockError(TicketbridgeError):
+    """The lock file could not be used at all (missing directory, no permission)."""
+
+
+class LockHeld(LockError):
+    """Another run holds the lock: this run must not start."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, path: Path, holder: _LockHolder) -> None:
+        super().__init__(f"{path}: another ticketbridge run holds the lock ({holder.describe()})")
+        self.path = path
+        self.holder = holder
+
+
+class UnsafePlan(TicketbridgeError):
+    """The plan writes more than `max_changes` and `--force` was not given (exit 4)."""
+
+    exit_code = EXIT_UNSAFE_PLAN
+
+    def __init__(self, writes: int, max_changes: int) -> None:
+        super().__init__(
+            f"the plan makes {writes} changes, more than max_changes = {max_changes}; "
+            "review it and rerun with --force to apply"
+        )
+        self.writes = writes
+        self.max_changes = max_changes
+
+
+class StalePlan(TicketbridgeError):
+    """A saved plan no longer matches what a fresh plan would do (exit 6)."""
+
+    exit_code = EXIT_STALE_PLAN
