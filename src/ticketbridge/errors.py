@@ -46,6 +46,12 @@ class ConfigError(TicketbridgeError):
     exit_code = EXIT_USAGE
 
 
+class UsageError(TicketbridgeError):
+    """A command line that cannot be carried out as given (an --output that cannot be written)."""
+
+    exit_code = EXIT_USAGE
+
+
 class ObservationsFileError(ConfigError):
     """An `--observations` file that is not JSONL from `scan --format jsonl`."""
 

@@ -195,6 +195,28 @@ def test_metrics_file_for_the_textfile_collector(workdir: Path) -> None:
     assert "ticketbridge_last_run_success 1.0" in text
 
 
+def test_metrics_name_the_pinned_certificate_id_like_the_plan_and_the_ticket(workdir: Path) -> None:
+    """A `[[certificates]]` pin's id is the id everywhere: plan, ticket marker and metrics."""
+    pinned = "0123456789abcdef"
+    config = workdir / "ticketbridge.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[[certificates]]\nnames = ["*.example.com", "example.com"]\nid = "{pinned}"\n',
+        encoding="utf-8",
+    )
+    metrics = workdir / "ticketbridge.prom"
+
+    code, out, err = cli(workdir, "reconcile", "--format", "json", "--metrics-file", str(metrics))
+
+    assert code == 0, err
+    created = [a for a in json.loads(out)["actions"] if a["kind"] == "create"]
+    assert [a["certificate"]["id"] for a in created] == [pinned]
+    assert {ticket.marker_ids for ticket in store(workdir).all_tickets()} == {(pinned,)}
+    text = metrics.read_text(encoding="utf-8")
+    assert f'ticketbridge_certificate_expiry_timestamp_seconds{{id="{pinned}"' in text
+    assert f'id="{WILDCARD_ID}"' not in text
+
+
 def test_the_demo_replays_the_incident_offline_in_seconds(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run_cli("demo", "--workdir", str(tmp_path / "demo"), env={"COLUMNS": "200"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ticketbridge.alerts.http import HttpSink, PagerDutySink, WebhookSink
-from ticketbridge.app.config import AlertsSettings
 from ticketbridge.core.plan import PageEvent
 from ticketbridge.errors import PagerError
 
@@ -31,16 +30,4 @@ class FanOutPager:
             raise PagerError("; ".join(failures))
 
 
-def pager_from_settings(settings: AlertsSettings) -> FanOutPager:
-    sinks: list[HttpSink] = [
-        PagerDutySink(url=entry.url, routing_key=entry.routing_key.get_secret_value())
-        for entry in settings.pagerduty
-    ]
-    sinks.extend(
-        WebhookSink(url=entry.url, secret=entry.secret.get_secret_value())
-        for entry in settings.webhook
-    )
-    return FanOutPager(sinks)
-
-
-__all__ = ["FanOutPager", "PagerDutySink", "WebhookSink", "pager_from_settings"]
+__all__ = ["FanOutPager", "HttpSink", "PagerDutySink", "WebhookSink"]

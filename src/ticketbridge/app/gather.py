@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -23,12 +23,9 @@ from ticketbridge.discovery.verify import (
 )
 from ticketbridge.discovery.workers import WorkerPool, worker_count
 from ticketbridge.errors import ConfigError
+from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 ProgressCallback = Callable[[int, int], None]  # (completed, total)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)

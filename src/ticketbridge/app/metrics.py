@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from ticketbridge.core.inventory import build_inventory
 from ticketbridge.core.model import Observation
 
 if TYPE_CHECKING:
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def write_metrics(path: Path, observations: Sequence[Observation], outcome: RunOutcome) -> None:
+    """Certificates as the run tracked them: the ids of its plan, tickets and audit trail."""
     registry = CollectorRegistry()
     expiry = Gauge(
         "ticketbridge_certificate_expiry_timestamp_seconds",
@@ -56,8 +56,7 @@ def write_metrics(path: Path, observations: Sequence[Observation], outcome: RunO
         registry=registry,
     )
 
-    inventory = build_inventory(observations)
-    for certificate in inventory.certificates:
+    for certificate in outcome.inventory.certificates:
         names = ",".join(certificate.names)
         expiry.labels(certificate.id, names).set(certificate.effective_not_after.timestamp())
         endpoints.labels(certificate.id).set(len(certificate.endpoints))

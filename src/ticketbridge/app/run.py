@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ticketbridge.app.config import Settings
-from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan, utcnow
+from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan
 from ticketbridge.app.runlock import RunLock
+from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
 from ticketbridge.core.apply import ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
-from ticketbridge.core.plan import Pager, Plan
-from ticketbridge.core.policy import Policy
-from ticketbridge.core.ports import TicketSystem
-from ticketbridge.errors import ConfigError, UnsafePlan
+from ticketbridge.core.plan import Plan
+from ticketbridge.core.ports import Pager, TicketSystem
+from ticketbridge.errors import UnsafePlan
+from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 # Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
 EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
@@ -28,59 +30,10 @@ __all__ = [
     "RunOutcome",
     "gather",
     "make_plan",
-    "opened",
     "reconcile",
     "scan",
-    "ticket_system",
     "utcnow",
 ]
-
-
-def policy_of(settings: Settings) -> Policy:
-    policy = settings.policy
-    return Policy(
-        lead_days=policy.lead_days,
-        ticket_horizon_days=policy.ticket_horizon_days,
-        escalate_within_days=policy.escalate_within_days,
-        page_within_days=policy.page_within_days,
-        timezone=policy.timezone,
-        keep_earlier_due_date=policy.keep_earlier_due_date,
-        resolve_on_renewal=policy.resolve_on_renewal,
-        max_changes=policy.max_changes,
-        escalation_priority=settings.jira.escalation_priority,
-    )
-
-
-def validated_policy(settings: Settings, config_path: Path) -> Policy:
-    try:
-        return policy_of(settings)
-    except ValueError as exc:
-        message = str(exc)
-        key, _, detail = message.partition(" ")
-        key = key.replace("policy.escalation_priority", "jira.escalation_priority")
-        if key.startswith(("policy.", "jira.")):
-            raise ConfigError(f"{config_path}: {key.rstrip(':')}: {detail}") from None
-        raise ConfigError(f"{config_path}: policy: {message}") from None
-
-
-def ticket_system(
-    settings: Settings, config_path: Path, *, clock: Callable[[], datetime] = utcnow
-) -> TicketSystem:
-    """The configured backend: the embedded SQLite store, or Jira."""
-    if settings.tickets.backend == "jira":
-        from ticketbridge.tickets.jira.system import JiraTicketSystem
-
-        try:
-            return JiraTicketSystem.from_settings(settings.jira, clock=clock)
-        except ConfigError as exc:
-            raise ConfigError(f"{config_path}: {exc}") from None
-    from ticketbridge.tickets.local import LocalTicketStore
-
-    return LocalTicketStore(resolve_relative(settings.tickets.local_path, config_path), clock=clock)
-
-
-def lock_path(settings: Settings, config_path: Path) -> Path:
-    return resolve_relative(settings.tickets.lock_path, config_path)
 
 
 def make_plan(
@@ -92,8 +45,15 @@ def make_plan(
     now: datetime,
     paging: bool,
 ) -> Plan:
-    inventory = build_inventory(observations, inventory_pins(settings))
-    return plan_for(settings, config_path, inventory, tickets, now=now, paging=paging)
+    return plan_for(
+        settings, config_path, inventory_of(settings, observations), tickets, now=now, paging=paging
+    )
+
+
+def inventory_of(settings: Settings, observations: Sequence[Observation]) -> Inventory:
+    """This run's tracked certificates, `[[certificates]]` pins applied: what plans, tickets,
+    metrics and the audit trail all name."""
+    return build_inventory(observations, inventory_pins(settings))
 
 
 def plan_for(
@@ -105,15 +65,25 @@ def plan_for(
     now: datetime,
     paging: bool,
 ) -> Plan:
-    policy = validated_policy(settings, config_path)
+    policy = policy_of(settings, config_path)
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
     return decide(inventory, tickets.open_tickets(), policy, now, paging=paging)
 
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
+    inventory: Inventory
     plan: Plan
     report: ApplyReport | None  # None for a dry run
+
+    def as_dict(self) -> dict[str, Any]:
+        """`reconcile --format json`: the report, or for a dry run the plan with nothing applied."""
+        if self.report is not None:
+            return self.report.as_dict()
+        document = self.plan.as_dict()
+        for action in document["actions"]:
+            action["applied"] = False
+        return document
 
 
 def reconcile(
@@ -131,20 +101,18 @@ def reconcile(
     """Plan, refuse an unsafe plan, and apply it under the run lock (unless a dry run)."""
     with contextlib.ExitStack() as stack:
         backend = tickets if tickets is not None else opened(stack, settings, config_path)
+        inventory = inventory_of(settings, observations)
         if dry_run:
-            return RunOutcome(
-                make_plan(
-                    settings, config_path, observations, backend, now=now, paging=pager is not None
-                ),
-                None,
+            plan = plan_for(
+                settings, config_path, inventory, backend, now=now, paging=pager is not None
             )
+            return RunOutcome(inventory, plan, None)
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
             audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
             audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
             report: ApplyReport | None = None
             try:
-                inventory = build_inventory(observations, inventory_pins(settings))
                 audit.observed(inventory)
                 plan = plan_for(
                     settings, config_path, inventory, backend, now=now, paging=pager is not None
@@ -158,13 +126,4 @@ def reconcile(
                 audit.finish_run(report, EXIT_RUN_ERROR, error=f"{type(exc).__name__}: {exc}")
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
-        return RunOutcome(plan, report)
-
-
-def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:
-    """The configured backend, closed (HTTP sessions and all) when `stack` unwinds."""
-    backend = ticket_system(settings, config_path)
-    close = getattr(backend, "close", None)
-    if callable(close):
-        stack.callback(close)
-    return backend
+        return RunOutcome(inventory, plan, report)

@@ -7,11 +7,13 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import LockError, LockHeld
+from ticketbridge.infra.clock import utcnow
 
 __all__ = ["LockError", "LockHeld", "LockHolder", "RunLock"]
 
@@ -30,7 +32,7 @@ class LockHolder:
         where = f" on {self.host}" if self.host else ""
         when = ""
         if self.started_at is not None:
-            when = f", started {self.started_at.isoformat().replace('+00:00', 'Z')}"
+            when = f", started {iso_z(self.started_at)}"
         return f"pid {self.pid}{where}{when}"
 
 
@@ -97,7 +99,7 @@ class RunLock:
 def _write_holder(fd: int) -> None:
     record = {
         "pid": os.getpid(),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "started_at": iso_z(utcnow()),
         "host": socket.gethostname(),
     }
     os.ftruncate(fd, 0)

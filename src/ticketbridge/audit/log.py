@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ticketbridge import __version__
-from ticketbridge.core.plan import iso_z
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import AuditLogError
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_records, verify_log
-from ticketbridge.core.plan import iso_z
+from ticketbridge.core.timefmt import iso_z
 
 __all__ = ["FORMATS", "Format", "Report", "build_report", "render", "render_verification"]
 

@@ -3,40 +3,41 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, load_settings, resolve_config_path
 from ticketbridge.app.logs import configure_logging
+from ticketbridge.cli.exits import errors_mapped
+from ticketbridge.cli.output import (
+    ScanFormat,
+    emit,
+    json_out,
+    output_to,
+    progress_bar,
+    write_scan,
+)
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.discovery.workers import WorkerPool, prefork
 from ticketbridge.errors import (
     EXIT_CHANGES_PENDING,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_RUN_ERROR,
-    EXIT_USAGE,
-    TicketbridgeError,
 )
+from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 # Commands import what they use when they run (rich, the reconciler, pydantic schemas): a
 # scheduled `scan --format jsonl` should not pay for a table renderer at start-up.
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from ticketbridge.app.gather import ScanResult
+    from ticketbridge.app.run import RunOutcome
     from ticketbridge.core.model import Observation
-    from ticketbridge.core.plan import Pager
 
 log = logging.getLogger("ticketbridge")
 
@@ -44,12 +45,6 @@ log = logging.getLogger("ticketbridge")
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-class ScanFormat(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
 
 
 class TableOrJson(StrEnum):
@@ -78,12 +73,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-
-
-def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -119,66 +108,6 @@ def global_options(
     ctx.obj = AppState(config_path=path, config_required=required, debug=debug)
 
 
-def _fail(code: int, message: str) -> NoReturn:
-    _stderr().print(
-        f"ticketbridge: error: {message}", markup=False, highlight=False, soft_wrap=True
-    )
-    raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _errors_mapped(state: AppState) -> Iterator[None]:
-    """Known errors become one line and an exit code; anything else gets a hint (certbot style)."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except TicketbridgeError as exc:
-        if state.debug:
-            log.exception("%s", type(exc).__name__)
-        _fail(exc.exit_code, f"{exc.prefix}{exc}")
-    except KeyboardInterrupt:
-        _fail(EXIT_INTERRUPTED, "interrupted")
-    except BrokenPipeError:
-        # The reader (`| head`) went away: stop quietly, as Unix tools do.
-        with contextlib.suppress(OSError):
-            sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - replaces the closed stdout
-        raise typer.Exit(EXIT_OK) from None
-    except Exception as exc:
-        if state.debug:
-            raise
-        log.debug("unexpected error", exc_info=True)
-        _fail(
-            EXIT_RUN_ERROR,
-            f"{type(exc).__name__}: {exc} (run with --debug for the traceback)",
-        )
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr, only when stderr is a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("probing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_stderr(),
-        transient=True,
-    )
-    task = bar.add_task("probe", total=None)
-
-    def update(completed: int, total: int) -> None:
-        bar.update(task, completed=completed, total=total)
-
-    with bar:
-        yield update
-
-
 @contextlib.contextmanager
 def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
     """Probing workers, forked before the configuration is loaded, when this run will scan."""
@@ -187,47 +116,6 @@ def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
         return
     with prefork() as pool:
         yield pool
-
-
-@contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        handle = path.open("w", encoding="utf-8")
-    except OSError as exc:
-        _fail(EXIT_USAGE, f"--output {path}: {exc.strerror or exc}")
-    with handle:
-        yield handle
-
-
-def _write_scan(
-    result: ScanResult, output_format: ScanFormat, handle: TextIO, now_text: str
-) -> None:
-    from ticketbridge.core.shapes import (
-        certificate_to_json,
-        observation_to_json,
-        observations_jsonl,
-    )
-
-    if output_format is ScanFormat.jsonl:
-        handle.writelines(observations_jsonl(result.observations))
-        return
-    if output_format is ScanFormat.json:
-        # Streamed one observation at a time: the whole document as Python objects would cost
-        # several KiB per endpoint, most of the memory of a scan of tens of thousands.
-        handle.write(f'{{\n  "generated_at": {json.dumps(now_text)},\n  "observations": [')
-        for index, observation in enumerate(result.observations):
-            handle.write(",\n    " if index else "\n    ")
-            handle.write(json.dumps(observation_to_json(observation), ensure_ascii=False))
-        handle.write('\n  ],\n  "certificates": [')
-        for index, certificate in enumerate(result.inventory.certificates):
-            handle.write(",\n    " if index else "\n    ")
-            handle.write(json.dumps(certificate_to_json(certificate), ensure_ascii=False))
-        handle.write("\n  ]\n}\n")
-        return
-    raise AssertionError(output_format)
 
 
 @app.command("scan")
@@ -242,11 +130,11 @@ def scan_command(
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
-    with _errors_mapped(state), prefork() as pool:
-        from ticketbridge.app.gather import scan, utcnow
+    with errors_mapped(debug=state.debug), prefork() as pool:
+        from ticketbridge.app.gather import scan
 
         settings = state.settings()
-        with _progress(enabled=True) as progress:
+        with progress_bar(enabled=True) as progress:
             result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
         now = utcnow()
         log.info(
@@ -262,7 +150,7 @@ def scan_command(
 
             from ticketbridge.cli.tables import scan_report
 
-            with _output(output) as handle:
+            with output_to(output) as handle:
                 console = (
                     Console()
                     if output is None
@@ -270,8 +158,8 @@ def scan_command(
                 )
                 console.print(scan_report(result.inventory, now))
             return
-        with _output(output) as handle:
-            _write_scan(result, output_format, handle, now.isoformat().replace("+00:00", "Z"))
+        with output_to(output) as handle:
+            write_scan(result, output_format, handle, iso_z(now))
 
 
 ObservationsOption = Annotated[
@@ -287,16 +175,6 @@ ScanTooOption = Annotated[
 ]
 
 
-def _emit(renderable: object) -> None:
-    from rich.console import Console
-
-    Console().print(renderable)
-
-
-def _json_out(document: object) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-
-
 def _gather(
     state: AppState,
     observation_files: list[Path] | None,
@@ -308,7 +186,7 @@ def _gather(
 
     with _pool_unless(observation_files and not scan_too) as pool:
         settings = state.settings()
-        with _progress(enabled=output_format is TableOrJson.table) as progress:
+        with progress_bar(enabled=output_format is TableOrJson.table) as progress:
             gathered = gather(
                 settings,
                 state.config_path,
@@ -319,6 +197,34 @@ def _gather(
                 pool=pool,
             )
     return settings, gathered
+
+
+def _plan_or_apply(
+    state: AppState,
+    observations: list[Path] | None,
+    scan_too: bool,
+    output_format: TableOrJson,
+    *,
+    dry_run: bool,
+    force: bool = False,
+    max_changes: int | None = None,
+) -> tuple[list[Observation], RunOutcome]:
+    """Gather, decide and (unless a dry run) apply: what `plan` and `reconcile` share."""
+    from ticketbridge.app.run import reconcile
+    from ticketbridge.app.wiring import pager_of
+
+    settings, gathered = _gather(state, observations, scan_too, output_format)
+    outcome = reconcile(
+        settings,
+        state.config_path,
+        gathered,
+        dry_run=dry_run,
+        force=force,
+        max_changes=max_changes,
+        now=utcnow(),
+        pager=pager_of(settings),
+    )
+    return gathered, outcome
 
 
 @app.command("plan")
@@ -333,26 +239,15 @@ def plan_command(
 ) -> None:
     """Show what reconcile would do; writes nothing anywhere."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
-        from ticketbridge.app.run import reconcile, utcnow
+    with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import plan_report
 
-        settings, gathered = _gather(state, observations, scan_too, output_format)
-        plan = reconcile(
-            settings,
-            state.config_path,
-            gathered,
-            dry_run=True,
-            force=False,
-            max_changes=None,
-            now=utcnow(),
-            pager=_pager(settings),
-        ).plan
+        _, outcome = _plan_or_apply(state, observations, scan_too, output_format, dry_run=True)
         if output_format is TableOrJson.json:
-            _json_out(plan.as_dict())
+            json_out(outcome.plan.as_dict())
         else:
-            _emit(plan_report(plan))
-    if detailed_exitcode and plan.writes:
+            emit(plan_report(outcome.plan))
+    if detailed_exitcode and outcome.plan.writes:
         raise typer.Exit(EXIT_CHANGES_PENDING)
 
 
@@ -383,37 +278,28 @@ def reconcile_command(
 ) -> None:
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
-        from ticketbridge.app.run import reconcile, utcnow
+    with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import apply_report, plan_report
 
-        settings, gathered = _gather(state, observations, scan_too, output_format)
-        outcome = reconcile(
-            settings,
-            state.config_path,
-            gathered,
+        gathered, outcome = _plan_or_apply(
+            state,
+            observations,
+            scan_too,
+            output_format,
             dry_run=dry_run,
             force=force,
             max_changes=max_changes,
-            now=utcnow(),
-            pager=_pager(settings),
         )
         if metrics_file is not None:
             from ticketbridge.app.metrics import write_metrics
 
             write_metrics(metrics_file, gathered, outcome)
         if output_format is TableOrJson.json:
-            if outcome.report is None:
-                document = outcome.plan.as_dict()
-                for action in document["actions"]:
-                    action["applied"] = False
-                _json_out(document)
-            else:
-                _json_out(outcome.report.as_dict())
+            json_out(outcome.as_dict())
         elif outcome.report is None:
-            _emit(plan_report(outcome.plan))
+            emit(plan_report(outcome.plan))
         else:
-            _emit(apply_report(outcome.report))
+            emit(apply_report(outcome.report))
     if outcome.report is not None and not outcome.report.ok:
         raise typer.Exit(EXIT_RUN_ERROR)
     if outcome.report is None and detailed_exitcode and outcome.plan.writes:
@@ -434,8 +320,8 @@ def tickets_command(
 ) -> None:
     """The tickets ticketbridge tracks, from whichever backend is configured."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
-        from ticketbridge.app.run import opened
+    with errors_mapped(debug=state.debug):
+        from ticketbridge.app.wiring import opened
         from ticketbridge.cli.tables import tickets_table
         from ticketbridge.core.shapes import ticket_to_json
 
@@ -450,9 +336,9 @@ def tickets_command(
             key=lambda ticket: (ticket.created, ticket.key),
         )
         if output_format is TableOrJson.json:
-            _json_out({"tickets": [ticket_to_json(ticket) for ticket in listed]})
+            json_out({"tickets": [ticket_to_json(ticket) for ticket in listed]})
         else:
-            _emit(tickets_table(listed))
+            emit(tickets_table(listed))
 
 
 @app.command("doctor")
@@ -462,14 +348,14 @@ def doctor_command(
 ) -> None:
     """Check config, ticket-system reachability, credentials, permissions, fields, transitions."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
+    with errors_mapped(debug=state.debug):
         from ticketbridge.app.doctor import checks_to_json, render_checks, run_checks
 
         results = run_checks(state.settings(), state.config_path)
         if output_format is TableOrJson.json:
-            _json_out(checks_to_json(results))
+            json_out(checks_to_json(results))
         else:
-            _emit(render_checks(results))
+            emit(render_checks(results))
     if not all(result.ok for result in results):
         raise typer.Exit(EXIT_RUN_ERROR)
 
@@ -497,8 +383,8 @@ def report_command(
 ) -> None:
     """The change-management evidence for an auditor, from the verified audit trail."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
-        from ticketbridge.app.gather import resolve_relative, utcnow
+    with errors_mapped(debug=state.debug):
+        from ticketbridge.app.gather import resolve_relative
         from ticketbridge.audit.report import build_report, render
 
         settings = state.settings()
@@ -506,7 +392,7 @@ def report_command(
         report = build_report(
             path, since.date() if since else None, until.date() if until else None, utcnow()
         )
-        with _output(output) as handle:
+        with output_to(output) as handle:
             handle.write(render(report, output_format.value))
 
 
@@ -524,7 +410,7 @@ def audit_verify_command(
 ) -> None:
     """Recompute the hash chain of the audit log; exit 1 at the first broken record."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
+    with errors_mapped(debug=state.debug):
         from ticketbridge.app.gather import resolve_relative
         from ticketbridge.audit import verify_log
         from ticketbridge.audit.report import render_verification
@@ -534,9 +420,9 @@ def audit_verify_command(
             log_file = resolve_relative(settings.audit.log_path, state.config_path)
         verification = verify_log(log_file)
         if output_format is TableOrJson.json:
-            _json_out(verification.as_dict())
+            json_out(verification.as_dict())
         else:
-            _emit(render_verification(verification))
+            emit(render_verification(verification))
     if not verification.ok:
         raise typer.Exit(EXIT_RUN_ERROR)
 
@@ -555,24 +441,14 @@ def demo_command(
 ) -> None:
     """Replay the incident on loopback and reconcile it: no network, no credentials."""
     state: AppState = ctx.obj
-    with _errors_mapped(state):
+    with errors_mapped(debug=state.debug):
         from rich.console import Console
 
-        from ticketbridge.app.run import utcnow
         from ticketbridge.cli.demo import run_demo
 
         converged = run_demo(Console(), utcnow(), workdir)
     if not converged:
         raise typer.Exit(EXIT_RUN_ERROR)
-
-
-def _pager(settings: Settings) -> Pager | None:
-    """The configured on-call sinks, or None when there are none (pages are then not planned)."""
-    if not settings.alerts.pagerduty and not settings.alerts.webhook:
-        return None
-    from ticketbridge.alerts import pager_from_settings
-
-    return pager_from_settings(settings.alerts)
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ from rich.rule import Rule
 from rich.text import Text
 
 from ticketbridge.app.config import load_settings
-from ticketbridge.app.run import gather, make_plan, reconcile, ticket_system
+from ticketbridge.app.run import gather, make_plan, reconcile
+from ticketbridge.app.wiring import pager_from_settings, ticket_system
 from ticketbridge.audit import verify_log
 from ticketbridge.audit.report import render_verification
 from ticketbridge.cli.tables import apply_report, plan_report, printable, scan_report, tickets_table
@@ -117,7 +118,6 @@ def run_demo(console: Console, now: datetime, workdir: Path | None = None) -> bo
 
         console.print(Rule("[bold]3. ticketbridge plan — what would change, and why"))
         tickets = ticket_system(settings, config_path, clock=lambda: now)
-        from ticketbridge.alerts import pager_from_settings
 
         pager = pager_from_settings(settings.alerts)
         console.print(

@@ -8,17 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ticketbridge.core.model import Ticket
-from ticketbridge.core.plan import (
-    PAGED_LABEL,
-    Action,
-    ActionKind,
-    PageEvent,
-    Pager,
-    Plan,
-    iso_z,
-    natural_key,
-)
-from ticketbridge.core.ports import NewTicket, TicketEdit, TicketSystem, TransitionTarget
+from ticketbridge.core.plan import PAGED_LABEL, Action, ActionKind, PageEvent, Plan, natural_key
+from ticketbridge.core.ports import NewTicket, Pager, TicketEdit, TicketSystem, TransitionTarget
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import BackendError, PagerError
 
 

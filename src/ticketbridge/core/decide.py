@@ -43,7 +43,6 @@ from ticketbridge.core.plan import (
     PageEvent,
     Plan,
     UnobservedEndpoint,
-    iso_z,
     natural_key,
 )
 from ticketbridge.core.policy import (
@@ -56,6 +55,7 @@ from ticketbridge.core.policy import (
     within_horizon,
 )
 from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.core.timefmt import iso_z
 
 # Whole names in a summary: DNS labels, dots and a literal `*`; anything else separates them.
 _NAME_TOKEN = re.compile(r"[\w*.-]+")

@@ -15,18 +15,14 @@ from ticketbridge.core.model import (
     TrackedCert,
     marker_label,
 )
-from ticketbridge.core.plan import (
-    Action,
-    CertificateSummary,
-    Change,
-    iso_z,
-)
+from ticketbridge.core.plan import Action, CertificateSummary, Change
 from ticketbridge.core.policy import (
     describe_time_left,
     lead_days_for,
     local_date,
 )
 from ticketbridge.core.ports import MAX_SUMMARY
+from ticketbridge.core.timefmt import iso_z
 
 # Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes.
 MAX_LISTED_ENDPOINTS = 50

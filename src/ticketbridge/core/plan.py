@@ -6,13 +6,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import UnsafePlan
 
 # Labels ticketbridge writes besides the marker. They deliberately do not start with `tb-`,
@@ -39,11 +40,6 @@ class ActionKind(StrEnum):
 
 KIND_ORDER: Mapping[ActionKind, int] = {kind: index for index, kind in enumerate(ActionKind)}
 REPORT_ONLY_KINDS = frozenset({ActionKind.AMBIGUOUS, ActionKind.UNOBSERVED})
-
-
-def iso_z(moment: datetime) -> str:
-    """UTC ISO 8601 with `Z`, to the second: the one timestamp format of every JSON shape."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 _KEY_PARTS = re.compile(r"(\d+)")
@@ -174,14 +170,6 @@ class PageEvent:
             "ticket": self.ticket,
             "ticket_url": self.ticket_url,
         }
-
-
-class Pager(Protocol):
-    """The on-call sinks as the executor sees them; sinks deduplicate on `dedup_key`."""
-
-    def send(self, event: PageEvent) -> None:
-        """Deliver one trigger or resolve event; raise PagerError when it was not delivered."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,15 @@ from ticketbridge.core.model import TrackedCert
 DEFAULT_ESCALATION_PRIORITY = "Highest"
 
 
+class PolicyError(ValueError):
+    """A policy value out of bounds: `field` names it, `detail` says what is wrong."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"policy.{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
@@ -39,20 +48,20 @@ class Policy:
             "page_within_days",
         ):
             if getattr(self, name) < 0:
-                raise ValueError(f"policy.{name} must not be negative")
+                raise PolicyError(name, "must not be negative")
         if self.max_changes < 0:
-            raise ValueError("policy.max_changes must not be negative")
+            raise PolicyError("max_changes", "must not be negative")
         # Every escalation and page needs a ticket to point at: both windows sit inside the horizon.
         if self.escalate_within_days > self.ticket_horizon_days:
-            raise ValueError("policy.escalate_within_days must not exceed ticket_horizon_days")
+            raise PolicyError("escalate_within_days", "must not exceed ticket_horizon_days")
         if self.page_within_days > self.ticket_horizon_days:
-            raise ValueError("policy.page_within_days must not exceed ticket_horizon_days")
+            raise PolicyError("page_within_days", "must not exceed ticket_horizon_days")
         if not self.escalation_priority.strip():
-            raise ValueError("policy.escalation_priority must not be empty")
+            raise PolicyError("escalation_priority", "must not be empty")
         try:
             _zone(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"policy.timezone: unknown time zone {self.timezone!r}") from exc
+            raise PolicyError("timezone", f"unknown time zone {self.timezone!r}") from exc
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,14 +1,17 @@
-"""The TicketSystem protocol: the few operations a plan needs, and the errors adapters raise."""
+"""The ports: every interface the core needs from the outside world (tickets, on-call), and their values."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ticketbridge.core.model import Ticket
 from ticketbridge.errors import PermanentBackendError
+
+if TYPE_CHECKING:
+    from ticketbridge.core.plan import PageEvent
 
 # Jira's limits; every backend enforces them, so a plan that works on one works on all.
 MAX_SUMMARY = 255
@@ -78,6 +81,14 @@ class TicketSystem(Protocol):
         ...
 
     def comments(self, key: str) -> Sequence[Comment]: ...
+
+
+class Pager(Protocol):
+    """The on-call sinks as the executor sees them; sinks deduplicate on `dedup_key`."""
+
+    def send(self, event: PageEvent) -> None:
+        """Deliver one trigger or resolve event; raise PagerError when it was not delivered."""
+        ...
 
 
 def valid_summary(summary: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
-from ticketbridge.core.plan import iso_z
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import ObservationsFileError
 
 

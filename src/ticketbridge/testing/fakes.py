@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
@@ -25,6 +25,7 @@ from ticketbridge.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
+from ticketbridge.infra.clock import utcnow
 
 __all__ = ["InMemoryPager", "InMemoryTicketSystem", "Write"]
 
@@ -41,10 +42,6 @@ STATUSES: Final[Mapping[str, StatusCategory]] = {
 AUTHOR: Final = "ticketbridge"
 
 T = TypeVar("T")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +75,7 @@ class InMemoryTicketSystem:
         recently_closed: timedelta = timedelta(days=30),
     ) -> None:
         self.project_key = project_key
-        self._clock = clock or _utc_now
+        self._clock = clock or utcnow
         self._recently_closed = recently_closed
         self._tickets: dict[str, Ticket] = {}
         self._descriptions: dict[str, str] = {}

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +23,9 @@ from ticketbridge.core.ports import (
     valid_labels,
     valid_summary,
 )
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import BackendError, PermanentBackendError, TransientBackendError
+from ticketbridge.infra.clock import utcnow
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 
@@ -116,16 +118,11 @@ class Change:
     new_value: str | None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _format_instant(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: the ticket store needs an aware one")
     # A fixed width (always microseconds) keeps the text sortable, so SQL can compare instants.
-    text = moment.astimezone(UTC).isoformat(timespec="microseconds")
-    return text.removesuffix("+00:00") + "Z"
+    return iso_z(moment, "microseconds")
 
 
 def _parse_instant(text: str) -> datetime:
@@ -157,7 +154,7 @@ class LocalTicketStore:
             raise ValueError(f"project key {project_key!r}: upper-case letters and digits only")
         self.path = Path(path)
         self.project_key = project_key
-        self._clock = clock or _utc_now
+        self._clock = clock or utcnow
         self._busy_timeout = busy_timeout
         self._recently_closed = recently_closed
 

@@ -1,0 +1,92 @@
+"""Settings to objects: the policy, the ticket backend and the on-call sinks a run uses."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ticketbridge.app.config import Settings
+from ticketbridge.app.gather import resolve_relative
+from ticketbridge.core.policy import Policy, PolicyError
+from ticketbridge.core.ports import Pager, TicketSystem
+from ticketbridge.errors import ConfigError
+from ticketbridge.infra.clock import utcnow_seconds
+
+if TYPE_CHECKING:
+    from ticketbridge.app.config import AlertsSettings
+
+
+def policy_of(settings: Settings, config_path: Path) -> Policy:
+    """The policy the decider applies; a rule the config's own types cannot state is named here."""
+    policy = settings.policy
+    try:
+        return Policy(
+            lead_days=policy.lead_days,
+            ticket_horizon_days=policy.ticket_horizon_days,
+            escalate_within_days=policy.escalate_within_days,
+            page_within_days=policy.page_within_days,
+            timezone=policy.timezone,
+            keep_earlier_due_date=policy.keep_earlier_due_date,
+            resolve_on_renewal=policy.resolve_on_renewal,
+            max_changes=policy.max_changes,
+            escalation_priority=settings.jira.escalation_priority,
+        )
+    except PolicyError as exc:
+        # escalation_priority is configured under [jira], where Jira's priorities are.
+        key = "jira" if exc.field == "escalation_priority" else "policy"
+        raise ConfigError(f"{config_path}: {key}.{exc.field}: {exc.detail}") from None
+
+
+def ticket_system(
+    settings: Settings, config_path: Path, *, clock: Callable[[], datetime] = utcnow_seconds
+) -> TicketSystem:
+    """The configured backend: the embedded SQLite store, or Jira."""
+    if settings.tickets.backend == "jira":
+        from ticketbridge.tickets.jira.system import JiraTicketSystem
+
+        try:
+            return JiraTicketSystem.from_settings(settings.jira, clock=clock)
+        except ConfigError as exc:
+            raise ConfigError(f"{config_path}: {exc}") from None
+    from ticketbridge.tickets.local import LocalTicketStore
+
+    return LocalTicketStore(resolve_relative(settings.tickets.local_path, config_path), clock=clock)
+
+
+def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:
+    """The configured backend, closed (HTTP sessions and all) when `stack` unwinds."""
+    backend = ticket_system(settings, config_path)
+    close = getattr(backend, "close", None)
+    if callable(close):
+        stack.callback(close)
+    return backend
+
+
+def lock_path(settings: Settings, config_path: Path) -> Path:
+    return resolve_relative(settings.tickets.lock_path, config_path)
+
+
+def pager_of(settings: Settings) -> Pager | None:
+    """The configured on-call sinks, or None when there are none (pages are then not planned)."""
+    if not settings.alerts.pagerduty and not settings.alerts.webhook:
+        return None
+    return pager_from_settings(settings.alerts)
+
+
+def pager_from_settings(settings: AlertsSettings) -> Pager:
+    """Every configured sink behind one Pager: an event is delivered when every sink took it."""
+    from ticketbridge.alerts import FanOutPager
+    from ticketbridge.alerts.http import HttpSink, PagerDutySink, WebhookSink
+
+    sinks: list[HttpSink] = [
+        PagerDutySink(url=entry.url, routing_key=entry.routing_key.get_secret_value())
+        for entry in settings.pagerduty
+    ]
+    sinks.extend(
+        WebhookSink(url=entry.url, secret=entry.secret.get_secret_value())
+        for entry in settings.webhook
+    )
+    return FanOutPager(sinks)

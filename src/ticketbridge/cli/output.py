@@ -1,0 +1,106 @@
+"""What commands write: JSON and JSONL documents, rich tables, the --output file, the progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ticketbridge.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ticketbridge.app.gather import ScanResult
+
+
+class ScanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr, only when stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=True,
+    )
+    task = bar.add_task("probe", total=None)
+
+    def update(completed: int, total: int) -> None:
+        bar.update(task, completed=completed, total=total)
+
+    with bar:
+        yield update
+
+
+@contextlib.contextmanager
+def output_to(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        handle = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+def write_scan(
+    result: ScanResult, output_format: ScanFormat, handle: TextIO, now_text: str
+) -> None:
+    from ticketbridge.core.shapes import (
+        certificate_to_json,
+        observation_to_json,
+        observations_jsonl,
+    )
+
+    if output_format is ScanFormat.jsonl:
+        handle.writelines(observations_jsonl(result.observations))
+        return
+    if output_format is ScanFormat.json:
+        # Streamed one observation at a time: the whole document as Python objects would cost
+        # several KiB per endpoint, most of the memory of a scan of tens of thousands.
+        handle.write(f'{{\n  "generated_at": {json.dumps(now_text)},\n  "observations": [')
+        for index, observation in enumerate(result.observations):
+            handle.write(",\n    " if index else "\n    ")
+            handle.write(json.dumps(observation_to_json(observation), ensure_ascii=False))
+        handle.write('\n  ],\n  "certificates": [')
+        for index, certificate in enumerate(result.inventory.certificates):
+            handle.write(",\n    " if index else "\n    ")
+            handle.write(json.dumps(certificate_to_json(certificate), ensure_ascii=False))
+        handle.write("\n  ]\n}\n")
+        return
+    raise AssertionError(output_format)
+
+
+def emit(renderable: object) -> None:
+    from rich.console import Console
+
+    Console().print(renderable)
+
+
+def json_out(document: object) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
