@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import TypeVar
 
-from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket, marker_label
+from ticketbridge.core.model import MARKER_PREFIX, Ticket, marker_label
 from ticketbridge.core.plan import PageEvent
 from ticketbridge.core.ports import (
     Comment,
@@ -26,20 +26,16 @@ from ticketbridge.errors import (
     TransientBackendError,
 )
 from ticketbridge.infra.clock import utcnow
+from ticketbridge.tickets.workflow import (
+    AUTHOR,
+    TO_DO,
+    category_of,
+    evidence_endpoints,
+    transition_status,
+)
 
 __all__ = ["InMemoryPager", "InMemoryTicketSystem", "Write"]
 
-# The same limits and workflow as the embedded store (and Jira), so a plan that passes
-# against the fake does not fail on the first real write.
-TO_DO: Final = "To Do"
-IN_PROGRESS: Final = "In Progress"
-DONE: Final = "Done"
-STATUSES: Final[Mapping[str, StatusCategory]] = {
-    TO_DO: "new",
-    IN_PROGRESS: "indeterminate",
-    DONE: "done",
-}
-AUTHOR: Final = "ticketbridge"
 
 T = TypeVar("T")
 
@@ -109,7 +105,7 @@ class InMemoryTicketSystem:
         assignee: str | None = None,
     ) -> Ticket:
         """File a ticket the way a person would: no evidence, no comment, any labels."""
-        category = _category(status)
+        category = category_of(status)
         now = self._clock()
         return self.put(
             Ticket(
@@ -128,7 +124,7 @@ class InMemoryTicketSystem:
 
     def set_status(self, key: str, status: str) -> Ticket:
         """Move a ticket to any status, as a person dragging it across a board would."""
-        category = _category(status)
+        category = category_of(status)
         before = self.get(key)
         resolved_at = (before.resolved_at or self._clock()) if category == "done" else None
         return self.put(
@@ -192,7 +188,7 @@ class InMemoryTicketSystem:
         body = valid_comment(comment)
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
-        endpoints = _endpoints({"certificate_id": ticket.certificate_id, **ticket.evidence})
+        endpoints = evidence_endpoints({"certificate_id": ticket.certificate_id, **ticket.evidence})
 
         def write() -> Ticket:
             now = self._clock()
@@ -220,7 +216,7 @@ class InMemoryTicketSystem:
         body = valid_comment(comment)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
-        endpoints = None if edit.evidence is None else _endpoints(edit.evidence)
+        endpoints = None if edit.evidence is None else evidence_endpoints(edit.evidence)
 
         def write() -> Ticket:
             before = self.get(key)
@@ -251,23 +247,15 @@ class InMemoryTicketSystem:
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         body = valid_comment(comment)
-        if target not in ("done", "reopen"):
-            raise PermanentBackendError(f"unknown transition {target!r}")
 
         def write() -> Ticket:
             before = self.get(key)
-            is_done = before.status_category == "done"
-            # Like a Jira workflow: a transition not available from this status is refused.
-            if target == "done" and is_done:
-                raise PermanentBackendError(f"{key} is already {before.status}")
-            if target == "reopen" and not is_done:
-                raise PermanentBackendError(f"{key} is not closed ({before.status})")
+            status = transition_status(key, before.status, before.status_category, target)
             now = self._clock()
-            status = DONE if target == "done" else TO_DO
             after = replace(
                 before,
                 status=status,
-                status_category=STATUSES[status],
+                status_category=category_of(status),
                 resolved_at=now if target == "done" else None,
             )
             self.put(after)
@@ -307,24 +295,6 @@ class InMemoryTicketSystem:
 def _number(key: str) -> int:
     number = key.rsplit("-", 1)[-1]
     return int(number) if number.isdigit() else 0
-
-
-def _category(status: str) -> StatusCategory:
-    try:
-        return STATUSES[status]
-    except KeyError:
-        raise PermanentBackendError(
-            f"unknown status {status!r}; the fake knows {', '.join(STATUSES)}"
-        ) from None
-
-
-def _endpoints(evidence: Mapping[str, Any]) -> tuple[str, ...] | None:
-    endpoints = evidence.get("endpoints")
-    if endpoints is None:
-        return None
-    if isinstance(endpoints, str | bytes) or not all(isinstance(e, str) for e in endpoints):
-        raise PermanentBackendError("evidence: endpoints must be a list of endpoint labels")
-    return tuple(endpoints)
 
 
 class InMemoryPager:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from ticketbridge.core.model import MARKER_PREFIX, StatusCategory, Ticket
+from ticketbridge.core.model import MARKER_PREFIX, Ticket
 from ticketbridge.core.ports import (
     Comment,
     NewTicket,
@@ -26,19 +26,18 @@ from ticketbridge.core.ports import (
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import BackendError, PermanentBackendError, TransientBackendError
 from ticketbridge.infra.clock import utcnow
+from ticketbridge.tickets.workflow import (
+    STATUSES,
+    TO_DO,
+    category_of,
+    evidence_endpoints,
+    transition_status,
+)
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 
 # Jira's own limits, so that a plan that works here does not fail on the first real Jira write.
 
-TO_DO: Final = "To Do"
-IN_PROGRESS: Final = "In Progress"
-DONE: Final = "Done"
-STATUSES: Final[Mapping[str, StatusCategory]] = {
-    TO_DO: "new",
-    IN_PROGRESS: "indeterminate",
-    DONE: "done",
-}
 
 AUTHOR = "ticketbridge"
 RECENTLY_CLOSED = timedelta(days=30)
@@ -251,17 +250,9 @@ class LocalTicketStore:
         body = valid_comment(comment)
         with self._writing() as conn:
             ticket_id, before = self._row(conn, key)
-            if target not in ("done", "reopen"):
-                raise PermanentBackendError(f"unknown transition {target!r}")
-            is_done = before["status_category"] == "done"
-            # Like a Jira workflow: a transition that is not available from the current
-            # status is refused rather than silently treated as done.
-            if target == "done" and is_done:
-                raise PermanentBackendError(f"{key} is already {before['status']}")
-            if target == "reopen" and not is_done:
-                raise PermanentBackendError(f"{key} is not closed ({before['status']})")
+            status = transition_status(key, before["status"], before["status_category"], target)
             now = self._now_text()
-            self._move(conn, ticket_id, now, before, DONE if target == "done" else TO_DO)
+            self._move(conn, ticket_id, now, before, status)
             _insert_comment(conn, ticket_id, body, now)
             return self._get(conn, key)
 
@@ -307,7 +298,7 @@ class LocalTicketStore:
         """File a ticket the way a person would: no evidence, no comment, any labels."""
         text = valid_summary(summary)
         checked_labels = valid_labels(tuple(labels))
-        _category(status)
+        category_of(status)
         with self._writing() as conn:
             now = self._now_text()
             filed = now if created is None else _format_instant(created)
@@ -320,7 +311,7 @@ class LocalTicketStore:
                 due_date=due_date,
                 priority=priority,
                 assignee=assignee,
-                resolved_at=now if _category(status) == "done" else None,
+                resolved_at=now if category_of(status) == "done" else None,
                 evidence="{}",
             )
             _add_labels(conn, ticket_id, checked_labels)
@@ -329,7 +320,7 @@ class LocalTicketStore:
 
     def set_status(self, key: str, status: str) -> Ticket:
         """Move a ticket to any status, as a person dragging it across a board would."""
-        _category(status)
+        category_of(status)
         with self._writing() as conn:
             ticket_id, before = self._row(conn, key)
             if before["status"] != status:
@@ -511,7 +502,7 @@ class LocalTicketStore:
                 summary,
                 description,
                 status,
-                _category(status),
+                category_of(status),
                 created,
                 created,
                 None if due_date is None else due_date.isoformat(),
@@ -559,7 +550,7 @@ class LocalTicketStore:
         before: Mapping[str, Any],
         status: str,
     ) -> None:
-        category = _category(status)
+        category = category_of(status)
         if category == "done":
             resolved_at = before["resolved_at"] if before["status_category"] == "done" else now
         else:
@@ -682,19 +673,8 @@ def _unknown(key: str) -> PermanentBackendError:
     return PermanentBackendError(f"no ticket {key}")
 
 
-def _category(status: str) -> StatusCategory:
-    try:
-        return STATUSES[status]
-    except KeyError:
-        raise PermanentBackendError(
-            f"unknown status {status!r}; the local store knows {', '.join(STATUSES)}"
-        ) from None
-
-
 def _evidence_json(evidence: Mapping[str, Any]) -> str:
-    endpoints = evidence.get("endpoints", ())
-    if isinstance(endpoints, str | bytes) or not all(isinstance(e, str) for e in endpoints):
-        raise PermanentBackendError("evidence: endpoints must be a list of endpoint labels")
+    evidence_endpoints(evidence)  # refuses anything but a list of endpoint labels
     try:
         return json.dumps(dict(evidence), sort_keys=True, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
