@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ from rich.text import Text
 
 from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_records, verify_log
 from ticketbridge.core.timefmt import iso_z
+from ticketbridge.infra.escape import csv_cell, inert, markdown_cell
 
 __all__ = ["FORMATS", "Format", "Report", "build_report", "render", "render_verification"]
 
@@ -264,20 +264,6 @@ def _certificates(records: Iterable[dict[str, Any]], window: _Window) -> tuple[d
 # Rendering. Certificate text comes from whoever runs the server: every cell is hostile.
 
 
-def inert(text: Any) -> str:
-    """Text with control, format (bidi overrides) and separator characters shown as escapes,
-    so a name cannot reorder or hide what a reader sees."""
-    if text is None:
-        return ""
-    out = []
-    for character in str(text):
-        if unicodedata.category(character) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append(character.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(character)
-    return "".join(out)
-
-
 def _value(value: Any) -> str:
     if value is None:
         return "(none)"
@@ -328,13 +314,7 @@ def render_html(report: Report) -> str:
 
 
 def _md(value: Any) -> str:
-    """One markdown table cell: nothing in it can end the cell, format text or open a tag."""
-    text = inert(value if not isinstance(value, list) else ", ".join(map(str, value)))
-    # Escape the escape character first, or `\|` would turn our escape into a literal `\`.
-    for character in ("\\", "|", "*", "_", "`", "[", "]", "~", "#"):
-        text = text.replace(character, "\\" + character)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\r\n", "<br>").replace("\n", "<br>").replace("\r", "<br>")
+    return markdown_cell(value).replace("\r\n", "<br>").replace("\n", "<br>").replace("\r", "<br>")
 
 
 def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
@@ -449,11 +429,7 @@ CSV_COLUMNS = (
 
 
 def _csv_cell(value: Any) -> str:
-    """Spreadsheets run a cell starting with one of these as a formula: a quote makes it text."""
-    text = inert(_value(value) if isinstance(value, list) else value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return csv_cell(inert(_value(value) if isinstance(value, list) else value))
 
 
 def render_csv(report: Report) -> str:

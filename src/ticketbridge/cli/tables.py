@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -15,29 +14,16 @@ from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
 from ticketbridge.core.plan import Change, Plan
+from ticketbridge.infra.escape import inert
 
 MAX_NAMES_SHOWN = 4
 MAX_ENDPOINTS_SHOWN = 6
 
 
 def printable(text: str, limit: int = 200, *, keep_newlines: bool = False) -> str:
-    """Text from a certificate or a server, made safe for a terminal.
-
-    Control characters, bidirectional overrides and other format characters are shown as
-    escapes, so a hostile subject cannot rewrite the screen or reorder what an operator reads.
-    Rich markup is never interpreted because callers wrap the result in `Text`.
-    """
-    out = []
-    for character in text:
-        category = unicodedata.category(character)
-        if keep_newlines and character == "\n":
-            out.append(character)
-        elif category in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append(character.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(character)
-    result = "".join(out)
-    return result if len(result) <= limit else result[: limit - 1] + "…"
+    """Text from a certificate or a server, made safe for a terminal (rich markup is never
+    interpreted: callers wrap the result in `Text`)."""
+    return inert(text, limit, keep_newlines=keep_newlines)
 
 
 def _days_text(moment: datetime, now: datetime) -> Text:

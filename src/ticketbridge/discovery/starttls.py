@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ticketbridge.core.model import Protocol
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
+from ticketbridge.infra.escape import escape_char
 
 __all__ = ["StartTLSRefused", "negotiate"]
 
@@ -61,15 +62,6 @@ def quote(data: bytes | str, limit: int = QUOTE_LIMIT) -> str:
     if len(escaped) > limit or len(text) > limit:
         return escaped[:limit] + "…"
     return escaped
-
-
-def escape_char(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 # --- SMTP and FTP: numeric replies -------------------------------------------------------------
