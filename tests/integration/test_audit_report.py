@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from support.builders import NOW, WILDCARD, WILDCARD_EXPIRY, cert_id, inventory, served
 from ticketbridge.audit.log import AuditLog, verify_log
 from ticketbridge.audit.report import Report, build_report, render, render_verification
 from ticketbridge.core.apply import apply_plan
@@ -19,7 +20,6 @@ from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.policy import Policy
 from ticketbridge.testing import InMemoryTicketSystem
-from unit.builders import NOW, WILDCARD, WILDCARD_EXPIRY, cert_id, inventory, served
 
 # Certificate names are whatever a server chose to send: these are chosen to hurt.
 SCRIPT = ('<script>alert("x")</script>.example.com',)

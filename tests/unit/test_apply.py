@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from builders import (
+from support.builders import (
     NOW,
     WILDCARD,
     WILDCARD_EXPIRY,
@@ -19,7 +19,6 @@ from builders import (
     served,
     ticket,
 )
-
 from ticketbridge.core import decide as decider
 from ticketbridge.core.apply import apply_plan
 from ticketbridge.core.inventory import Inventory

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import NOW, WILDCARD, failed, incident, inventory, served
 
+from support.builders import NOW, WILDCARD, failed, incident, inventory, served
 from ticketbridge.audit.log import (
     GENESIS,
     AuditLog,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from builders import NOW, cert_id, failed, inventory, served, ticket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.builders import NOW, cert_id, failed, inventory, served, ticket
 from ticketbridge.core.apply import apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from builders import NOW, WILDCARD, served
 
+from support.builders import NOW, WILDCARD, served
 from ticketbridge.core.inventory import InventoryPin, build_inventory
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.policy import (

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from builders import (
+
+from support.builders import (
     NOW,
     RENEWED_EXPIRY,
     WILDCARD,
@@ -23,7 +24,6 @@ from builders import (
     served,
     ticket,
 )
-
 from ticketbridge.core import decide as decider
 from ticketbridge.core.inventory import Inventory, InventoryPin
 from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -203,51 +203,109 @@ def _keep_current(
     facts: RunFacts, cert: TrackedCert, ticket: Ticket, *, adopted_by: str | None, reopen: bool
 ) -> list[Action]:
     """Everything one matched ticket needs this run: reopen, due date, labels, priority, page."""
-    policy, now = facts.policy, facts.now
-    summary = facts.summaries[cert.id]
-    required = facts.required[cert.id]
+    policy = facts.policy
     failures = facts.failures(cert.id, ticket)
     evidence = evidence_of(cert, ticket, failures)
     actions: list[Action] = []
-
     if reopen:
+        actions.append(_reopen(facts, cert, ticket))
+
+    due = _due_date_change(facts, cert, ticket, failures)
+    update = _update(facts, cert, ticket, due, adopted_by=adopted_by, evidence=evidence)
+    if update is not None:
+        actions.append(update)
+
+    due_after = due.new_due or ticket.due_date
+    in_progress = ticket.in_progress and not reopen
+    escalation = _escalation_reason(
+        facts, cert, due_after, in_progress, ticket.assignee or cert.assignee
+    )
+    if escalation is not None and ticket.priority != policy.escalation_priority:
         actions.append(
             Action(
-                kind=ActionKind.REOPEN,
+                kind=ActionKind.ESCALATE,
                 ticket=ticket.key,
-                certificate=summary,
-                reason=(
-                    f"{ticket.key} was closed but {display(cert)} still expires "
-                    f"{when(cert, facts)}, within the {policy.ticket_horizon_days}-day horizon"
-                ),
-                fields={"status": Change(ticket.status, "reopened")},
+                certificate=facts.summaries[cert.id],
+                reason=escalation,
+                fields={"priority": Change(ticket.priority, policy.escalation_priority)},
+                edit=TicketEdit(priority=policy.escalation_priority, evidence=evidence),
                 ticket_url=ticket.url,
             )
         )
 
-    fields: dict[str, Change] = {}
-    reasons: list[str] = []
-    held_back: tuple[date, date] | None = None
+    # A reopened ticket's page label belongs to a page already resolved: page again.
+    paged = PAGED_LABEL in ticket.labels
+    if facts.paging and page_due(cert, policy, facts.now) and (reopen or not paged):
+        actions.append(_page(facts, cert, ticket))
+
+    if actions:
+        # Said once per ticket: the node still serving the old copy is why the renewal is open.
+        first = actions[0]
+        actions[0] = replace(first, reason=join(first.reason, stale_clause(cert, facts)))
+    if failures:
+        actions.append(
+            _unobserved(facts, cert.id, ticket, failures, held_back=due.held_back, unprobed=None)
+        )
+    return actions
+
+
+def _reopen(facts: RunFacts, cert: TrackedCert, ticket: Ticket) -> Action:
+    return Action(
+        kind=ActionKind.REOPEN,
+        ticket=ticket.key,
+        certificate=facts.summaries[cert.id],
+        reason=(
+            f"{ticket.key} was closed but {display(cert)} still expires "
+            f"{when(cert, facts)}, within the {facts.policy.ticket_horizon_days}-day horizon"
+        ),
+        fields={"status": Change(ticket.status, "reopened")},
+        ticket_url=ticket.url,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _DueDateChange:
+    """What the ticket's due date becomes, why, or which later date waits for a complete scan."""
+
     new_due: date | None = None
+    reason: str | None = None
+    held_back: tuple[date, date] | None = None
+
+
+def _due_date_change(
+    facts: RunFacts, cert: TrackedCert, ticket: Ticket, failures: Sequence[Observation]
+) -> _DueDateChange:
+    required = facts.required[cert.id]
     current = ticket.due_date
     if current is None:
-        new_due = required
-        reasons.append(f"it had no due date; {due_explanation(cert, facts)}")
-    elif required < current:
-        new_due = required
-        reasons.append(earlier_reason(facts, cert, current))
-    elif required > current and not policy.keep_earlier_due_date:
+        return _DueDateChange(required, f"it had no due date; {due_explanation(cert, facts)}")
+    if required < current:
+        return _DueDateChange(required, earlier_reason(facts, cert, current))
+    if required > current and not facts.policy.keep_earlier_due_date:
         # An endpoint that could not be probed may serve this certificate expiring sooner,
         # and an early due date is the safe side: a later date waits for a complete scan.
         if failures:
-            held_back = (current, required)
-        else:
-            new_due = required
-            reasons.append(
-                f"due date {current} is earlier than needed; {due_explanation(cert, facts)}"
-            )
-    if new_due is not None:
-        fields["duedate"] = Change(iso(current), new_due.isoformat())
+            return _DueDateChange(held_back=(current, required))
+        return _DueDateChange(
+            required, f"due date {current} is earlier than needed; {due_explanation(cert, facts)}"
+        )
+    return _DueDateChange()
+
+
+def _update(
+    facts: RunFacts,
+    cert: TrackedCert,
+    ticket: Ticket,
+    due: _DueDateChange,
+    *,
+    adopted_by: str | None,
+    evidence: Mapping[str, Any],
+) -> Action | None:
+    """The one edit of due date, marker labels and assignee, or None when nothing changes."""
+    fields: dict[str, Change] = {}
+    reasons: list[str] = [due.reason] if due.reason else []
+    if due.new_due is not None:
+        fields["duedate"] = Change(iso(ticket.due_date), due.new_due.isoformat())
     missing = [
         label for label in (MARKER_LABEL, marker_label(cert.id)) if label not in ticket.labels
     ]
@@ -265,54 +323,19 @@ def _keep_current(
     if assignee is not None:
         fields["assignee"] = Change(None, assignee)
         reasons.append(f"the inventory assigns {display(cert)} to {assignee}")
-    if fields:
-        actions.append(
-            Action(
-                kind=ActionKind.UPDATE,
-                ticket=ticket.key,
-                certificate=summary,
-                reason=join(*reasons),
-                fields=fields,
-                edit=TicketEdit(
-                    due_date=new_due,
-                    add_labels=tuple(missing),
-                    assignee=assignee,
-                    evidence=evidence,
-                ),
-                ticket_url=ticket.url,
-            )
-        )
-
-    due_after = new_due or current
-    in_progress = ticket.in_progress and not reopen
-    escalation = _escalation_reason(
-        facts, cert, due_after, in_progress, ticket.assignee or cert.assignee
+    if not fields:
+        return None
+    return Action(
+        kind=ActionKind.UPDATE,
+        ticket=ticket.key,
+        certificate=facts.summaries[cert.id],
+        reason=join(*reasons),
+        fields=fields,
+        edit=TicketEdit(
+            due_date=due.new_due, add_labels=tuple(missing), assignee=assignee, evidence=evidence
+        ),
+        ticket_url=ticket.url,
     )
-    if escalation is not None and ticket.priority != policy.escalation_priority:
-        actions.append(
-            Action(
-                kind=ActionKind.ESCALATE,
-                ticket=ticket.key,
-                certificate=summary,
-                reason=escalation,
-                fields={"priority": Change(ticket.priority, policy.escalation_priority)},
-                edit=TicketEdit(priority=policy.escalation_priority, evidence=evidence),
-                ticket_url=ticket.url,
-            )
-        )
-
-    # A reopened ticket's page label belongs to a page already resolved: page again.
-    paged = PAGED_LABEL in ticket.labels
-    if facts.paging and page_due(cert, policy, now) and (reopen or not paged):
-        actions.append(_page(facts, cert, ticket))
-
-    if actions:
-        # Said once per ticket: the node still serving the old copy is why the renewal is open.
-        first = actions[0]
-        actions[0] = replace(first, reason=join(first.reason, stale_clause(cert, facts)))
-    if failures:
-        actions.append(_unobserved(facts, cert.id, summary, ticket, failures, held_back, None))
-    return actions
 
 
 def _create(facts: RunFacts, cert: TrackedCert) -> list[Action]:
@@ -470,10 +493,10 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
     missing = [label for label in tracked if label not in facts.served_expiry]
     unprobed = [label for label in missing if label not in facts.failed_by_label]
     if failures or (tracked and unprobed):
-        return [_unobserved(facts, cert_id, summary, ticket, failures, None, unprobed)]
+        return [_unobserved(facts, cert_id, ticket, failures, held_back=None, unprobed=unprobed)]
     if not tracked:
         if cert is None:
-            return [_unobserved(facts, cert_id, summary, ticket, [], None, [])]
+            return [_unobserved(facts, cert_id, ticket, [], held_back=None, unprobed=[])]
         expiries = [cert.effective_not_after]
         now_served = [cert.id]
     else:
@@ -525,12 +548,13 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
 def _unobserved(
     facts: RunFacts,
     cert_id: str,
-    summary: CertificateSummary,
     ticket: Ticket,
     failures: Sequence[Observation],
+    *,
     held_back: tuple[date, date] | None,
     unprobed: Sequence[str] | None,
 ) -> Action:
+    summary = facts.summaries[cert_id]
     endpoints = [
         UnobservedEndpoint(
             endpoint=o.endpoint.label,
