@@ -244,7 +244,14 @@ def _keep_current(
         actions[0] = replace(first, reason=join(first.reason, stale_clause(cert, facts)))
     if failures:
         actions.append(
-            _unobserved(facts, cert.id, ticket, failures, held_back=due.held_back, unprobed=None)
+            _unobserved(
+                facts,
+                facts.summaries[cert.id],
+                ticket,
+                failures,
+                held_back=due.held_back,
+                unprobed=None,
+            )
         )
     return actions
 
@@ -493,10 +500,10 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
     missing = [label for label in tracked if label not in facts.served_expiry]
     unprobed = [label for label in missing if label not in facts.failed_by_label]
     if failures or (tracked and unprobed):
-        return [_unobserved(facts, cert_id, ticket, failures, held_back=None, unprobed=unprobed)]
+        return [_unobserved(facts, summary, ticket, failures, held_back=None, unprobed=unprobed)]
     if not tracked:
         if cert is None:
-            return [_unobserved(facts, cert_id, ticket, [], held_back=None, unprobed=[])]
+            return [_unobserved(facts, summary, ticket, [], held_back=None, unprobed=[])]
         expiries = [cert.effective_not_after]
         now_served = [cert.id]
     else:
@@ -547,14 +554,14 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
 
 def _unobserved(
     facts: RunFacts,
-    cert_id: str,
+    summary: CertificateSummary,
     ticket: Ticket,
     failures: Sequence[Observation],
     *,
     held_back: tuple[date, date] | None,
     unprobed: Sequence[str] | None,
 ) -> Action:
-    summary = facts.summaries[cert_id]
+    cert_id = summary.id
     endpoints = [
         UnobservedEndpoint(
             endpoint=o.endpoint.label,
