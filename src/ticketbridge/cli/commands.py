@@ -5,18 +5,24 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ticketbridge import __version__
-from ticketbridge.app.config import Settings, environment, load_settings, resolve_config_path
+from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
 from ticketbridge.cli.exits import errors_mapped
+from ticketbridge.cli.options import (
+    AppState,
+    LogFormat,
+    ObservationsOption,
+    ReportFormat,
+    ScanTooOption,
+    TableOrJson,
+)
 from ticketbridge.cli.output import (
     ScanFormat,
     emit,
@@ -40,30 +46,6 @@ if TYPE_CHECKING:
     from ticketbridge.core.model import Observation
 
 log = logging.getLogger("ticketbridge")
-
-
-class LogFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-class TableOrJson(StrEnum):
-    table = "table"
-    json = "json"
-
-
-@dataclass
-class AppState:
-    config_path: Path
-    config_required: bool
-    debug: bool
-    _settings: Settings | None = None
-
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path, required=self.config_required)
-        return self._settings
-
 
 app = typer.Typer(
     name="ticketbridge",
@@ -160,19 +142,6 @@ def scan_command(
             return
         with output_to(output) as handle:
             write_scan(result, output_format, handle, iso_z(now))
-
-
-ObservationsOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--observations",
-        help="JSONL from `scan --format jsonl` (repeatable), instead of a local scan.",
-        dir_okay=False,
-    ),
-]
-ScanTooOption = Annotated[
-    bool, typer.Option("--scan", help="With --observations: also scan locally and merge.")
-]
 
 
 def _gather(
@@ -358,13 +327,6 @@ def doctor_command(
             emit(render_checks(results))
     if not all(result.ok for result in results):
         raise typer.Exit(EXIT_RUN_ERROR)
-
-
-class ReportFormat(StrEnum):
-    html = "html"
-    csv = "csv"
-    json = "json"
-    md = "md"
 
 
 @app.command("report")

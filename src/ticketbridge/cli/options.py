@@ -1,0 +1,58 @@
+"""What every command shares: output formats, the repeated options, and the state the global
+options leave for a command (the config path, loaded once, on first use)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ticketbridge.app.config import Settings, load_settings
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass
+class AppState:
+    config_path: Path
+    config_required: bool
+    debug: bool
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, required=self.config_required)
+        return self._settings
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    csv = "csv"
+    json = "json"
+    md = "md"
+
+
+ObservationsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--observations",
+        help="JSONL from `scan --format jsonl` (repeatable), instead of a local scan.",
+        dir_okay=False,
+    ),
+]
+
+
+ScanTooOption = Annotated[
+    bool, typer.Option("--scan", help="With --observations: also scan locally and merge.")
+]
