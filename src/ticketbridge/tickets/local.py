@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from ticketbridge.core.model import MARKER_PREFIX, Ticket
 from ticketbridge.core.ports import (
@@ -24,8 +22,9 @@ from ticketbridge.core.ports import (
     valid_summary,
 )
 from ticketbridge.core.timefmt import iso_z
-from ticketbridge.errors import BackendError, PermanentBackendError, TransientBackendError
+from ticketbridge.errors import PermanentBackendError
 from ticketbridge.infra.clock import utcnow
+from ticketbridge.tickets.sqlite import SCHEMA_VERSION, StoreFile
 from ticketbridge.tickets.workflow import (
     STATUSES,
     TO_DO,
@@ -36,70 +35,9 @@ from ticketbridge.tickets.workflow import (
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 
-# Jira's own limits, so that a plan that works here does not fail on the first real Jira write.
-
-
 AUTHOR = "ticketbridge"
 RECENTLY_CLOSED = timedelta(days=30)
 
-# `PRAGMA application_id` ("TBr1"): tells our file apart from any other SQLite database
-# that a mistyped `local_path` might point at, before we add tables to it.
-APPLICATION_ID = 0x54427231
-
-# Ordered migrations: migration N takes the file from user_version N-1 to N. Never edit a
-# shipped entry, append a new one: files in the field are at every version.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (
-        """CREATE TABLE key_counters (
-            project TEXT PRIMARY KEY,
-            last_number INTEGER NOT NULL
-        ) STRICT""",
-        """CREATE TABLE tickets (
-            id INTEGER PRIMARY KEY,
-            key TEXT NOT NULL UNIQUE,
-            project TEXT NOT NULL,
-            number INTEGER NOT NULL,
-            summary TEXT NOT NULL,
-            description TEXT NOT NULL,
-            status TEXT NOT NULL,
-            status_category TEXT NOT NULL
-                CHECK (status_category IN ('new', 'indeterminate', 'done')),
-            created TEXT NOT NULL,
-            updated TEXT NOT NULL,
-            due_date TEXT,
-            priority TEXT,
-            assignee TEXT,
-            resolved_at TEXT,
-            evidence TEXT NOT NULL DEFAULT '{}',
-            UNIQUE (project, number)
-        ) STRICT""",
-        """CREATE TABLE labels (
-            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
-            position INTEGER NOT NULL,
-            label TEXT NOT NULL,
-            PRIMARY KEY (ticket_id, label)
-        ) STRICT""",
-        "CREATE INDEX labels_by_label ON labels (label)",
-        """CREATE TABLE comments (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
-            author TEXT NOT NULL,
-            body TEXT NOT NULL,
-            created TEXT NOT NULL
-        ) STRICT""",
-        "CREATE INDEX comments_by_ticket ON comments (ticket_id, id)",
-        """CREATE TABLE history (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
-            at TEXT NOT NULL,
-            field TEXT NOT NULL,
-            old_value TEXT,
-            new_value TEXT
-        ) STRICT""",
-        "CREATE INDEX history_by_ticket ON history (ticket_id, id)",
-    ),
-)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _TICKET_COLUMNS = (
     "t.id, t.key, t.summary, t.status, t.status_category, t.created, t.due_date,"
@@ -154,7 +92,7 @@ class LocalTicketStore:
         self.path = Path(path)
         self.project_key = project_key
         self._clock = clock or utcnow
-        self._busy_timeout = busy_timeout
+        self._file = StoreFile(self.path, busy_timeout)
         self._recently_closed = recently_closed
 
     def __repr__(self) -> str:
@@ -165,7 +103,7 @@ class LocalTicketStore:
     def open_tickets(self) -> Sequence[Ticket]:
         """Open tickets of the project, plus those closed recently that carry a `tb-` marker."""
         cutoff = _format_instant(self._now() - self._recently_closed)
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 return []
             return self._select(
@@ -177,7 +115,7 @@ class LocalTicketStore:
             )
 
     def find_by_marker(self, certificate_id: str) -> Sequence[Ticket]:
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 return []
             return self._select(
@@ -195,7 +133,7 @@ class LocalTicketStore:
         evidence = _evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             now = self._now_text()
             ticket_id, key = self._insert_ticket(
                 conn,
@@ -220,7 +158,7 @@ class LocalTicketStore:
         evidence = None if edit.evidence is None else _evidence_json(edit.evidence)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             ticket_id, before = self._row(conn, key)
             now = self._now_text()
             due_date = None if edit.due_date is None else edit.due_date.isoformat()
@@ -240,7 +178,7 @@ class LocalTicketStore:
 
     def add_comment(self, key: str, body: str) -> None:
         text = valid_comment(body)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             ticket_id, _ = self._row(conn, key)
             now = self._now_text()
             _insert_comment(conn, ticket_id, text, now)
@@ -248,7 +186,7 @@ class LocalTicketStore:
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         body = valid_comment(comment)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             ticket_id, before = self._row(conn, key)
             status = transition_status(key, before["status"], before["status_category"], target)
             now = self._now_text()
@@ -257,7 +195,7 @@ class LocalTicketStore:
             return self._get(conn, key)
 
     def comments(self, key: str) -> Sequence[Comment]:
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 raise _unknown(key)
             ticket_id, _ = self._row(conn, key)
@@ -271,14 +209,14 @@ class LocalTicketStore:
 
     def get(self, key: str) -> Ticket:
         """One ticket by key; PermanentBackendError when there is none."""
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 raise _unknown(key)
             return self._get(conn, key)
 
     def all_tickets(self) -> Sequence[Ticket]:
         """Every ticket of the project, open or closed, oldest first."""
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 return []
             return self._select(conn, "t.project = ?", (self.project_key,))
@@ -299,7 +237,7 @@ class LocalTicketStore:
         text = valid_summary(summary)
         checked_labels = valid_labels(tuple(labels))
         category_of(status)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             now = self._now_text()
             filed = now if created is None else _format_instant(created)
             ticket_id, key = self._insert_ticket(
@@ -321,7 +259,7 @@ class LocalTicketStore:
     def set_status(self, key: str, status: str) -> Ticket:
         """Move a ticket to any status, as a person dragging it across a board would."""
         category_of(status)
-        with self._writing() as conn:
+        with self._file.writing() as conn:
             ticket_id, before = self._row(conn, key)
             if before["status"] != status:
                 self._move(conn, ticket_id, self._now_text(), before, status)
@@ -329,7 +267,7 @@ class LocalTicketStore:
 
     def history(self, key: str) -> Sequence[Change]:
         """Every recorded field change of one ticket, oldest first."""
-        with self._reading() as conn:
+        with self._file.reading() as conn:
             if conn is None:
                 raise _unknown(key)
             ticket_id, _ = self._row(conn, key)
@@ -339,126 +277,6 @@ class LocalTicketStore:
                 (ticket_id,),
             ).fetchall()
         return [Change(_parse_instant(at), field, old, new) for at, field, old, new in rows]
-
-    # -- connections, transactions and error translation --------------------------------------
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection | None]:
-        """A consistent snapshot for several SELECTs; None when the file does not exist yet."""
-        with self._translated_errors():
-            if not self.path.exists():
-                yield None
-                return
-            conn = self._connect()
-            try:
-                conn.execute("BEGIN")
-                yield conn
-            finally:
-                conn.close()
-
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        with self._translated_errors():
-            self._create_file()
-            conn = self._connect()
-            try:
-                # IMMEDIATE takes the write lock up front, waiting up to busy_timeout: a
-                # deferred transaction that upgrades later fails at once in WAL mode instead.
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except BackendError:
-            raise
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise TransientBackendError(
-                    f"{self.path}: ticket store is busy (another writer held it for more than"
-                    f" {self._busy_timeout:g}s): {exc}"
-                ) from exc
-            raise PermanentBackendError(f"{self.path}: ticket store unusable: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise PermanentBackendError(f"{self.path}: ticket store unusable: {exc}") from exc
-        except OSError as exc:
-            raise PermanentBackendError(
-                f"{self.path}: ticket store unusable: {exc.strerror or exc}"
-            ) from exc
-
-    def _create_file(self) -> None:
-        # Created here rather than by sqlite so it is 0600 from the first byte: tickets name
-        # hosts and owners. SQLite gives its -wal and -shm files the same mode.
-        if not self.path.parent.is_dir():
-            raise PermanentBackendError(f"{self.path}: directory {self.path.parent} does not exist")
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-
-    def _connect(self) -> sqlite3.Connection:
-        # mode=rw: never let sqlite create the file itself (with the umask's mode).
-        uri = f"{self.path.absolute().as_uri()}?mode=rw"
-        conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout, isolation_level=None)
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            # FULL: a write that returned must survive a power cut. The audit log already
-            # names its key; a lost TB-5 would otherwise be handed out again to another ticket.
-            conn.execute("PRAGMA synchronous = FULL")
-            self._ensure_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        if (
-            _pragma_int(conn, "user_version") == SCHEMA_VERSION
-            and _pragma_int(conn, "application_id") == APPLICATION_ID
-        ):
-            return
-        # Everything is decided under the write lock: several processes may open a new file
-        # at once, and reads outside one transaction could see it half-way through another's
-        # migration (tables, but no application id yet) and take it for a foreign database.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._checked_version(conn)
-            for statements in MIGRATIONS[version:]:
-                for statement in statements:
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.execute("COMMIT")
-        # WAL lets readers run beside the one writer. It is a property of the file, cannot be
-        # changed inside a transaction, and is only set once the file is known to be ours.
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
-
-    def _checked_version(self, conn: sqlite3.Connection) -> int:
-        """The file's schema version, or PermanentBackendError when it is not ours to use."""
-        version = _pragma_int(conn, "user_version")
-        application_id = _pragma_int(conn, "application_id")
-        has_tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
-        if application_id != APPLICATION_ID and (application_id != 0 or has_tables):
-            raise PermanentBackendError(
-                f"{self.path}: not a ticketbridge ticket store (another application's"
-                " SQLite database); point [tickets] local_path at a new file"
-            )
-        if version > SCHEMA_VERSION:
-            raise PermanentBackendError(
-                f"{self.path}: ticket store schema version {version} is newer than this"
-                f" ticketbridge supports ({SCHEMA_VERSION}); upgrade ticketbridge to use it"
-            )
-        return version
 
     # -- rows -----------------------------------------------------------------------------------
 
@@ -655,18 +473,6 @@ def _record(
 
 def _touch(conn: sqlite3.Connection, ticket_id: int, now: str) -> None:
     conn.execute("UPDATE tickets SET updated = ? WHERE id = ?", (now, ticket_id))
-
-
-def _pragma_int(conn: sqlite3.Connection, name: str) -> int:
-    return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    message = str(exc)
-    return "database is locked" in message or "database is busy" in message
 
 
 def _unknown(key: str) -> PermanentBackendError:
