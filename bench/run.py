@@ -132,6 +132,11 @@ class Row:
         return self.handshakes / self.run.seconds if self.run else None
 
 
+def _seconds_for(count: int, rate: float | None) -> str:
+    """How long `count` handshakes take at `rate` per second, for the notes under the table."""
+    return f"{count / rate:.0f} s" if rate else "(no rate measured)"
+
+
 # --------------------------------------------------------------------------- processes
 
 SERVER_PIDS: list[int] = []  # the nginx workers, whose CPU time every run reports
@@ -451,7 +456,8 @@ def run_ticketbridge(config: Path, work: Path, label: str) -> tuple[Run, list[st
     """One `ticketbridge scan --format json`; the run, what was wrong with it, and the checks."""
     output = work / f"{label}.json"
     output.unlink(missing_ok=True)
-    argv = [TICKETBRIDGE, "--config", config, "scan", "--format", "json", "--output", output]
+    argv: list[str | Path] = [TICKETBRIDGE, "--config", config, "scan", "--format", "json"]
+    argv += ["--output", output]
     run = timed(
         argv,
         cwd=work,
@@ -591,7 +597,7 @@ class Bench:
             if args.openssl_every > 1:
                 self.notes.append(
                     f"openssl loop timed on every {args.openssl_every}th name ({len(subset)}); "
-                    f"all {len(names):,} would take ≈{len(names) / row.rate:.0f} s at that rate."
+                    f"all {len(names):,} would take ≈{_seconds_for(len(names), row.rate)} at that rate."
                 )
         if "ssl-cert-check" not in args.skip:
             subset = names[:: args.ssl_cert_check_every]
@@ -603,7 +609,7 @@ class Bench:
             self.rows.append(row)
             self.notes.append(
                 f"ssl-cert-check timed on every {args.ssl_cert_check_every}th name "
-                f"({len(subset)}; all {len(names):,} would take ≈{len(names) / row.rate:.0f} s);"
+                f"({len(subset)}; all {len(names):,} would take ≈{_seconds_for(len(names), row.rate)});"
                 f" the names resolved to {NGINX_ADDRESS} through {how}."
             )
         config = self.config(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from support.certs import Issued
 from support.cli import run_cli
 
 from .test_reconcile_cli import WILDCARD_ID, cli, hand_file_the_incident_ticket, workdir  # noqa: F401
 
 
-def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(workdir: Path, pki) -> None:  # noqa: F811
+def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(
+    workdir: Path,  # noqa: F811 - the fixture imported above
+    pki: dict[str, Issued],
+) -> None:
     key = hand_file_the_incident_ticket(workdir, pki)
     log = workdir / "ticketbridge-audit.jsonl"
 
@@ -51,7 +55,10 @@ def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(workdir: Path,
     assert key in html.read_text(encoding="utf-8")
 
 
-def test_a_tampered_trail_fails_verification_at_the_edited_line(workdir: Path, pki) -> None:  # noqa: F811
+def test_a_tampered_trail_fails_verification_at_the_edited_line(
+    workdir: Path,  # noqa: F811 - the fixture imported above
+    pki: dict[str, Issued],
+) -> None:
     hand_file_the_incident_ticket(workdir, pki)
     code, _, err = cli(workdir, "reconcile")
     assert code == 0, err

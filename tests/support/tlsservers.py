@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from cryptography.hazmat.primitives import serialization
 
@@ -71,7 +72,7 @@ class _ThreadedServer:
     def handle(self, connection: socket.socket) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def __enter__(self) -> _ThreadedServer:
+    def __enter__(self) -> Self:
         thread = threading.Thread(target=self._accept_loop, daemon=True)
         thread.start()
         self._threads.append(thread)
