@@ -174,7 +174,7 @@ def plan_table(plan: Plan, results: Sequence[ActionResult] | None = None) -> Tab
         ticket = (result.ticket if result is not None else None) or action.ticket or "(new)"
         cells: list[RenderableType] = [
             Text(str(action.kind), style=_KIND_STYLE.get(str(action.kind), "")),
-            Text(ticket),
+            Text(printable(ticket, 40)),
             _certificate_cell(action.certificate.names, action.certificate.id),
             _changes_text(action.fields),
             Text(printable(action.reason, 600)),
@@ -229,10 +229,11 @@ def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
     table.add_column("Endpoints", overflow="fold")
     for ticket in tickets:
         table.add_row(
-            Text(ticket.key),
-            Text(ticket.status, style="green" if not ticket.is_open else ""),
+            # Key, status and priority come from the ticket system: as hostile as a summary.
+            Text(printable(ticket.key, 40)),
+            Text(printable(ticket.status, 60), style="green" if not ticket.is_open else ""),
             Text(ticket.due_date.isoformat() if ticket.due_date else "—"),
-            Text(ticket.priority or "—"),
+            Text(printable(ticket.priority or "—", 60)),
             Text(printable(ticket.summary, 200)),
             Text(
                 ", ".join(ticket.marker_ids) or "(not tracked)",
