@@ -1,11 +1,24 @@
-"""Logging setup: one plain line per record for people, or one JSON object per line for collectors."""
+"""Logging setup: one plain line per record for people, or one JSON object per line for collectors.
+
+Everything a handler writes passes the one scrubber (`infra.scrub`) last, tracebacks included:
+a secret that reaches a log record by any route (an echoed header, a URL, an exception's
+arguments) is redacted where it would leave the process.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import traceback
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ticketbridge.infra.scrub import register_secret, scrub
+
+if TYPE_CHECKING:
+    from ticketbridge.app.config import Settings
 
 from ticketbridge.core.timefmt import iso_z
 
@@ -20,14 +33,22 @@ class JsonFormatter(logging.Formatter):
             "time": iso_z(datetime.fromtimestamp(record.created, UTC), "microseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": scrub(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-                document[key] = value
+                document[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str, ensure_ascii=False)
+            document["exception"] = scrub(self.formatException(record.exc_info))
+        # Scrubbed field by field: a pattern run over the encoded line could eat a `\"`.
+        return json.dumps(document, default=lambda value: scrub(str(value)), ensure_ascii=False)
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """The plain-text line, message and traceback, with every secret redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
 
 
 def configure_logging(*, debug: bool, json_format: bool) -> None:
@@ -39,12 +60,37 @@ def configure_logging(*, debug: bool, json_format: bool) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s")
+            ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s")
         )
         handler.addFilter(_context_filter)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     root.propagate = False
+    # `--debug` lets an unexpected exception reach the interpreter, which prints the chained
+    # traceback itself: that printer scrubs too.
+    sys.excepthook = scrubbing_excepthook
+
+
+def scrubbing_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """`sys.excepthook` with every line of the (chained) traceback scrubbed."""
+    for chunk in traceback.format_exception(exc_type, exc, tb):
+        sys.stderr.write(scrub(chunk))
+    sys.stderr.flush()
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Make every credential in the configuration unprintable, before anything can echo it.
+
+    The Jira token is registered with the email too: Cloud sends it as HTTP Basic
+    `base64(email:token)`, and a server echoing the header echoes that form.
+    """
+    register_secret(settings.jira.token.get_secret_value(), user=settings.jira.email)
+    for pagerduty in settings.alerts.pagerduty:
+        register_secret(pagerduty.routing_key.get_secret_value())
+    for webhook in settings.alerts.webhook:
+        register_secret(webhook.secret.get_secret_value())
 
 
 def _context_filter(record: logging.LogRecord) -> bool:
