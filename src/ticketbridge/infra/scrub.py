@@ -55,9 +55,6 @@ _SCHEME_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8
 # RFC 3986 §3.2.1: userinfo is everything before `@` in the authority; "Use of the format
 # user:password in the userinfo field is deprecated" — and still found in configuration.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]+@")
-# C0 and C1 controls, DEL, and the Unicode bidi/format characters used to disguise text
-# (CVE-2021-42574 "Trojan Source"): all shown as escapes, never interpreted by a terminal.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -96,14 +93,20 @@ class Scrubber:
         return _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _escape(character: str) -> str:
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     """Whitespace runs become one space, other controls visible escapes; cut to `limit` with `…`."""
-    flat = _UNSAFE.sub(_escape, _SPACES.sub(" ", text[: limit * 8]).strip())
+    # Everything `str.isprintable` rejects is shown as an escape, never interpreted: C0/C1
+    # controls and ESC (terminal escapes), the bidi and other format characters used to
+    # disguise text (CVE-2021-42574 "Trojan Source"), unassigned and private-use code points.
+    spaced = _SPACES.sub(" ", text[: limit * 8]).strip()
+    flat = "".join(c if c.isprintable() else _escape(c) for c in spaced)
     if len(flat) > limit:
         return flat[: limit - 1].rstrip() + "…"
     return flat
