@@ -179,3 +179,29 @@ def test_pacer_is_a_token_bucket() -> None:
 def test_policy_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+class Huge(Boom):
+    """A failure whose text is a server's whole HTML error page, escapes and all."""
+
+    def __str__(self) -> str:
+        return "HTTP 502: " + "<html>\r\n\x1b[31mBad Gateway\x1b[0m\r\n" * 50_000
+
+
+def test_a_retry_warning_is_one_short_line(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    calls: list[int] = []
+
+    def attempt() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Huge(TRANSIENT)
+        return "ok"
+
+    with caplog.at_level("WARNING", logger="ticketbridge.infra.retrying"):
+        assert retrier(clock).call(attempt, safety=Safety.READ) == "ok"
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "HTTP 502" in message and "attempt 2 of 6" in message
+    assert "\n" not in message and "\x1b" not in message
+    assert len(message) < 400

@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying
 
+from ticketbridge.infra.scrub import outside_detail
+
 __all__ = [
     "Failure",
     "Pacer",
@@ -223,10 +225,11 @@ class Retrier:
         def before_sleep(state: RetryCallState) -> None:
             outcome = state.outcome
             error = outcome.exception() if outcome is not None else None
+            # The error may quote a server (a whole HTML page): one short inert line of it.
             log.warning(
                 "%s failed (%s); attempt %d of %d in %.1fs",
                 what,
-                error,
+                outside_detail(str(error), 300),
                 state.attempt_number + 1,
                 self.policy.max_attempts,
                 state.upcoming_sleep,
