@@ -74,6 +74,10 @@ class PagerError(TicketbridgeError):
     """An on-call sink refused or could not be reached; the message is safe to print."""
 
 
+class LocalLimitError(TicketbridgeError):
+    """A limit of this machine (open files) stopped the scan: never a property of an endpoint."""
+
+
 class AuditLogError(TicketbridgeError):
     """The audit log cannot be written (permissions, disk, or misuse); the message names the file."""
 

@@ -25,12 +25,20 @@ from ticketbridge.core.model import (
     is_ip_literal,
 )
 from ticketbridge.core.x509facts import CertificateParseError, effective_not_after, facts_from_der
+from ticketbridge.discovery.fdlimit import (
+    LOCAL_LIMIT_ERRNOS,
+    connection_budget,
+    local_limit_error,
+)
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
+from ticketbridge.errors import LocalLimitError
 
 # A 100-certificate chain is about 100 KiB; OpenSSL refuses certificate lists above 100 KiB anyway.
 # Anything past 1 MiB before the handshake completes is a server streaming garbage at us.
 MAX_HANDSHAKE_BYTES = 1 << 20
 _RECV_CHUNK = 16384
+# Out of descriptors: wait for other probes to close theirs, then give up on the run (seconds).
+_FD_RETRY_PAUSES = (0.05, 0.2, 0.5, 1.0)
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the constant is not re-exported by `ssl`
 
 
@@ -174,6 +182,22 @@ async def _fetch_chain(
         sock.close()
 
 
+async def _fetch_chain_when_descriptors_allow(
+    endpoint: Endpoint, server_name: str | None, options: ProbeOptions
+) -> list[bytes]:
+    """`_fetch_chain`, waiting out a momentary lack of descriptors; a lasting one stops the run."""
+    for pause in (*_FD_RETRY_PAUSES, None):
+        try:
+            return await _fetch_chain(endpoint, server_name, options)
+        except OSError as exc:
+            if exc.errno not in LOCAL_LIMIT_ERRNOS:
+                raise
+            if pause is None:
+                raise local_limit_error(exc) from None
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 _NOT_TLS_REASONS = frozenset(
     {
         "WRONG_VERSION_NUMBER",
@@ -235,12 +259,12 @@ async def probe(
     observed_at = clock()
     server_name = _server_name(endpoint)
     try:
-        chain_der = await _fetch_chain(endpoint, server_name, options)
+        chain_der = await _fetch_chain_when_descriptors_allow(endpoint, server_name, options)
         if not chain_der:
             raise ProbeFailure(ErrorKind.HANDSHAKE, "the server sent no certificate")
         chain = tuple(facts_from_der(der) for der in chain_der)
-    except asyncio.CancelledError:
-        raise
+    except (asyncio.CancelledError, LocalLimitError):
+        raise  # a limit of this machine is not a fact about the endpoint
     except Exception as exc:  # noqa: BLE001 - a failed probe is data, never an exception
         failure = classify(exc)
         return Observation(
@@ -273,23 +297,30 @@ async def probe_all(
     """Yield one observation per endpoint, at most `concurrency` connections in flight.
 
     A fixed pool of workers pulls from the endpoint iterator, so memory stays proportional to the
-    concurrency, not to the number of endpoints.
+    concurrency, not to the number of endpoints. The concurrency is capped by the open-file
+    limit; running out of descriptors anyway raises `LocalLimitError`.
     """
     source = iter(endpoints)
     results: asyncio.Queue[Observation | None] = asyncio.Queue()
+    stopped: list[LocalLimitError] = []
 
     async def worker() -> None:
         try:
             for endpoint in source:
                 await results.put(await probe(endpoint, options, verifier, clock))
+        except LocalLimitError as exc:
+            stopped.append(exc)
         finally:
             await results.put(None)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    budget = connection_budget(max(1, concurrency))
+    workers = [asyncio.create_task(worker()) for _ in range(budget)]
     running = len(workers)
     try:
         while running:
             item = await results.get()
+            if stopped:
+                raise stopped[0]
             if item is None:
                 running -= 1
             else:

@@ -25,6 +25,7 @@ from typing import TypeVar
 from ticketbridge.core.model import CertFacts, Endpoint, Observation, Verifier
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
+from ticketbridge.errors import LocalLimitError
 
 # Below this many endpoints a second process costs more than it saves.
 AUTO_WORKERS_MIN_ENDPOINTS = 512
@@ -64,6 +65,13 @@ class _Job:
 _DONE = "done"
 
 
+@dataclass(frozen=True, slots=True)
+class _Stopped:
+    """A worker stopped by a limit of this machine; the parent raises it as `LocalLimitError`."""
+
+    message: str
+
+
 def _worker_loop(jobs: Connection, results: Connection) -> None:
     """Run in the forked child: one job, its observations streamed back in batches."""
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
@@ -94,7 +102,11 @@ def _worker_loop(jobs: Connection, results: Connection) -> None:
         if batch:
             results.send(batch)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except LocalLimitError as exc:
+        results.send(_Stopped(str(exc)))
+        return
     results.send(_DONE)
 
 
@@ -201,9 +213,11 @@ class WorkerPool:
             for ready in wait(list(running)):
                 assert isinstance(ready, Connection)
                 try:
-                    message: list[Observation] | str = ready.recv()
+                    message: list[Observation] | str | _Stopped = ready.recv()
                 except (EOFError, OSError):
                     message = _DONE
+                if isinstance(message, _Stopped):
+                    raise LocalLimitError(message.message)
                 if message == _DONE:
                     running.pop(ready)
                     continue
