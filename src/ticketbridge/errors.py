@@ -30,6 +30,9 @@ EXIT_UNSAFE_PLAN = 4
 EXIT_LOCKED = 5
 EXIT_STALE_PLAN = 6
 EXIT_INTERRUPTED = 130
+# 128 + SIGTERM: what a shell reports for a process SIGTERM killed, and what systemd and
+# Kubernetes expect from a service they stopped.
+EXIT_TERMINATED = 143
 
 
 class TicketbridgeError(Exception):
@@ -72,6 +75,16 @@ class PermanentBackendError(BackendError):
 
 class PagerError(TicketbridgeError):
     """An on-call sink refused or could not be reached; the message is safe to print."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised in the main thread, it unwinds the run exactly as Ctrl-C does.
+
+    A KeyboardInterrupt subclass on purpose: asyncio, `except Exception` clauses and every
+    `finally` already treat Ctrl-C as "stop now, but clean up"; SIGTERM deserves the same.
+    """
+
+    exit_code: ClassVar[int] = EXIT_TERMINATED
 
 
 class LocalLimitError(TicketbridgeError):

@@ -20,8 +20,9 @@ from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.ports import Pager, TicketSystem
-from ticketbridge.errors import UnsafePlan
+from ticketbridge.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, UnsafePlan
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
+from ticketbridge.infra.scrub import outside_detail
 
 # Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
 EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
@@ -123,7 +124,16 @@ def reconcile(
                 audit.finish_run(None, EXIT_UNSAFE_PLAN, error=str(exc))
                 raise
             except Exception as exc:
-                audit.finish_run(report, EXIT_RUN_ERROR, error=f"{type(exc).__name__}: {exc}")
+                detail = outside_detail(f"{type(exc).__name__}: {exc}", 500)
+                audit.finish_run(report, EXIT_RUN_ERROR, error=detail)
+                raise
+            except KeyboardInterrupt as exc:
+                # Ctrl-C, or SIGTERM (a `Terminated`): the run is closed in the trail, with what
+                # was applied before the signal, and the exit code the process will have.
+                if isinstance(exc, Terminated):
+                    audit.finish_run(report, EXIT_TERMINATED, error="terminated (SIGTERM)")
+                else:
+                    audit.finish_run(report, EXIT_INTERRUPTED, error="interrupted")
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report)

@@ -14,6 +14,7 @@ import typer
 from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
+from ticketbridge.app.signals import install_sigterm_handler
 from ticketbridge.cli.exits import errors_mapped
 from ticketbridge.cli.options import (
     AppState,
@@ -85,6 +86,7 @@ def global_options(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
+    install_sigterm_handler()
     configure_logging(debug=debug, json_format=log_format is LogFormat.json)
     path, required = resolve_config_path(config, environment())
     ctx.obj = AppState(config_path=path, config_required=required, debug=debug)

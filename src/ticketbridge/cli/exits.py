@@ -13,7 +13,14 @@ from typing import NoReturn
 import typer
 
 from ticketbridge.cli.output import stderr
-from ticketbridge.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_ERROR, TicketbridgeError
+from ticketbridge.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_ERROR,
+    EXIT_TERMINATED,
+    Terminated,
+    TicketbridgeError,
+)
 
 log = logging.getLogger("ticketbridge")
 
@@ -34,6 +41,8 @@ def errors_mapped(*, debug: bool) -> Iterator[None]:
         if debug:
             log.exception("%s", type(exc).__name__)
         fail(exc.exit_code, f"{exc.prefix}{exc}")
+    except Terminated:
+        fail(EXIT_TERMINATED, "terminated (SIGTERM)")
     except KeyboardInterrupt:
         fail(EXIT_INTERRUPTED, "interrupted")
     except BrokenPipeError:

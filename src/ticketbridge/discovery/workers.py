@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -72,11 +74,33 @@ class _Stopped:
     message: str
 
 
-def _worker_loop(jobs: Connection, results: Connection) -> None:
+_PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the parent dies, however it dies (prctl(2))."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def _worker_loop(
+    jobs: Connection, results: Connection, parent: int, siblings: Sequence[Connection]
+) -> None:
     """Run in the forked child: one job, its observations streamed back in batches."""
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
     # would otherwise each print a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent's SIGTERM handler raises in *its* main thread; a worker just ends.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
+    # The parent's ends of earlier workers' pipes, inherited by the fork: holding them would keep
+    # those workers from ever seeing the parent go away (EOF), so idle ones would wait forever.
+    for connection in siblings:
+        connection.close()
     # Parsed while the parent is still reading its configuration: the work overlaps.
     system_anchors = system_trust_anchors()
     try:
@@ -152,11 +176,16 @@ class WorkerPool:
         # away from them keeps their pages shared with the workers instead of copied.
         gc.freeze()
         self.workers: list[_Worker] = []
+        parent = os.getpid()
         for _ in range(size):
             job_receiver, job_sender = context.Pipe(duplex=False)
             result_receiver, result_sender = context.Pipe(duplex=False)
+            siblings = [end for w in self.workers for end in (w.jobs, w.results)]
+            siblings += [job_sender, result_receiver]
             process = context.Process(
-                target=_worker_loop, args=(job_receiver, result_sender), daemon=True
+                target=_worker_loop,
+                args=(job_receiver, result_sender, parent, siblings),
+                daemon=True,
             )
             process.start()
             job_receiver.close()
@@ -166,6 +195,17 @@ class WorkerPool:
     @property
     def size(self) -> int:
         return len(self.workers)
+
+    def kill(self) -> None:
+        """Stop every worker now: for an interrupted scan, whose probes are worth nothing."""
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+        for worker in self.workers:
+            worker.process.join()
+            worker.jobs.close()
+            worker.results.close()
+        self.workers = []
 
     def close(self) -> None:
         for worker in self.workers:
@@ -207,6 +247,25 @@ class WorkerPool:
             if shard:
                 running[worker.results] = worker
 
+        try:
+            observations = self._collect(running, endpoints, progress)
+        except BaseException:
+            # Ctrl-C, SIGTERM, a local limit: the workers' probes are abandoned, not awaited
+            # (a tarpit would hold each for `handshake_timeout`).
+            self.kill()
+            raise
+        seen = {observation.endpoint for observation in observations}
+        missing = [endpoint for endpoint in endpoints if endpoint not in seen]
+        if missing:
+            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier())))
+        return observations
+
+    @staticmethod
+    def _collect(
+        running: dict[Connection, _Worker],
+        endpoints: Sequence[Endpoint],
+        progress: ProgressCallback | None,
+    ) -> list[Observation]:
         interner = _Interner(endpoints)
         observations: list[Observation] = []
         while running:
@@ -225,11 +284,6 @@ class WorkerPool:
                 observations.extend(interner.observation(o) for o in message)
                 if progress:
                     progress(len(observations))
-
-        seen = {observation.endpoint for observation in observations}
-        missing = [endpoint for endpoint in endpoints if endpoint not in seen]
-        if missing:
-            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier())))
         return observations
 
 
