@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ticketbridge.infra.scrub import register_secret, scrub
+from ticketbridge.infra.scrub import inert, register_secret, scrub
 
 if TYPE_CHECKING:
     from ticketbridge.app.config import Settings
@@ -45,10 +45,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class ScrubbingFormatter(logging.Formatter):
-    """The plain-text line, message and traceback, with every secret redacted."""
+    """The plain-text line, message and traceback, with every secret redacted and escapes inert."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return inert(scrub(super().format(record)))
 
 
 def configure_logging(*, debug: bool, json_format: bool) -> None:
@@ -74,9 +74,9 @@ def configure_logging(*, debug: bool, json_format: bool) -> None:
 def scrubbing_excepthook(
     exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
-    """`sys.excepthook` with every line of the (chained) traceback scrubbed."""
+    """`sys.excepthook` with every line of the (chained) traceback scrubbed and made inert."""
     for chunk in traceback.format_exception(exc_type, exc, tb):
-        sys.stderr.write(scrub(chunk))
+        sys.stderr.write(inert(scrub(chunk)))
     sys.stderr.flush()
 
 

@@ -21,12 +21,19 @@ from ticketbridge.errors import (
     Terminated,
     TicketbridgeError,
 )
+from ticketbridge.infra.scrub import one_line, scrub
 
 log = logging.getLogger("ticketbridge")
 
 
+# Our own messages (a config error naming file and key) fit easily; a server's page does not.
+ERROR_LINE_LIMIT = 1000
+
+
 def fail(code: int, message: str) -> NoReturn:
-    stderr().print(f"ticketbridge: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    # The last guard for what reaches the terminal: no secret, one line, no escapes, bounded.
+    line = one_line(scrub(message), ERROR_LINE_LIMIT)
+    stderr().print(f"ticketbridge: error: {line}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

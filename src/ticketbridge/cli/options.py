@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from ticketbridge.app.config import Settings, load_settings
+from ticketbridge.app.logs import register_settings_secrets
 
 
 class LogFormat(StrEnum):
@@ -33,6 +34,7 @@ class AppState:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path, required=self.config_required)
+            register_settings_secrets(self._settings)  # before anything can echo them
         return self._settings
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "REDACTED",
     "Scrubber",
     "default_scrubber",
+    "inert",
     "one_line",
     "outside_detail",
     "register_secret",
@@ -110,6 +111,17 @@ def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     if len(flat) > limit:
         return flat[: limit - 1].rstrip() + "…"
     return flat
+
+
+def inert(text: str) -> str:
+    """Every character `str.isprintable` rejects as an escape, except line breaks and tabs.
+
+    For multi-line text we print ourselves (a traceback, a log record): its lines stay lines,
+    but nothing in it can move the cursor, recolour or rewrite the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in text)
 
 
 _DEFAULT = Scrubber()
