@@ -9,13 +9,13 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from ticketbridge.alerts.transport import Answer, DeadlineExceeded, Refused, post
 from ticketbridge.core.plan import PageEvent
 from ticketbridge.errors import PagerError
+from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.retrying import Failure, Retrier, RetryPolicy, Safety, parse_retry_after
 from ticketbridge.infra.scrub import outside_detail, register_secret
 
@@ -34,10 +34,6 @@ class _NotDelivered(PagerError):
 
 def _classify(exc: BaseException) -> Failure | None:
     return exc.failure if isinstance(exc, _NotDelivered) else None
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -128,7 +124,7 @@ def _judge(name: str, answer: Answer) -> None:
     if 300 <= status < 400:
         raise PagerError(f"{name}: refused to follow a redirect (HTTP {status}); not delivered")
     if status == 429 or status >= 500:
-        wait = parse_retry_after(answer.headers, _utcnow())
+        wait = parse_retry_after(answer.headers, utcnow())
         raise _NotDelivered(
             f"{name}: HTTP {status}{said}", Failure(retryable=True, retry_after=wait)
         )

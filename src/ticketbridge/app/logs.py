@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ticketbridge.infra.scrub import inert, register_secret, scrub
+from ticketbridge.infra.escape import inert
+from ticketbridge.infra.scrub import register_secret, scrub
 
 if TYPE_CHECKING:
     from ticketbridge.app.config import Settings
@@ -48,7 +49,7 @@ class ScrubbingFormatter(logging.Formatter):
     """The plain-text line, message and traceback, with every secret redacted and escapes inert."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return inert(scrub(super().format(record)))
+        return inert(scrub(super().format(record)), keep_newlines=True)
 
 
 def configure_logging(*, debug: bool, json_format: bool) -> None:
@@ -76,7 +77,7 @@ def scrubbing_excepthook(
 ) -> None:
     """`sys.excepthook` with every line of the (chained) traceback scrubbed and made inert."""
     for chunk in traceback.format_exception(exc_type, exc, tb):
-        sys.stderr.write(inert(scrub(chunk)))
+        sys.stderr.write(inert(scrub(chunk), keep_newlines=True))
     sys.stderr.flush()
 
 

@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
@@ -28,6 +27,7 @@ from ticketbridge.core.model import CertFacts, Endpoint, Observation, Verifier
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
 from ticketbridge.errors import LocalLimitError
+from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 # Below this many endpoints a second process costs more than it saves.
 AUTO_WORKERS_MIN_ENDPOINTS = 512
@@ -36,10 +36,6 @@ _BATCH = 128
 
 ProgressCallback = Callable[[int], None]  # observations completed so far
 T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def worker_count(configured: int, endpoints: int) -> int:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying
 
+from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.scrub import outside_detail
 
 __all__ = [
@@ -32,10 +33,6 @@ T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Safety(StrEnum):

@@ -23,12 +23,13 @@ import threading
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from ticketbridge.infra.escape import escape_char
+
 __all__ = [
     "DETAIL_LIMIT",
     "REDACTED",
     "Scrubber",
     "default_scrubber",
-    "inert",
     "one_line",
     "outside_detail",
     "register_secret",
@@ -94,34 +95,17 @@ class Scrubber:
         return _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
-def _escape(character: str) -> str:
-    code = ord(character)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
 def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     """Whitespace runs become one space, other controls visible escapes; cut to `limit` with `…`."""
-    # Everything `str.isprintable` rejects is shown as an escape, never interpreted: C0/C1
-    # controls and ESC (terminal escapes), the bidi and other format characters used to
-    # disguise text (CVE-2021-42574 "Trojan Source"), unassigned and private-use code points.
+    # Stricter than `escape.inert` (which keeps unassigned code points), in its spelling:
+    # everything `str.isprintable` rejects is shown as an escape, never interpreted — C0/C1
+    # controls and ESC, bidi and other format characters (CVE-2021-42574 "Trojan Source"),
+    # unassigned and private-use code points.
     spaced = _SPACES.sub(" ", text[: limit * 8]).strip()
-    flat = "".join(c if c.isprintable() else _escape(c) for c in spaced)
+    flat = "".join(c if c.isprintable() else escape_char(c) for c in spaced)
     if len(flat) > limit:
         return flat[: limit - 1].rstrip() + "…"
     return flat
-
-
-def inert(text: str) -> str:
-    """Every character `str.isprintable` rejects as an escape, except line breaks and tabs.
-
-    For multi-line text we print ourselves (a traceback, a log record): its lines stay lines,
-    but nothing in it can move the cursor, recolour or rewrite the terminal.
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in text)
 
 
 _DEFAULT = Scrubber()
