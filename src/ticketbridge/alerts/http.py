@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticketbridge.alerts.transport import Answer, DeadlineExceeded, Refused, post
+from ticketbridge.alerts.transport import Answer, DeadlineExceeded, Refused, UnusableURL, post
 from ticketbridge.core.plan import PageEvent
 from ticketbridge.errors import PagerError
 from ticketbridge.infra.clock import utcnow
@@ -91,7 +91,7 @@ class HttpSink:
                 connect_timeout=self.connect_timeout,
                 context=self.context,
             )
-        except ValueError as exc:
+        except UnusableURL as exc:
             raise PagerError(f"{self.name}: {exc}") from None
         except Refused as exc:
             raise _NotDelivered(
