@@ -97,3 +97,44 @@ def test_no_descriptors_left_stops_the_scan_instead_of_blaming_endpoints(server:
     results = scan_child(server.port, 3, 1, exhaust=True)
     assert [status for status, _ in results] == ["local"]
     assert "ulimit -n" in results[0][1] and "file descriptors" in results[0][1]
+
+
+WORKER_CHILD = textwrap.dedent(
+    """
+    import os, resource, sys, time
+    from ticketbridge.core.model import Endpoint
+    from ticketbridge.discovery.tls import ProbeOptions
+    from ticketbridge.discovery.workers import WorkerPool
+    from ticketbridge.errors import LocalLimitError
+
+    port, count = int(sys.argv[1]), int(sys.argv[2])
+    endpoints = [Endpoint(f"h{i}.example.com", port, "127.0.0.2", "example.com") for i in range(count)]
+    pool = WorkerPool(2)
+    time.sleep(1.0)  # the workers load their trust anchors, then wait for a job
+    for worker in pool.workers:
+        # prlimit(2) on the idle worker: room for an event loop (epoll, a socketpair), no more.
+        in_use = len(os.listdir(f"/proc/{worker.process.pid}/fd"))
+        resource.prlimit(worker.process.pid, resource.RLIMIT_NOFILE, (in_use + 3, in_use + 3))
+    try:
+        pool.probe(endpoints, ProbeOptions(), 8, 2, None, lambda: None)
+        print("finished")
+    except LocalLimitError as exc:
+        print("local:", exc)
+    finally:
+        pool.close()
+    """
+)
+
+
+def test_a_worker_out_of_descriptors_stops_the_scan_too(server: TLSServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_CHILD, str(server.port), "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("local: this machine ran out of file descriptors"), done.stdout
+    assert "Traceback" not in done.stderr  # the worker reported it; it did not crash
