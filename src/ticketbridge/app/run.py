@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, sc
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
-from ticketbridge.core.apply import ApplyReport, apply_plan
+from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
@@ -87,6 +87,17 @@ class RunOutcome:
         return document
 
 
+def _scrubbed(record: Callable[[ActionResult], None]) -> Callable[[ActionResult], None]:
+    """An action's error may quote a server: the trail keeps it scrubbed, on one short line."""
+
+    def write(result: ActionResult) -> None:
+        if result.error is not None:
+            result = replace(result, error=outside_detail(result.error, 500))
+        record(result)
+
+    return write
+
+
 def reconcile(
     settings: Settings,
     config_path: Path,
@@ -119,7 +130,7 @@ def reconcile(
                     settings, config_path, inventory, backend, now=now, paging=pager is not None
                 )
                 plan.raise_if_unsafe(limit, force)
-                report = apply_plan(plan, backend, pager, on_result=audit.action)
+                report = apply_plan(plan, backend, pager, on_result=_scrubbed(audit.action))
             except UnsafePlan as exc:
                 audit.finish_run(None, EXIT_UNSAFE_PLAN, error=str(exc))
                 raise
