@@ -159,3 +159,14 @@ def test_text_logs_cannot_drive_the_terminal(capsys: pytest.CaptureFixture[str])
     logging.getLogger("ticketbridge.test").warning("server said \x1b[2J\x1b[31mhello")
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_json_log_extras_are_scrubbed_however_nested(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure_logging(debug=True, json_format=True)
+    token = "tbtest" + secrets.token_hex(12)
+    register_secret(token)
+    extra = {"request": {"headers": [f"x {token}"], "url": "https://u:pw-x@h/"}}
+    logging.getLogger("ticketbridge.test").warning("sent", extra=extra)
+    document = json.loads(capsys.readouterr().err)
+    assert token not in json.dumps(document) and "pw-x" not in json.dumps(document)
+    assert document["request"]["headers"] == ["x [redacted]"]

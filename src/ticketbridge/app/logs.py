@@ -38,11 +38,22 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-                document[key] = scrub(value) if isinstance(value, str) else value
+                document[key] = _scrubbed(value)
         if record.exc_info:
             document["exception"] = scrub(self.formatException(record.exc_info))
         # Scrubbed field by field: a pattern run over the encoded line could eat a `\"`.
         return json.dumps(document, default=lambda value: scrub(str(value)), ensure_ascii=False)
+
+
+def _scrubbed(value: Any) -> Any:
+    """An `extra=` value with every string in it scrubbed, however deeply nested."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {_scrubbed(key): _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 class ScrubbingFormatter(logging.Formatter):
