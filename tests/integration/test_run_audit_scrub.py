@@ -21,9 +21,11 @@ def test_an_echoed_secret_and_a_server_page_stay_out_of_the_audit_trail(tmp_path
     system = InMemoryTicketSystem(clock=lambda: NOW)
     system.fail_on_write(1, PermanentBackendError(f"create: Jira answered HTTP 400: {page}"))
     settings = Settings(audit=AuditSettings(log_path=str(tmp_path / "audit.jsonl")))
+    config = tmp_path / "ticketbridge.toml"
+    config.write_text("")  # relative paths (the run lock) resolve next to an existing config
     reconcile(
         settings,
-        tmp_path / "ticketbridge.toml",
+        config,
         [served("app.example.com", "192.0.2.10", WILDCARD, WILDCARD_EXPIRY)],
         dry_run=False,
         force=True,
