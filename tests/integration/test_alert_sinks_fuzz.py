@@ -240,4 +240,4 @@ def test_every_failure_is_one_short_printable_pager_error(outcomes: list[Outcome
 
 def test_every_send_ends_within_its_budget(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
-        assert outcome.elapsed < MAX_SECONDS + TIMEOUT + 1.0, (outcome.case.index, outcome.elapsed)
+        assert outcome.elapsed < MAX_SECONDS + TIMEOUT + 2.0, (outcome.case.index, outcome.elapsed)

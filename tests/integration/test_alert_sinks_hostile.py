@@ -63,7 +63,7 @@ def test_a_2xx_whose_body_trickles_counts_at_once() -> None:
     with RawHttpServer([answer(head, *slow_body)]) as server:
         started = time.monotonic()
         pagerduty(server.url, "R0UTINGKEY").send(TRIGGER)
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3.0  # the body would take 30 s
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_a_slow_peer_cannot_hold_a_send_past_its_deadline(script: Script) -> Non
             sink.send(TRIGGER)
         elapsed = time.monotonic() - started
     # Two attempts of at most `timeout` (1 s) each, and a short pause between them.
-    assert elapsed < sink.max_seconds + sink.timeout + 0.5
+    assert elapsed < sink.max_seconds + sink.timeout + 1.5
 
 
 @pytest.mark.parametrize("status", [100, 103, 204, 299])
@@ -115,7 +115,7 @@ def test_retry_after_is_honoured_and_a_long_one_is_not_waited_for() -> None:
         started = time.monotonic()
         with pytest.raises(PagerError, match="HTTP 503"):
             webhook(server.url).send(TRIGGER)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # not the 3600 s asked for
         assert server.posts == 1
 
 
