@@ -29,7 +29,7 @@ _RUN_FAILURES = {1: "run error", 4: "unsafe plan refused", 5: "another run held 
 # Kinds after which a certificate's ticket is no longer open (as far as the log knows).
 _CLOSING = {"resolve"}
 # Kinds whose `ticket` is not the certificate's renewal ticket, or that write nothing.
-_NOT_THE_TICKET = {"duplicate", "ambiguous", "unobserved"}
+_NOT_THE_TICKET = {"duplicate", "ambiguous", "unobserved", "unplaceable"}
 
 
 @dataclass(frozen=True, slots=True)
