@@ -71,7 +71,8 @@ def global_options(
         typer.Option(
             "--config",
             help="Config file (else $TICKETBRIDGE_CONFIG, else ./ticketbridge.toml).",
-            dir_okay=False,
+            # Checked by load_settings, as one error line (a directory, unreadable, a FIFO).
+            readable=False,
         ),
     ] = None,
     debug: Annotated[
