@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from builders import (
+
+from support.builders import (
     NOW,
     WILDCARD,
     WILDCARD_EXPIRY,
@@ -16,7 +17,6 @@ from builders import (
     served,
     ticket,
 )
-
 from ticketbridge.core.decide import decide
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import ActionKind

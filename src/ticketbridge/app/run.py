@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +20,14 @@ from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.ports import Pager, TicketSystem
-from ticketbridge.errors import UnsafePlan
+from ticketbridge.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_ERROR,
+    TicketbridgeError,
+    UnsafePlan,
+)
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
-
-# Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
-EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
 
 __all__ = [
     "RunOutcome",
@@ -75,6 +78,7 @@ class RunOutcome:
     inventory: Inventory
     plan: Plan
     report: ApplyReport | None  # None for a dry run
+    observations: tuple[Observation, ...] = ()  # what the run gathered, for its metrics
 
     def as_dict(self) -> dict[str, Any]:
         """`reconcile --format json`: the report, or for a dry run the plan with nothing applied."""
@@ -86,10 +90,15 @@ class RunOutcome:
         return document
 
 
+# What a run plans from: observations already made, or a way to make them (a scan), which a
+# run calls only after everything is validated and, unless it is a dry run, the lock is held.
+Observe = Sequence[Observation] | Callable[[], Sequence[Observation]]
+
+
 def reconcile(
     settings: Settings,
     config_path: Path,
-    observations: Sequence[Observation],
+    observations: Observe,
     *,
     dry_run: bool,
     force: bool,
@@ -98,32 +107,56 @@ def reconcile(
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
 ) -> RunOutcome:
-    """Plan, refuse an unsafe plan, and apply it under the run lock (unless a dry run)."""
+    """Validate, lock, observe, plan, refuse an unsafe plan, apply (unless a dry run).
+
+    The order is the point: a configuration or policy error is found in a second, not after
+    a scan of the whole fleet, and a second run waiting on the lock never scans at all.
+    """
+    policy = policy_of(settings, config_path)
+    paging = pager is not None
     with contextlib.ExitStack() as stack:
         backend = tickets if tickets is not None else opened(stack, settings, config_path)
-        inventory = inventory_of(settings, observations)
         if dry_run:
-            plan = plan_for(
-                settings, config_path, inventory, backend, now=now, paging=pager is not None
-            )
-            return RunOutcome(inventory, plan, None)
+            seen = tuple(_observe(observations))
+            inventory = inventory_of(settings, seen)
+            plan = decide(inventory, backend.open_tickets(), policy, now, paging=paging)
+            return RunOutcome(inventory, plan, None, seen)
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
             audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
             audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
             report: ApplyReport | None = None
             try:
+                seen = tuple(_observe(observations))
+                inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
-                plan = plan_for(
-                    settings, config_path, inventory, backend, now=now, paging=pager is not None
-                )
+                plan = decide(inventory, backend.open_tickets(), policy, now, paging=paging)
                 plan.raise_if_unsafe(limit, force)
                 report = apply_plan(plan, backend, pager, on_result=audit.action)
-            except UnsafePlan as exc:
-                audit.finish_run(None, EXIT_UNSAFE_PLAN, error=str(exc))
-                raise
-            except Exception as exc:
-                audit.finish_run(report, EXIT_RUN_ERROR, error=f"{type(exc).__name__}: {exc}")
+            except BaseException as exc:
+                # The audit trail records the exit code the process is about to exit with.
+                audit.finish_run(report, exit_code_of(exc), error=_described(exc))
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
-        return RunOutcome(inventory, plan, report)
+        return RunOutcome(inventory, plan, report, seen)
+
+
+def _observe(observations: Observe) -> Sequence[Observation]:
+    return observations() if callable(observations) else observations
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code the command line maps `exc` to (errors.py's table)."""
+    if isinstance(exc, TicketbridgeError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
+    return EXIT_RUN_ERROR
+
+
+def _described(exc: BaseException) -> str:
+    if isinstance(exc, UnsafePlan):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
