@@ -14,6 +14,7 @@ from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, sc
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
+from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
 from ticketbridge.core.apply import ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
@@ -24,6 +25,7 @@ from ticketbridge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_ERROR,
+    AuditLogError,
     TicketbridgeError,
     UnsafePlan,
 )
@@ -127,15 +129,24 @@ def reconcile(
             audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
             report: ApplyReport | None = None
             try:
+                # Writes a past run made but could not record are settled first.
+                settle_intents(audit, backend)
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
                 plan = decide(inventory, backend.open_tickets(), policy, now, paging=paging)
                 plan.raise_if_unsafe(limit, force)
-                report = apply_plan(plan, backend, pager, on_result=audit.action)
+                report = apply_plan(
+                    plan,
+                    JournaledTicketSystem(backend, audit),
+                    JournaledPager(pager, audit) if pager is not None else None,
+                    on_result=audit.action,
+                )
             except BaseException as exc:
-                # The audit trail records the exit code the process is about to exit with.
-                audit.finish_run(report, exit_code_of(exc), error=_described(exc))
+                # The audit trail records the exit code the process is about to exit with;
+                # when the log itself failed (a full disk), the original error is the news.
+                with contextlib.suppress(AuditLogError):
+                    audit.finish_run(report, exit_code_of(exc), error=_described(exc))
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen)

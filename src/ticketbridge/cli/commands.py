@@ -14,7 +14,7 @@ import typer
 from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
-from ticketbridge.cli.exits import errors_mapped
+from ticketbridge.cli.exits import errors_mapped, fail
 from ticketbridge.cli.options import (
     AppState,
     LogFormat,
@@ -361,6 +361,10 @@ def report_command(
         )
         with output_to(output) as handle:
             handle.write(render(report, output_format.value))
+        if not report.log.ok:
+            # The report is still written (the auditor sees the break and what surrounds it,
+            # every row from it on marked unverified), but it is not evidence: exit 1.
+            fail(EXIT_RUN_ERROR, f"audit log does not verify: {report.log.problem}")
 
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
