@@ -93,7 +93,7 @@ def test_each_append_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
     assert written["schema"] == 1
     assert set(written["data"]) == {
         "kind", "ticket", "certificate", "fields", "reason", "comment", "ticket_url",
-        "applied", "error", "note",
+        "applied", "error", "note", "page", "unobserved",
     }  # fmt: skip
     assert written["data"]["ticket"] == "OPS-1" and written["data"]["applied"] is True
     assert written["data"]["certificate"]["id"] == decided.actions[0].certificate.id

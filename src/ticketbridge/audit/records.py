@@ -126,6 +126,20 @@ class ActionOutcome:
             "applied": self.result.applied,
             "error": self.result.error,
             "note": self.result.note,
+            "page": (
+                {
+                    "event": action.page.event,
+                    "dedup_key": action.page.dedup_key,
+                    "severity": action.page.severity,
+                    "summary": action.page.summary,
+                }
+                if action.page is not None
+                else None
+            ),
+            "unobserved": [
+                {"endpoint": e.endpoint, "kind": e.error_kind, "message": e.message}
+                for e in action.unobserved
+            ],
         }
 
 
