@@ -190,8 +190,3 @@ class RunFinished:
         if self.error is not None:
             data["error"] = self.error
         return data
-
-
-def schema_of(record: Mapping[str, Any]) -> int:
-    schema = record.get("schema", 0)
-    return schema if isinstance(schema, int) and not isinstance(schema, bool) else -1
