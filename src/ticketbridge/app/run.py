@@ -105,7 +105,7 @@ def reconcile(
     dry_run: bool,
     force: bool,
     max_changes: int | None,
-    now: datetime,
+    now: datetime | Callable[[], datetime],
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
 ) -> RunOutcome:
@@ -113,6 +113,7 @@ def reconcile(
 
     The order is the point: a configuration or policy error is found in a second, not after
     a scan of the whole fleet, and a second run waiting on the lock never scans at all.
+    `now` may be a clock, read once the observations are in (a scan takes minutes).
     """
     policy = policy_of(settings, config_path)
     paging = pager is not None
@@ -121,7 +122,7 @@ def reconcile(
         if dry_run:
             seen = tuple(_observe(observations))
             inventory = inventory_of(settings, seen)
-            plan = decide(inventory, backend.open_tickets(), policy, now, paging=paging)
+            plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
             return RunOutcome(inventory, plan, None, seen)
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
@@ -134,7 +135,7 @@ def reconcile(
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
-                plan = decide(inventory, backend.open_tickets(), policy, now, paging=paging)
+                plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
                 plan.raise_if_unsafe(limit, force)
                 report = apply_plan(
                     plan,
@@ -150,6 +151,10 @@ def reconcile(
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen)
+
+
+def _at(now: datetime | Callable[[], datetime]) -> datetime:
+    return now() if callable(now) else now
 
 
 def _observe(observations: Observe) -> Sequence[Observation]:

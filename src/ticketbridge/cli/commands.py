@@ -196,7 +196,7 @@ def _plan_or_apply(
             dry_run=dry_run,
             force=force,
             max_changes=max_changes,
-            now=utcnow(),
+            now=utcnow,  # read after the scan, which may take minutes
             pager=pager_of(settings),
         )
 
