@@ -85,3 +85,10 @@ def test_jira_ca_bundle_is_relative_to_the_config_file(
     assert load_settings(path, environ={}).jira.ca_bundle == str(tmp_path / "sub" / "ca.pem")
     absolute = _config(tmp_path, '[jira]\nca_bundle = "/etc/ssl/ca.pem"\n')
     assert load_settings(absolute, environ={}).jira.ca_bundle == "/etc/ssl/ca.pem"
+
+
+def test_dev_null_is_an_empty_config_and_the_environment_fills_it() -> None:
+    settings = load_settings(
+        Path("/dev/null"), environ={"TICKETBRIDGE_TICKETS__LOCAL_PATH": "/srv/tb/tickets.db"}
+    )
+    assert settings.tickets.local_path == "/srv/tb/tickets.db"

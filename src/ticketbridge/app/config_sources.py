@@ -43,6 +43,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise ConfigError(f"{path}: is a directory, not a TOML file")
+        if _is_dev_null(fd):
+            return {}  # `--config /dev/null`: every setting from the environment
         if not stat.S_ISREG(mode):
             # /dev/zero never ends, a FIFO may never answer: only a regular file is a config.
             raise ConfigError(f"{path}: not a regular file (a FIFO, device or socket?)")
@@ -61,6 +63,13 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+
+
+def _is_dev_null(fd: int) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), Path(os.devnull).stat())
+    except OSError:
+        return False
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
