@@ -229,3 +229,6 @@ def test_a_report_over_an_edited_log_exits_1_and_marks_rows_from_the_break(tmp_p
     report = json.loads(result.stdout)
     assert report["changes"], "the edited change is shown, not silently dropped"
     assert all(change["verified"] is False for change in report["changes"])
+    assert [run["verified"] for run in report["runs"]] == [False]
+    # What was recorded before the break still verifies.
+    assert [cert["verified"] for cert in report["certificates"]] == [True]

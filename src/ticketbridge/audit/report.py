@@ -155,9 +155,12 @@ def _runs(records: Iterable[dict[str, Any]], window: _Window) -> dict[str, dict[
                 "failed": None,
                 "exit_code": None,
                 "error": None,
+                "verified": True,
                 "first_seen": record["time"],
             },
         )
+        # A run is verified only if every one of its records is.
+        run["verified"] = run["verified"] and record["verified"]
         data = record["data"]
         if record["event"] == "run_started":
             run["started"] = record["time"]
@@ -212,6 +215,7 @@ def _failures(
             "ticket": record["data"].get("ticket"),
             "certificate": _certificate_ref(record["data"]),
             "error": record["data"]["error"],
+            "verified": record["verified"],
         }
         for record in records
         if record["event"] == "action"
@@ -234,6 +238,7 @@ def _failures(
                 "ticket": None,
                 "certificate": None,
                 "error": error,
+                "verified": run["verified"],
             }
         )
     failures.sort(key=lambda failure: str(failure["time"]))
@@ -257,6 +262,7 @@ def _certificates(records: Iterable[dict[str, Any]], window: _Window) -> tuple[d
                         "fingerprints": list(certificate.get("fingerprints") or []),
                         "endpoints": list(certificate.get("endpoints") or []),
                         "observed_at": record["time"],
+                        "verified": record["verified"],
                     }
         elif record["event"] == "action" and window.not_after_end(record["time"]):
             certificate_id = _certificate_ref(data)["id"]
