@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from support.builders import (
     NOW,
@@ -73,3 +75,38 @@ def test_an_unplaceable_expiry_is_a_finding_and_the_rest_is_planned(
 def test_no_expiry_in_utc_is_placeable_and_simply_beyond_the_horizon() -> None:
     plan = decide(inventory(_serving("odd.example.com", NO_EXPIRY)), [], Policy(), NOW)
     assert plan.actions == ()
+
+
+# Zones at the calendar's edges: the furthest east (UTC+14) and west (UTC-11) there are.
+ZONES = ["UTC", "Europe/Berlin", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    # Anywhere, and (where the trouble is) within weeks of either end of the calendar.
+    not_after=st.one_of(
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 3, 1)),
+        st.datetimes(min_value=datetime(9999, 12, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    ).map(lambda moment: moment.replace(tzinfo=UTC)),
+    zone=st.sampled_from(ZONES),
+    lead_days=st.integers(min_value=0, max_value=3650),
+)
+def test_no_expiry_between_year_1_and_9999_crashes_the_planner(
+    not_after: datetime, zone: str, lead_days: int
+) -> None:
+    facts = inventory(
+        _serving("odd.example.com", not_after),
+        served("app.example.com", "192.0.2.10", WILDCARD, WILDCARD_EXPIRY),
+    )
+    odd_ticket = ticket("OPS-7", "Renew odd.example.com", labels=markers(("odd.example.com",)))
+    policy = Policy(timezone=zone, lead_days=lead_days)
+
+    plan = decide(facts, [odd_ticket], policy, NOW)
+
+    plan.to_json()  # every finding is printable, whatever its dates
+    assert (ActionKind.CREATE, WILDCARD) in {(a.kind, a.certificate.names) for a in plan.actions}
+    unplaceable = [a for a in plan.actions if a.kind is ActionKind.UNPLACEABLE]
+    odd_writes = [a for a in plan.actions if a.writes and "odd.example.com" in a.certificate.names]
+    # Either the certificate is planned as usual, or it is one finding and nothing is written.
+    assert not unplaceable or (len(unplaceable) == 1 and odd_writes == [])
