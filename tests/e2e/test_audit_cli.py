@@ -28,12 +28,15 @@ def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(
         code, _, err = cli(workdir, "reconcile")
         assert code == 0, err
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    assert [r["event"] for r in records if r["event"] != "action"] == [
+    assert [r["event"] for r in records if r["event"] not in ("action", "intent")] == [
         "run_started", "observed", "run_finished", "run_started", "observed", "run_finished",
     ]  # fmt: skip
     actions = [r["data"] for r in records if r["event"] == "action"]
     assert {a["kind"] for a in actions} == {"update", "escalate"}
     assert all(a["ticket"] == key and a["applied"] for a in actions)
+    # The one write of the correcting run was announced, and fsync'd, before it was made.
+    events = [r["event"] for r in records]
+    assert events.index("intent") < events.index("action")
 
     code, out, err = cli(workdir, "audit", "verify", "--format", "json")
     assert code == 0, err
@@ -64,14 +67,16 @@ def test_a_tampered_trail_fails_verification_at_the_edited_line(
     assert code == 0, err
     log = workdir / "ticketbridge-audit.jsonl"
     lines = log.read_text(encoding="utf-8").splitlines()
-    edited = lines[2].replace('"applied":true', '"applied":false')
-    assert edited != lines[2]
-    lines[2] = edited
+    index = next(i for i, line in enumerate(lines) if '"event":"action"' in line)
+    edited = lines[index].replace('"applied":true', '"applied":false')
+    assert edited != lines[index]
+    lines[index] = edited
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     result = run_cli("audit", "verify", "--log", str(log))
     assert result.returncode == 1
-    assert "line 3" in result.stdout + result.stderr
+    assert f"line {index + 1}" in result.stdout + result.stderr
     code, out, _ = cli(workdir, "report", "--format", "json")
-    assert code == 0
+    # A report over a log that does not verify is still written, and exits 1 (issue 10).
+    assert code == 1
     assert json.loads(out)["log"]["verified"] is False

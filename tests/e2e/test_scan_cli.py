@@ -154,7 +154,9 @@ def test_bad_config_is_one_line_naming_file_and_key(
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"ticketbridge: error: {path}: ")
+    # An override is named by its variable, not by the file it overrides (issue 10).
+    where = f"environment variable {next(iter(env))}" if env else str(path)
+    assert lines[0].startswith(f"ticketbridge: error: {where}: ")
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
 

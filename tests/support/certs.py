@@ -184,6 +184,21 @@ def der_with_serial(certificate: x509.Certificate, signing_key: PrivateKey, seri
     return _assemble(certificate, signing_key, _der_tlv(0x30, b"".join(children)))
 
 
+def der_with_validity(
+    certificate: x509.Certificate, signing_key: PrivateKey, not_before: str, not_after: str
+) -> bytes:
+    """`certificate` with any GeneralizedTime validity (`YYYYMMDDHHMMSSZ`), and re-signed.
+
+    `cryptography` refuses dates before 1950, yet RFC 5280 (section 4.1.2.5.2) encodes any year
+    from 0001 to 9999 as a GeneralizedTime, and OpenSSL reads them.
+    """
+    children = _der_children(certificate.tbs_certificate_bytes)
+    # TBSCertificate: version, serialNumber, signature, issuer, validity, ...
+    times = [_der_tlv(0x18, text.encode("ascii")) for text in (not_before, not_after)]
+    children[4] = _der_tlv(0x30, b"".join(times))
+    return _assemble(certificate, signing_key, _der_tlv(0x30, b"".join(children)))
+
+
 def der_with_duplicate_extension(
     certificate: x509.Certificate,
     signing_key: PrivateKey,

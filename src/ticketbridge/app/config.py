@@ -5,22 +5,45 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ticketbridge.app.config_sources import (
+    CONFIG_ENV_VAR,
+    environment_overrides,
+    merged,
+    origin_of,
+    read_toml,
+)
 from ticketbridge.errors import ConfigError
 
-CONFIG_ENV_VAR = "TICKETBRIDGE_CONFIG"
 DEFAULT_CONFIG_PATH = Path("ticketbridge.toml")
 
 StartTLS = Literal["smtp", "imap", "pop3", "ftp", "postgres", "ldap", "xmpp"]
+
+
+def _not_a_bool(value: Any) -> Any:
+    # TOML's `true` is not a number, but pydantic's lax mode reads it as 1 (`port = true`).
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+NOT_BOOL = BeforeValidator(_not_a_bool)
 
 
 class _Section(BaseModel):
@@ -28,10 +51,10 @@ class _Section(BaseModel):
 
 
 class DiscoverySettings(_Section):
-    concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
-    workers: Annotated[int, Field(ge=0, le=64)] = 0
-    connect_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
-    handshake_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    concurrency: Annotated[int, NOT_BOOL, Field(ge=1, le=10_000)] = 64
+    workers: Annotated[int, NOT_BOOL, Field(ge=0, le=64)] = 0
+    connect_timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 5.0
+    handshake_timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 10.0
     resolve_all_addresses: bool = True
     ca_bundle: str = ""
 
@@ -42,7 +65,7 @@ class EndpointSettings:
     thousands of these, and a model instance costs four times the memory."""
 
     host: Annotated[str, Field(min_length=1, max_length=253)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 443
+    port: Annotated[int, NOT_BOOL, Field(ge=1, le=65535)] = 443
     addresses: tuple[str, ...] = ()
     sni: str | None = None
     starttls: StartTLS | None = None
@@ -73,14 +96,14 @@ class FilesSettings(_Section):
 
 
 class PolicySettings(_Section):
-    lead_days: Annotated[int, Field(ge=0, le=3650)] = 21
-    ticket_horizon_days: Annotated[int, Field(ge=0, le=3650)] = 45
-    escalate_within_days: Annotated[int, Field(ge=0, le=3650)] = 14
-    page_within_days: Annotated[int, Field(ge=0, le=3650)] = 3
+    lead_days: Annotated[int, NOT_BOOL, Field(ge=0, le=3650)] = 21
+    ticket_horizon_days: Annotated[int, NOT_BOOL, Field(ge=0, le=3650)] = 45
+    escalate_within_days: Annotated[int, NOT_BOOL, Field(ge=0, le=3650)] = 14
+    page_within_days: Annotated[int, NOT_BOOL, Field(ge=0, le=3650)] = 3
     timezone: str = "UTC"
     keep_earlier_due_date: bool = False
     resolve_on_renewal: bool = True
-    max_changes: Annotated[int, Field(ge=0)] = 50
+    max_changes: Annotated[int, NOT_BOOL, Field(ge=0)] = 50
 
     @field_validator("timezone")
     @classmethod
@@ -110,9 +133,9 @@ class JiraSettings(_Section):
     escalation_priority: str = "Highest"
     done_transition: str = "Done"
     reopen_transition: str = "Reopen"
-    requests_per_second: Annotated[float, Field(gt=0, le=1000)] = 5
+    requests_per_second: Annotated[float, NOT_BOOL, Field(gt=0, le=1000)] = 5
     ca_bundle: str = ""
-    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 30.0
     extra_fields: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -140,7 +163,7 @@ class CertificateSettings(_Section):
     id: str | None = None
     owner: str | None = None
     assignee: str | None = None
-    lead_days: Annotated[int | None, Field(ge=0, le=3650)] = None
+    lead_days: Annotated[int | None, NOT_BOOL, Field(ge=0, le=3650)] = None
 
 
 class Settings(BaseSettings):
@@ -173,8 +196,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init kwargs; the environment must win over it.
-        return (env_settings, init_settings)
+        # load_settings lays the environment over the file itself, so that an error can name
+        # the variable; the settings see only the merged data.
+        return (init_settings,)
 
 
 def resolve_config_path(cli_path: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
@@ -187,27 +211,52 @@ def resolve_config_path(cli_path: Path | None, environ: Mapping[str, str]) -> tu
     return DEFAULT_CONFIG_PATH, False
 
 
-def load_settings(path: Path, *, required: bool = True) -> Settings:
-    """Read and validate the configuration; every problem becomes one ConfigError line."""
+def load_settings(
+    path: Path, *, required: bool = True, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the configuration; every problem becomes one ConfigError line that
+    names the file and key, or the environment variable, it came from."""
+    environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
-    if path.exists() or required:
-        try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: file not found") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: is a directory, not a TOML file") from None
-        except PermissionError:
-            raise ConfigError(f"{path}: permission denied") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
+    if required or path.exists():
+        data = read_toml(path)
     try:
-        return Settings(**data)
+        overrides, origins = environment_overrides(
+            Settings, environ, ignore=_password_variables(data)
+        )
+        settings = Settings(**merged(data, overrides))
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_problem(exc)}") from None
+        first = exc.errors(include_url=False)[0]
+        variable = origin_of(tuple(first["loc"]), origins)
+        where = f"environment variable {variable}" if variable else str(path)
+        raise ConfigError(f"{where}: {_first_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply") from None
+    return _anchored(settings, path)
+
+
+def _anchored(settings: Settings, path: Path) -> Settings:
+    """`jira.ca_bundle` relative to the config file, like every other path in it: the Jira
+    client is handed the path as is, so cron's working directory must not matter."""
+    bundle = settings.jira.ca_bundle
+    if not bundle:
+        return settings
+    expanded = Path(bundle).expanduser()
+    anchored = expanded if expanded.is_absolute() else path.parent / expanded
+    jira = settings.jira.model_copy(update={"ca_bundle": str(anchored)})
+    return settings.model_copy(update={"jira": jira})
+
+
+def _password_variables(data: Mapping[str, Any]) -> frozenset[str]:
+    """Variables named by `files[].password_env`: secrets, not settings, whatever their name."""
+    entries = data.get("files")
+    if not isinstance(entries, list):
+        return frozenset()
+    return frozenset(
+        entry["password_env"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("password_env"), str)
+    )
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -199,6 +199,47 @@ def resolve_relative(path_text: str, config_path: Path) -> Path:
     return (config_path.parent / path) if config_path.exists() else path
 
 
+def check_sources(settings: Settings, config_path: Path, environ: Mapping[str, str]) -> None:
+    """Every configuration problem a scan would meet, found before anything is probed: no
+    sources, an unreadable CA bundle, a PKCS#12 password variable that is not set."""
+    if not settings.endpoints and not settings.files:
+        raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
+    LazyVerifier(settings, config_path)
+    for index, entry in enumerate(settings.files):
+        pkcs12_password(entry, index, config_path, environ)
+
+
+def observer(
+    settings: Settings,
+    config_path: Path,
+    environ: Mapping[str, str],
+    *,
+    observation_files: Sequence[Path] = (),
+    scan_too: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    progress: ProgressCallback | None = None,
+    pool: WorkerPool | None = None,
+) -> Callable[[], list[Observation]]:
+    """`gather`, validated now and run later: a run checks everything, takes its lock, and
+    only then scans."""
+    if not observation_files or scan_too:
+        check_sources(settings, config_path, environ)
+
+    def observe() -> list[Observation]:
+        return gather(
+            settings,
+            config_path,
+            environ,
+            observation_files=observation_files,
+            scan_too=scan_too,
+            clock=clock,
+            progress=progress,
+            pool=pool,
+        )
+
+    return observe
+
+
 def gather(
     settings: Settings,
     config_path: Path,

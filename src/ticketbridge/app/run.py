@@ -14,18 +14,25 @@ from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, sc
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
+from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
 from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.ports import Pager, TicketSystem
-from ticketbridge.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, UnsafePlan
+from ticketbridge.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_ERROR,
+    EXIT_TERMINATED,
+    AuditLogError,
+    Terminated,
+    TicketbridgeError,
+    UnsafePlan,
+)
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
 from ticketbridge.infra.scrub import outside_detail
-
-# Exit codes the audit trail records for a run (the CLI maps the same outcomes to the same codes).
-EXIT_OK, EXIT_RUN_ERROR, EXIT_UNSAFE_PLAN = 0, 1, 4
 
 __all__ = [
     "RunOutcome",
@@ -76,6 +83,7 @@ class RunOutcome:
     inventory: Inventory
     plan: Plan
     report: ApplyReport | None  # None for a dry run
+    observations: tuple[Observation, ...] = ()  # what the run gathered, for its metrics
 
     def as_dict(self) -> dict[str, Any]:
         """`reconcile --format json`: the report, or for a dry run the plan with nothing applied."""
@@ -98,53 +106,95 @@ def _scrubbed(record: Callable[[ActionResult], None]) -> Callable[[ActionResult]
     return write
 
 
+# What a run plans from: observations already made, or a way to make them (a scan), which a
+# run calls only after everything is validated and, unless it is a dry run, the lock is held.
+Observe = Sequence[Observation] | Callable[[], Sequence[Observation]]
+
+
 def reconcile(
     settings: Settings,
     config_path: Path,
-    observations: Sequence[Observation],
+    observations: Observe,
     *,
     dry_run: bool,
     force: bool,
     max_changes: int | None,
-    now: datetime,
+    now: datetime | Callable[[], datetime],
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
 ) -> RunOutcome:
-    """Plan, refuse an unsafe plan, and apply it under the run lock (unless a dry run)."""
+    """Validate, lock, observe, plan, refuse an unsafe plan, apply (unless a dry run).
+
+    The order is the point: a configuration or policy error is found in a second, not after
+    a scan of the whole fleet, and a second run waiting on the lock never scans at all.
+    `now` may be a clock, read once the observations are in (a scan takes minutes).
+    """
+    policy = policy_of(settings, config_path)
+    paging = pager is not None
     with contextlib.ExitStack() as stack:
         backend = tickets if tickets is not None else opened(stack, settings, config_path)
-        inventory = inventory_of(settings, observations)
         if dry_run:
-            plan = plan_for(
-                settings, config_path, inventory, backend, now=now, paging=pager is not None
-            )
-            return RunOutcome(inventory, plan, None)
+            seen = tuple(_observe(observations))
+            inventory = inventory_of(settings, seen)
+            plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
+            return RunOutcome(inventory, plan, None, seen)
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
             audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
             audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
             report: ApplyReport | None = None
             try:
+                # Writes a past run made but could not record are settled first.
+                settle_intents(audit, backend)
+                seen = tuple(_observe(observations))
+                inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
-                plan = plan_for(
-                    settings, config_path, inventory, backend, now=now, paging=pager is not None
-                )
+                plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
                 plan.raise_if_unsafe(limit, force)
-                report = apply_plan(plan, backend, pager, on_result=_scrubbed(audit.action))
-            except UnsafePlan as exc:
-                audit.finish_run(None, EXIT_UNSAFE_PLAN, error=str(exc))
-                raise
-            except Exception as exc:
-                detail = outside_detail(f"{type(exc).__name__}: {exc}", 500)
-                audit.finish_run(report, EXIT_RUN_ERROR, error=detail)
-                raise
-            except KeyboardInterrupt as exc:
-                # Ctrl-C, or SIGTERM (a `Terminated`): the run is closed in the trail, with what
-                # was applied before the signal, and the exit code the process will have.
-                if isinstance(exc, Terminated):
-                    audit.finish_run(report, EXIT_TERMINATED, error="terminated (SIGTERM)")
-                else:
-                    audit.finish_run(report, EXIT_INTERRUPTED, error="interrupted")
+                report = apply_plan(
+                    plan,
+                    JournaledTicketSystem(backend, audit),
+                    JournaledPager(pager, audit) if pager is not None else None,
+                    on_result=_scrubbed(audit.action),
+                )
+            except BaseException as exc:
+                # The audit trail records the exit code the process is about to exit with
+                # (SIGTERM and Ctrl-C included, with what was applied before the signal); when
+                # the log itself failed (a full disk), the original error is the news.
+                with contextlib.suppress(AuditLogError):
+                    audit.finish_run(report, exit_code_of(exc), error=_described(exc))
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
-        return RunOutcome(inventory, plan, report)
+        return RunOutcome(inventory, plan, report, seen)
+
+
+def _at(now: datetime | Callable[[], datetime]) -> datetime:
+    return now() if callable(now) else now
+
+
+def _observe(observations: Observe) -> Sequence[Observation]:
+    return observations() if callable(observations) else observations
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code the command line maps `exc` to (errors.py's table)."""
+    if isinstance(exc, TicketbridgeError):
+        return exc.exit_code
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
+    return EXIT_RUN_ERROR
+
+
+def _described(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, UnsafePlan):
+        return str(exc)
+    # An error may quote a server: the trail keeps it scrubbed, on one short line.
+    return outside_detail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 500)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,9 +60,17 @@ class RunLock:
             raise LockError(f"{self.path}: already held by this RunLock")
         try:
             # Not inheritable (PEP 446): a child that outlives us must not keep the lock.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a symlink planted at the lock path would have us truncate its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LockError(
+                    f"{self.path}: the lock file is a symlink; refusing to follow it"
+                ) from None
             raise LockError(f"{self.path}: cannot open lock file: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LockError(f"{self.path}: the lock file is not a regular file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -51,9 +51,12 @@ def ticket_system(
             return JiraTicketSystem.from_settings(settings.jira, clock=clock)
         except ConfigError as exc:
             raise ConfigError(f"{config_path}: {exc}") from None
+    from ticketbridge.app.storeguard import guard_local_store
     from ticketbridge.tickets.local import LocalTicketStore
 
-    return LocalTicketStore(resolve_relative(settings.tickets.local_path, config_path), clock=clock)
+    store_path = resolve_relative(settings.tickets.local_path, config_path)
+    guard_local_store(store_path, resolve_relative(settings.audit.log_path, config_path))
+    return LocalTicketStore(store_path, clock=clock)
 
 
 def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ticketbridge import __version__
+from ticketbridge.audit import records
+from ticketbridge.audit.chain import (
+    GENESIS,
+    REPAIR_EVENT,
+    Verification,
+    canonical_json,
+    parse_record,
+    read_numbered_records,
+    read_records,
+    record_hash,
+    verify_log,
+)
+from ticketbridge.audit.evidence import open_evidence, warn_if_loose
+from ticketbridge.audit.records import (
+    SCHEMA_VERSION,
+    ActionOutcome,
+    Intent,
+    IntentResolved,
+    Observed,
+    RunFinished,
+    RunStarted,
+)
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import AuditLogError
 
@@ -29,47 +51,13 @@ __all__ = [
     "AuditLogError",
     "Verification",
     "canonical_json",
+    "read_numbered_records",
     "read_records",
     "record_hash",
     "verify_log",
 ]
 
-# The `prev` of the first record: no record came before it.
-GENESIS = "0" * 64
-REPAIR_EVENT = "log_repaired"
-_FIELDS = ("seq", "time", "run", "event", "data", "prev", "hash")
 _BLOCK = 64 * 1024
-
-
-def canonical_json(document: Mapping[str, Any]) -> bytes:
-    """The bytes a record's hash covers: key order and whitespace can never change the hash."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def record_hash(record: Mapping[str, Any]) -> str:
-    """Hex SHA-256 of the canonical JSON of `record` without its `hash` field."""
-    body = {key: value for key, value in record.items() if key != "hash"}
-    return hashlib.sha256(canonical_json(body)).hexdigest()
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """A record if `line` (without its newline) is one in shape; None for anything else."""
-    try:
-        document = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(document, dict) or any(key not in document for key in _FIELDS):
-        return None
-    seq = document["seq"]
-    # bool is an int to Python; `true` is not a sequence number.
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        return None
-    texts = ("time", "run", "event", "prev", "hash")
-    if not all(isinstance(document[key], str) for key in texts):
-        return None
-    if not isinstance(document["data"], dict):
-        return None
-    return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,88 +90,69 @@ class AuditLog:
         self.clock = clock
         self.run: str | None = None
         self._tail: _Tail | None = None
+        self._mode_checked = False
 
     def start_run(self, *, config_path: str, backend: str) -> str:
         """Write `run_started` and return the new run id. Only the path and backend name are
         recorded from the configuration: the rest may hold credentials."""
         self.run = uuid.uuid4().hex
-        self._append(
-            "run_started",
-            {
-                "version": __version__,
-                "config_path": config_path,
-                "backend": backend,
-                "host": socket.gethostname(),
-            },
-        )
+        started = RunStarted(__version__, config_path, backend, socket.gethostname())
+        self._append(records.RUN_STARTED, started.data())
         return self.run
 
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""
-        from ticketbridge.core.shapes import certificate_to_json
+        self._append(records.OBSERVED, Observed(inventory).data())
 
-        unobserved = [
-            {
-                "endpoint": observation.endpoint.label,
-                "kind": str(observation.error.kind) if observation.error else None,
-                "message": observation.error.message if observation.error else None,
-            }
-            for observation in inventory.unobserved
-        ]
-        self._append(
-            "observed",
-            {
-                "certificates": [certificate_to_json(cert) for cert in inventory.certificates],
-                "unobserved": unobserved,
-            },
-        )
+    def intent(self, intent: Intent) -> int:
+        """Write, and fsync, a write about to be made; its sequence number names it."""
+        return self._append(records.INTENT, intent.data())
 
     def action(self, result: ActionResult) -> None:
         """Write one action's outcome as it happens (apply_plan's `on_result`)."""
-        self._append("action", result.as_dict())
+        self._append(records.ACTION, ActionOutcome(result).data())
+
+    def intent_resolved(self, resolved: IntentResolved) -> None:
+        self._append(records.INTENT_RESOLVED, resolved.data())
 
     def finish_run(
         self, report: ApplyReport | None, exit_code: int, *, error: str | None = None
     ) -> None:
         """Write `run_finished`; `report` is None when nothing was applied (dry run, refusal,
         or a failure before applying), and `error` says why a run failed, if it did."""
-        data: dict[str, Any] = {
-            "summary": report.plan.summary if report is not None else None,
-            "applied": report.applied if report is not None else 0,
-            "failed": len(report.failures) if report is not None else 0,
-            "exit_code": exit_code,
-        }
-        if error is not None:
-            data["error"] = error
-        self._append("run_finished", data)
+        self._append(records.RUN_FINISHED, RunFinished(report, exit_code, error).data())
 
-    def _append(self, event: str, data: dict[str, Any]) -> None:
+    def _append(self, event: str, data: dict[str, Any]) -> int:
         if self.run is None:
             raise AuditLogError(f"{self.path}: start_run() must come before {event} records")
         try:
-            self._locked_append(event, data)
+            return self._locked_append(event, data)
         except OSError as exc:
             # What reached the disk is unknown: the next append re-reads the tail.
             self._tail = None
-            raise AuditLogError(f"{self.path}: cannot append to the audit log: {exc}") from exc
+            reason = exc.strerror or str(exc)
+            raise AuditLogError(f"{self.path}: cannot append to the audit log: {reason}") from exc
 
-    def _locked_append(self, event: str, data: dict[str, Any]) -> None:
+    def _locked_append(self, event: str, data: dict[str, Any]) -> int:
         assert self.run is not None
         created = not self.path.exists()
         if created:
             # A log in its own directory (e.g. /var/log/ticketbridge) works on the first run.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_evidence(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
+            if not self._mode_checked:
+                self._mode_checked = True
+                warn_if_loose(self.path, fd)
             tail = self._tail
             if tail is None or tail.size != size:
-                tail = _scan_tail(self.path, size)
+                tail = _scan_tail(fd, size)
             payload = bytearray()
             seq, head = tail.seq, tail.head
             if tail.damaged_from is not None:
-                repair, seq, head = self._repair(tail, seq, head)
+                repair, seq, head = self._repair(fd, tail, seq, head)
                 if not tail.ends_with_newline:
                     payload += b"\n"
                 payload += repair
@@ -192,13 +161,13 @@ class AuditLog:
                 payload += b"\n"
             line, seq, head = self._record(event, data, seq, head)
             payload += line
-            _write_all(fd, bytes(payload))
-            os.fsync(fd)
+            _write_whole(fd, size, bytes(payload))
             self._tail = _Tail(size + len(payload), seq, head, None, True)
         finally:
             os.close(fd)
         if created:
             _fsync_directory(self.path.parent)
+        return seq
 
     def _record(
         self, event: str, data: dict[str, Any], seq: int, prev: str
@@ -211,15 +180,16 @@ class AuditLog:
             "event": event,
             "data": data,
             "prev": prev,
+            "schema": SCHEMA_VERSION,
         }
         record["hash"] = record_hash(record)
         return canonical_json(record) + b"\n", seq + 1, record["hash"]
 
-    def _repair(self, tail: _Tail, seq: int, head: str) -> tuple[bytes, int, str]:
+    def _repair(self, fd: int, tail: _Tail, seq: int, head: str) -> tuple[bytes, int, str]:
         """A `log_repaired` record naming the damaged bytes, so the next record does not
         silently continue after them and a verifier can tell a crash from an edit."""
         assert tail.damaged_from is not None
-        with self.path.open("rb") as handle:
+        with _reader(fd) as handle:
             line = _count_newlines(handle, tail.damaged_from) + 1
             handle.seek(tail.damaged_from)
             damaged = handle.read(tail.size - tail.damaged_from)
@@ -268,12 +238,30 @@ def _count_newlines(handle: Any, end: int) -> int:
     return count
 
 
-def _scan_tail(path: Path, size: int) -> _Tail:
+def _reader(fd: int) -> BinaryIO:
+    """A buffered reader of the file already open (and checked) as `fd`: never the path again,
+    which could by now name something else."""
+    return os.fdopen(os.dup(fd), "rb")
+
+
+def _write_whole(fd: int, size: int, payload: bytes) -> None:
+    """Append all of `payload` durably, or none of it: on a full disk a short write is cut
+    back off (we hold the flock), so no torn record is left for the next run to set aside."""
+    try:
+        _write_all(fd, payload)
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def _scan_tail(fd: int, size: int) -> _Tail:
     """Find the last record by reading backwards from the end: a log of years costs the same
     to append to as an empty one."""
     if size == 0:
         return _Tail(0, 0, GENESIS, None, True)
-    with path.open("rb") as handle:
+    with _reader(fd) as handle:
         handle.seek(size - 1)
         ends_with_newline = handle.read(1) == b"\n"
         data, start = b"", size
@@ -309,7 +297,7 @@ def _last_record(data: bytes, start: int, size: int, ends_with_newline: bool) ->
         last_line = index == len(lines) - 1
         if last_line and not lines[index]:
             continue  # the empty remainder after the final newline
-        record = _parse(lines[index])
+        record = parse_record(lines[index])
         if record is None:
             continue
         after = offsets[index] + len(lines[index]) + (0 if last_line else 1)
@@ -318,154 +306,3 @@ def _last_record(data: bytes, start: int, size: int, ends_with_newline: bool) ->
             return _Tail(size, record["seq"], record["hash"], None, False)
         return _Tail(size, record["seq"], record["hash"], damaged_from, ends_with_newline)
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The verdict on a whole log: `problem` names the first broken line, and what broke."""
-
-    ok: bool
-    records: int
-    head: str | None
-    problem: str | None
-    runs: int
-    path: str = ""
-    line: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "verified": self.ok,
-            "records": self.records,
-            "runs": self.runs,
-            "head": self.head,
-            "problem": self.problem,
-            "line": self.line,
-        }
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, content without newline, whether it was newline-terminated)."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            terminated = raw.endswith(b"\n")
-            yield number, raw[:-1] if terminated else raw, terminated
-
-
-class _Verifier:
-    """Walks the chain one line at a time; stops at the first broken line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.head = GENESIS
-        self.head_line = 0
-        self.seq = 0
-        self.records = 0
-        self.runs: set[str] = set()
-        self.damaged: list[tuple[int, bytes]] = []
-
-    def result(self, problem: str | None = None, line: int | None = None) -> Verification:
-        return Verification(
-            ok=problem is None,
-            records=self.records,
-            head=None if self.records == 0 else self.head,
-            problem=problem,
-            runs=len(self.runs),
-            path=str(self.path),
-            line=line,
-        )
-
-    def run(self) -> Verification:
-        for number, content, _ in _lines(self.path):
-            record = _parse(content)
-            if record is None:
-                self.damaged.append((number, content))
-                continue
-            problem = self._check(number, record)
-            if problem is not None:
-                return self.result(*problem)
-        if self.damaged:
-            number = self.damaged[0][0]
-            return self.result(
-                f"line {number}: an incomplete or unreadable record at the end of the log "
-                "(an interrupted write?), not yet repaired by a log_repaired record",
-                number,
-            )
-        return self.result()
-
-    def _check(self, number: int, record: dict[str, Any]) -> tuple[str, int] | None:
-        if self.damaged:
-            problem = self._check_repair(record)
-            if problem is not None:
-                return problem
-        if record_hash(record) != record["hash"]:
-            return (f"line {number}: the hash does not match the record (it was altered)", number)
-        if record["prev"] != self.head:
-            after = f"line {self.head_line}" if self.head_line else "the start of the log"
-            return (
-                f"line {number}: prev does not chain to {after} "
-                "(a record was deleted, inserted, reordered or rewritten)",
-                number,
-            )
-        if record["seq"] != self.seq + 1:
-            return (f"line {number}: seq {record['seq']} follows seq {self.seq}", number)
-        self.head, self.head_line, self.seq = record["hash"], number, record["seq"]
-        self.records += 1
-        self.runs.add(record["run"])
-        return None
-
-    def _check_repair(self, record: dict[str, Any]) -> tuple[str, int] | None:
-        """Damaged lines are accepted only when the next record is the log_repaired naming
-        exactly them: anything else is an edit."""
-        number = self.damaged[0][0]
-        damaged = b"\n".join(content for _, content in self.damaged)
-        data = record["data"]
-        matches = (
-            record["event"] == REPAIR_EVENT
-            and data.get("line") == number
-            and data.get("sha256") == hashlib.sha256(damaged).hexdigest()
-        )
-        self.damaged = []
-        if not matches:
-            return (
-                f"line {number}: not an audit record, and not set aside by a log_repaired record "
-                "right after it",
-                number,
-            )
-        return None
-
-
-def verify_log(path: Path) -> Verification:
-    """Check every line of the log: hashes, the chain, sequence numbers and repairs."""
-    path = Path(path)
-    if not path.exists():
-        return Verification(
-            ok=False,
-            records=0,
-            head=None,
-            problem=f"{path}: no audit log here (it does not exist)",
-            runs=0,
-            path=str(path),
-        )
-    try:
-        return _Verifier(path).run()
-    except OSError as exc:
-        return Verification(
-            ok=False,
-            records=0,
-            head=None,
-            problem=f"{path}: cannot read the audit log: {exc.strerror or exc}",
-            runs=0,
-            path=str(path),
-        )
-
-
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every line that is a record in shape, in file order; damaged lines are skipped.
-
-    This does not verify anything: call `verify_log` to know whether to trust what it yields.
-    """
-    for _, content, _ in _lines(Path(path)):
-        record = _parse(content)
-        if record is not None:
-            yield record

@@ -15,8 +15,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 from rich.text import Text
 
-from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_records, verify_log
+from ticketbridge.audit.intents import intent_changes
+from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_numbered_records, verify_log
 from ticketbridge.core.timefmt import iso_z
+from ticketbridge.errors import AuditLogError
 from ticketbridge.infra.escape import csv_cell, inert, markdown_cell
 
 __all__ = ["FORMATS", "Format", "Report", "build_report", "render", "render_verification"]
@@ -29,7 +31,7 @@ _RUN_FAILURES = {1: "run error", 4: "unsafe plan refused", 5: "another run held 
 # Kinds after which a certificate's ticket is no longer open (as far as the log knows).
 _CLOSING = {"resolve"}
 # Kinds whose `ticket` is not the certificate's renewal ticket, or that write nothing.
-_NOT_THE_TICKET = {"duplicate", "ambiguous", "unobserved"}
+_NOT_THE_TICKET = {"duplicate", "ambiguous", "unobserved", "unplaceable"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,25 +103,33 @@ def build_report(path: Path, since: date | None, until: date | None, now: dateti
     path = Path(path)
     verification = verify_log(path)
     try:
-        records = list(read_records(path)) if path.exists() else []
-    except OSError:
-        records = []  # verify_log has already named the problem
+        numbered = list(read_numbered_records(path)) if path.exists() else []
+    except (OSError, AuditLogError):
+        numbered = []  # verify_log has already named the problem
+    # Every row from the break on is marked unverified: what follows an edit proves nothing.
+    trusted_before = None if verification.ok else (verification.line if verification.line else 0)
+    records = [
+        {**record, "verified": trusted_before is None or number < trusted_before}
+        for number, record in numbered
+    ]
     window = _Window(since, until)
     runs = _runs(records, window)
-    changes = tuple(
+    changes = [
         _change(record)
         for record in records
         if record["event"] == "action"
         and window.contains(record["time"])
         and (record["data"].get("applied") or record["data"].get("error"))
-    )
+    ]
+    changes.extend(intent_changes(records, window.contains))
+    changes.sort(key=lambda change: (str(change["time"]), change["run"]))
     return Report(
         generated_at=now,
         since=since,
         until=until,
         log=verification,
         runs=tuple(runs.values()),
-        changes=changes,
+        changes=tuple(changes),
         failures=_failures(records, runs, window),
         certificates=_certificates(records, window),
     )
@@ -145,9 +155,12 @@ def _runs(records: Iterable[dict[str, Any]], window: _Window) -> dict[str, dict[
                 "failed": None,
                 "exit_code": None,
                 "error": None,
+                "verified": True,
                 "first_seen": record["time"],
             },
         )
+        # A run is verified only if every one of its records is.
+        run["verified"] = run["verified"] and record["verified"]
         data = record["data"]
         if record["event"] == "run_started":
             run["started"] = record["time"]
@@ -187,6 +200,7 @@ def _change(record: dict[str, Any]) -> dict[str, Any]:
         "applied": bool(data.get("applied")),
         "error": data.get("error"),
         "note": data.get("note"),
+        "verified": record["verified"],
     }
 
 
@@ -201,6 +215,7 @@ def _failures(
             "ticket": record["data"].get("ticket"),
             "certificate": _certificate_ref(record["data"]),
             "error": record["data"]["error"],
+            "verified": record["verified"],
         }
         for record in records
         if record["event"] == "action"
@@ -223,6 +238,7 @@ def _failures(
                 "ticket": None,
                 "certificate": None,
                 "error": error,
+                "verified": run["verified"],
             }
         )
     failures.sort(key=lambda failure: str(failure["time"]))
@@ -246,6 +262,7 @@ def _certificates(records: Iterable[dict[str, Any]], window: _Window) -> tuple[d
                         "fingerprints": list(certificate.get("fingerprints") or []),
                         "endpoints": list(certificate.get("endpoints") or []),
                         "observed_at": record["time"],
+                        "verified": record["verified"],
                     }
         elif record["event"] == "action" and window.not_after_end(record["time"]):
             certificate_id = _certificate_ref(data)["id"]
@@ -282,9 +299,12 @@ def fields_text(fields: Mapping[str, Any]) -> str:
 
 
 def outcome_text(entry: Mapping[str, Any]) -> str:
+    prefix = "" if entry.get("verified", True) else "UNVERIFIED (at or after the break): "
     if entry.get("error"):
-        return f"failed: {entry['error']}"
-    return "applied" if entry.get("applied") else "not applied"
+        return f"{prefix}failed: {entry['error']}"
+    if entry.get("applied") is None:
+        return f"{prefix}outcome not recorded"
+    return prefix + ("applied" if entry.get("applied") else "not applied")
 
 
 def window_text(report: Report) -> str:
@@ -425,6 +445,7 @@ CSV_COLUMNS = (
     "reason",
     "applied",
     "error",
+    "verified",
 )
 
 
@@ -446,8 +467,9 @@ def render_csv(report: Report) -> str:
             " ".join(change["certificate"]["names"]),
             fields_text(change["fields"]),
             change["reason"],
-            "true" if change["applied"] else "false",
+            {True: "true", False: "false"}.get(change["applied"], "unknown"),
             change["error"],
+            "true" if change.get("verified", True) else "false",
         ]
         writer.writerow([_csv_cell(cell) for cell in row])
     return buffer.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +15,7 @@ from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
 from ticketbridge.app.signals import install_sigterm_handler
-from ticketbridge.cli.exits import errors_mapped
+from ticketbridge.cli.exits import errors_mapped, fail
 from ticketbridge.cli.options import (
     AppState,
     LogFormat,
@@ -72,7 +72,8 @@ def global_options(
         typer.Option(
             "--config",
             help="Config file (else $TICKETBRIDGE_CONFIG, else ./ticketbridge.toml).",
-            dir_okay=False,
+            # Checked by load_settings, as one error line (a directory, unreadable, a FIFO).
+            readable=False,
         ),
     ] = None,
     debug: Annotated[
@@ -146,28 +147,32 @@ def scan_command(
             write_scan(result, output_format, handle, iso_z(now))
 
 
-def _gather(
+@contextlib.contextmanager
+def _observer(
     state: AppState,
     observation_files: list[Path] | None,
     scan_too: bool,
     output_format: TableOrJson,
-) -> tuple[Settings, list[Observation]]:
-    """The configuration and this run's observations: a scan, `--observations` files, or both."""
-    from ticketbridge.app.run import gather
+) -> Iterator[tuple[Settings, Callable[[], list[Observation]]]]:
+    """The configuration, validated, and how to gather this run's observations (a scan,
+    `--observations` files, or both), which the run calls once it holds its lock."""
+    from ticketbridge.app.gather import observer
 
     with _pool_unless(observation_files and not scan_too) as pool:
         settings = state.settings()
         with progress_bar(enabled=output_format is TableOrJson.table) as progress:
-            gathered = gather(
+            yield (
                 settings,
-                state.config_path,
-                environment(),
-                observation_files=observation_files or (),
-                scan_too=scan_too,
-                progress=progress,
-                pool=pool,
+                observer(
+                    settings,
+                    state.config_path,
+                    environment(),
+                    observation_files=observation_files or (),
+                    scan_too=scan_too,
+                    progress=progress,
+                    pool=pool,
+                ),
             )
-    return settings, gathered
 
 
 def _plan_or_apply(
@@ -179,23 +184,23 @@ def _plan_or_apply(
     dry_run: bool,
     force: bool = False,
     max_changes: int | None = None,
-) -> tuple[list[Observation], RunOutcome]:
-    """Gather, decide and (unless a dry run) apply: what `plan` and `reconcile` share."""
+) -> RunOutcome:
+    """Validate, (unless a dry run) lock, gather, decide and apply: what `plan` and
+    `reconcile` share."""
     from ticketbridge.app.run import reconcile
     from ticketbridge.app.wiring import pager_of
 
-    settings, gathered = _gather(state, observations, scan_too, output_format)
-    outcome = reconcile(
-        settings,
-        state.config_path,
-        gathered,
-        dry_run=dry_run,
-        force=force,
-        max_changes=max_changes,
-        now=utcnow(),
-        pager=pager_of(settings),
-    )
-    return gathered, outcome
+    with _observer(state, observations, scan_too, output_format) as (settings, observe):
+        return reconcile(
+            settings,
+            state.config_path,
+            observe,
+            dry_run=dry_run,
+            force=force,
+            max_changes=max_changes,
+            now=utcnow,  # read after the scan, which may take minutes
+            pager=pager_of(settings),
+        )
 
 
 @app.command("plan")
@@ -213,7 +218,7 @@ def plan_command(
     with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import plan_report
 
-        _, outcome = _plan_or_apply(state, observations, scan_too, output_format, dry_run=True)
+        outcome = _plan_or_apply(state, observations, scan_too, output_format, dry_run=True)
         if output_format is TableOrJson.json:
             json_out(outcome.plan.as_dict())
         else:
@@ -252,7 +257,7 @@ def reconcile_command(
     with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import apply_report, plan_report
 
-        gathered, outcome = _plan_or_apply(
+        outcome = _plan_or_apply(
             state,
             observations,
             scan_too,
@@ -264,7 +269,7 @@ def reconcile_command(
         if metrics_file is not None:
             from ticketbridge.app.metrics import write_metrics
 
-            write_metrics(metrics_file, gathered, outcome)
+            write_metrics(metrics_file, outcome.observations, outcome)
         if output_format is TableOrJson.json:
             json_out(outcome.as_dict())
         elif outcome.report is None:
@@ -358,6 +363,10 @@ def report_command(
         )
         with output_to(output) as handle:
             handle.write(render(report, output_format.value))
+        if not report.log.ok:
+            # The report is still written (the auditor sees the break and what surrounds it,
+            # every row from it on marked unverified), but it is not evidence: exit 1.
+            fail(EXIT_RUN_ERROR, f"audit log does not verify: {report.log.problem}")
 
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)

@@ -137,6 +137,7 @@ _KIND_STYLE = {
     "duplicate": "yellow",
     "ambiguous": "dim yellow",
     "unobserved": "dim red",
+    "unplaceable": "dim red",
 }
 
 

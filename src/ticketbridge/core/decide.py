@@ -87,10 +87,11 @@ def decide(
         else:
             for ticket in matches.open_markers.get(cert_id, ()):
                 actions.extend(_renewed(facts, ticket, cert))
-    for cert_id in sorted(set(matches.open_markers) - set(facts.certs)):
+    for cert_id in sorted(set(matches.open_markers) - set(facts.certs) - set(facts.unplaceable)):
         for ticket in matches.open_markers[cert_id]:
             actions.extend(_renewed(facts, ticket, None))
     actions.extend(_ambiguous(facts, matches))
+    actions.extend(_unplaceable(facts, matches))
     return Plan.of(now, with_comments(facts, actions))
 
 
@@ -623,6 +624,26 @@ def _ambiguous(facts: RunFacts, matches: _Matches) -> list[Action]:
                 ),
                 related=tuple(summaries[1:]),
                 ticket_url=ticket.url,
+            )
+        )
+    return actions
+
+
+def _unplaceable(facts: RunFacts, matches: _Matches) -> list[Action]:
+    """A certificate whose expiry has no due date is reported, and its tickets left alone: a
+    fact the planner cannot place is no reason to create, move or close anything."""
+    actions = []
+    for cert_id in sorted(facts.unplaceable):
+        cert, problem = facts.unplaceable[cert_id]
+        tickets = matches.open_markers.get(cert_id, [])
+        untouched = f"; {', '.join(t.key for t in tickets)} left as is" if tickets else ""
+        actions.append(
+            Action(
+                kind=ActionKind.UNPLACEABLE,
+                ticket=tickets[0].key if tickets else None,
+                certificate=CertificateSummary.of(cert),
+                reason=f"{display(cert)}: {problem}, so nothing is planned for it{untouched}",
+                ticket_url=tickets[0].url if tickets else None,
             )
         )
     return actions

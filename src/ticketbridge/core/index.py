@@ -22,6 +22,7 @@ from ticketbridge.core.plan import (
 from ticketbridge.core.policy import (
     Policy,
     required_due_date,
+    unplaceable,
 )
 
 
@@ -46,10 +47,19 @@ class RunFacts:
     failed_at_name: dict[str, list[Observation]]
     # required due date -> certificates due then: explains a due date copied from another one
     by_required: dict[date, list[str]]
+    # certificates whose expiry has no due date in the policy's zone: reported, never planned
+    unplaceable: dict[str, tuple[TrackedCert, str]]
 
     @classmethod
     def gather(cls, inventory: Inventory, policy: Policy, now: datetime, paging: bool) -> RunFacts:
         certs = _merge_same_id(inventory.certificates)
+        # One fact the calendar cannot hold stops that certificate, never the whole run.
+        problems = {cert_id: unplaceable(cert, policy) for cert_id, cert in certs.items()}
+        unplaceable_certs = {
+            cert_id: (certs.pop(cert_id), problem)
+            for cert_id, problem in problems.items()
+            if problem is not None
+        }
         by_name: dict[str, set[str]] = defaultdict(set)
         by_host: dict[str, set[str]] = defaultdict(set)
         served_expiry: dict[str, datetime] = {}
@@ -102,6 +112,7 @@ class RunFacts:
             failed_at_host=dict(failed_at_host),
             failed_at_name=dict(failed_at_name),
             by_required=dict(by_required),
+            unplaceable=unplaceable_certs,
         )
 
     def failures(

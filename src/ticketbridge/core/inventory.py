@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ticketbridge.core.model import Observation, TrackedCert
-from ticketbridge.core.x509facts import canonical_names, tracked_id
+from ticketbridge.core.x509facts import canonical_name, canonical_names, tracked_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class InventoryPin:
 
     @property
     def canonical(self) -> tuple[str, ...]:
-        return tuple(sorted({name.strip().lower() for name in self.names}))
+        return tuple(sorted({canonical_name(name) for name in self.names} - {""}))
 
 
 @dataclass(frozen=True, slots=True)

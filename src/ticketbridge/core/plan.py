@@ -36,10 +36,12 @@ class ActionKind(StrEnum):
     DUPLICATE = "duplicate"
     AMBIGUOUS = "ambiguous"
     UNOBSERVED = "unobserved"
+    # A fact the planner cannot place (a notAfter outside the calendar of policy.timezone).
+    UNPLACEABLE = "unplaceable"
 
 
 KIND_ORDER: Mapping[ActionKind, int] = {kind: index for index, kind in enumerate(ActionKind)}
-REPORT_ONLY_KINDS = frozenset({ActionKind.AMBIGUOUS, ActionKind.UNOBSERVED})
+REPORT_ONLY_KINDS = frozenset({ActionKind.AMBIGUOUS, ActionKind.UNOBSERVED, ActionKind.UNPLACEABLE})
 
 
 _KEY_PARTS = re.compile(r"(\d+)")

@@ -91,6 +91,24 @@ def required_due_date(cert: TrackedCert, policy: Policy) -> date:
     )
 
 
+def unplaceable(cert: TrackedCert, policy: Policy) -> str | None:
+    """Why the certificate's expiry has no due date on the policy's calendar, or None if it has.
+
+    RFC 5280 section 4.1.2.5 gives notAfter 99991231235959Z to a certificate with "no
+    well-defined expiration date": east of UTC that instant falls in year 10000, which no
+    `date` can hold, and a notAfter in year 1 minus the lead time falls before year 1.
+    """
+    try:
+        required_due_date(cert, policy)
+    except OverflowError:
+        expiry = cert.effective_not_after.isoformat().replace("+00:00", "Z")
+        return (
+            f"effective expiry {expiry} has no date in {policy.timezone} with "
+            f"{lead_days_for(cert, policy)} days' lead time (outside years 1-9999)"
+        )
+    return None
+
+
 def time_left(expiry: datetime, now: datetime) -> timedelta:
     return _aware(expiry, "expiry") - _aware(now, "now")
 

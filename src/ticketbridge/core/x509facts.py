@@ -185,11 +185,19 @@ def effective_not_after(chain: Sequence[CertFacts]) -> datetime | None:
     return min(c.not_after for c in counted)
 
 
+def canonical_name(name: str) -> str:
+    """One DNS name as tracking compares it: case and a trailing root dot never make a second
+    certificate (RFC 4343: DNS names compare case-insensitively; RFC 1034 section 3.1:
+    `mixed.test.` is the absolute form of `mixed.test`)."""
+    return name.strip().rstrip(".").lower()
+
+
 def canonical_names(facts: CertFacts) -> tuple[str, ...]:
-    """Lower-cased, de-duplicated, sorted SAN DNS names; the subject CN where there are none."""
-    names = {name.strip().lower() for name in facts.names if name.strip()}
+    """Lower-cased, de-duplicated, sorted SAN DNS names without a trailing dot; the subject CN
+    where there are none."""
+    names = {canonical_name(name) for name in facts.names} - {""}
     if not names and facts.common_name:
-        names = {facts.common_name.strip().lower()}
+        names = {canonical_name(facts.common_name)} - {""}
     if not names:
         names = {f"sha256:{facts.fingerprint_sha256}"}
     return tuple(sorted(names))

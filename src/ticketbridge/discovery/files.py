@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import glob
 import os
 import re
 import stat
@@ -26,6 +25,7 @@ from ticketbridge.core.model import (
     Verifier,
 )
 from ticketbridge.core.x509facts import effective_not_after, facts_from_der
+from ticketbridge.discovery.globwalk import bounded_glob
 
 # Certificate files are kilobytes; a CA bundle is a few hundred. Anything this large is a mistake
 # (a log, a disk image) and must not be read whole into memory.
@@ -83,14 +83,14 @@ def observe_files(
     observations: list[Observation] = []
     seen: set[str] = set()
     for source in sources:
-        matches = sorted(glob.glob(source.pattern, recursive=True))  # noqa: PTH207 - absolute patterns
+        walked = bounded_glob(source.pattern)
+        matches = walked.paths
+        problems = list(walked.problems)
         if not matches:
-            observations.append(
-                _error(
-                    source.pattern, "", f"no file matches {_one_line(source.pattern)}", observed_at
-                )
-            )
-            continue
+            problems.insert(0, f"no file matches {_one_line(source.pattern)}")
+        if problems:
+            # A walk cut short is reported, never silently taken as everything there is.
+            observations.append(_error(source.pattern, "", "; ".join(problems), observed_at))
         for path in matches:
             real = os.path.realpath(path)
             if real in seen:
