@@ -13,8 +13,10 @@ import pytest
 from rich.console import Console
 
 from support.builders import NOW, WILDCARD, WILDCARD_EXPIRY, cert_id, inventory, served
+from ticketbridge.audit.formats import render
 from ticketbridge.audit.log import AuditLog, verify_log
-from ticketbridge.audit.report import Report, build_report, render, render_verification
+from ticketbridge.audit.report import Report, build_report
+from ticketbridge.cli.tables import render_verification
 from ticketbridge.core.apply import apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory

@@ -354,7 +354,8 @@ def report_command(
     state: AppState = ctx.obj
     with errors_mapped(debug=state.debug):
         from ticketbridge.app.gather import resolve_relative
-        from ticketbridge.audit.report import build_report, render
+        from ticketbridge.audit.formats import render
+        from ticketbridge.audit.report import build_report
 
         settings = state.settings()
         path = resolve_relative(settings.audit.log_path, state.config_path)
@@ -386,7 +387,7 @@ def audit_verify_command(
     with errors_mapped(debug=state.debug):
         from ticketbridge.app.gather import resolve_relative
         from ticketbridge.audit import verify_log
-        from ticketbridge.audit.report import render_verification
+        from ticketbridge.cli.tables import render_verification
 
         if log_file is None:
             settings = state.settings()

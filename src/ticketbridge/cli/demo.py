@@ -21,8 +21,14 @@ from ticketbridge.app.config import Settings, load_settings
 from ticketbridge.app.run import gather, inventory_of, make_plan, reconcile
 from ticketbridge.app.wiring import pager_from_settings, ticket_system
 from ticketbridge.audit import verify_log
-from ticketbridge.audit.report import render_verification
-from ticketbridge.cli.tables import apply_report, plan_report, printable, scan_report, tickets_table
+from ticketbridge.cli.tables import (
+    apply_report,
+    plan_report,
+    printable,
+    render_verification,
+    scan_report,
+    tickets_table,
+)
 from ticketbridge.core.model import Ticket
 from ticketbridge.testing.servers import DemoEndpoint, incident_pki, incident_servers
 from ticketbridge.tickets.local import LocalTicketStore

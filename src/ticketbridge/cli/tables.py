@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ticketbridge.audit.chain import Verification
 from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
@@ -242,4 +243,24 @@ def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
             ),
             _endpoints_text(ticket.tracked_endpoints),
         )
+    return table
+
+
+def render_verification(verification: Verification) -> Table:
+    """`audit verify` as a table: the verdict first, then what an auditor records."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    verdict = (
+        Text("verified", style="bold green")
+        if verification.ok
+        else Text("NOT VERIFIED", style="bold red")
+    )
+    table.add_row("Audit log", Text(inert(verification.path)))
+    table.add_row("Hash chain", verdict)
+    table.add_row("Records", str(verification.records))
+    table.add_row("Runs", str(verification.runs))
+    table.add_row("Head hash", verification.head or "(none)")
+    if verification.problem:
+        table.add_row("Problem", Text(inert(verification.problem), style="red"))
     return table
