@@ -116,7 +116,9 @@ WORKER_CHILD = textwrap.dedent(
         in_use = len(os.listdir(f"/proc/{worker.process.pid}/fd"))
         resource.prlimit(worker.process.pid, resource.RLIMIT_NOFILE, (in_use + 3, in_use + 3))
     try:
-        pool.probe(endpoints, ProbeOptions(), 8, 2, None, lambda: None)
+        pool.probe(
+            endpoints, ProbeOptions(), concurrency=8, workers=2, extra_anchors=None, verifier=lambda: None
+        )
         print("finished")
     except LocalLimitError as exc:
         print("local:", exc)

@@ -30,7 +30,9 @@ if kill_first:
     os.kill(pool.workers[0].process.pid, signal.SIGKILL)
     pool.workers[0].process.join()
 try:
-    observations = pool.probe(endpoints, ProbeOptions(1.0, 2.0), 8, 2, None, lambda: None)
+    observations = pool.probe(
+            endpoints, ProbeOptions(1.0, 2.0), concurrency=8, workers=2, extra_anchors=None, verifier=lambda: None
+        )
 finally:
     pool.close()
 print(json.dumps(sorted([o.endpoint.host, o.status, o.certificate.names[0] if o.certificate else None] for o in observations)))

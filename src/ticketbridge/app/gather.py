@@ -163,11 +163,11 @@ def _scan_network(
         probed = pool.probe(
             endpoints,
             options,
-            discovery.concurrency,
-            workers,
-            verifier.extra_anchors_der,
-            verifier.get,
-            report,
+            concurrency=discovery.concurrency,
+            workers=workers,
+            extra_anchors=verifier.extra_anchors_der,
+            verifier=verifier.get,
+            progress=report,
         )
     else:
         probed = asyncio.run(

@@ -220,6 +220,7 @@ class WorkerPool:
         self,
         endpoints: Sequence[Endpoint],
         options: ProbeOptions,
+        *,
         concurrency: int,
         workers: int,
         extra_anchors: Sequence[bytes] | None,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from tenacity import RetryCallState, Retrying
 
@@ -175,72 +175,16 @@ class Retrier:
         before the next copy is sent: a non-None answer (what the lost attempt did) is
         returned instead of sending again. Without `verify`, such a failure is not retried.
         """
-        started = self._clock()
-        verify_first = False
-
-        def one_try() -> T:
-            nonlocal verify_first
-            if verify_first and verify is not None:
-                found = verify()
-                if found is not None:
-                    log.info("%s: the earlier attempt had been applied; not sending again", what)
-                    return found
-            try:
-                return attempt()
-            except BaseException as exc:
-                failure = self._classify(exc)
-                if failure is not None and failure.delivered and safety is Safety.UNSAFE:
-                    verify_first = True
-                raise
-
-        def should_retry(state: RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            failure = self._classify(outcome.exception())  # type: ignore[arg-type]
-            if failure is None or not failure.retryable:
-                return False
-            if safety is Safety.UNSAFE and failure.delivered:
-                return verify is not None
-            return True
-
-        def wait(state: RetryCallState) -> float:
-            outcome = state.outcome
-            failure = self._classify(outcome.exception()) if outcome is not None else None  # type: ignore[arg-type]
-            return self.delay(state.attempt_number, failure)
-
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self.policy.max_attempts:
-                return True
-            outcome = state.outcome
-            failure = self._classify(outcome.exception()) if outcome is not None else None  # type: ignore[arg-type]
-            if failure is not None and (failure.retry_after or 0) > self.policy.max_retry_after:
-                return True
-            elapsed = (self._clock() - started).total_seconds()
-            return elapsed + (state.upcoming_sleep or 0.0) > self.policy.max_elapsed
-
-        def before_sleep(state: RetryCallState) -> None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            # The error may quote a server (a whole HTML page): one short inert line of it.
-            log.warning(
-                "%s failed (%s); attempt %d of %d in %.1fs",
-                what,
-                outside_detail(str(error), 300),
-                state.attempt_number + 1,
-                self.policy.max_attempts,
-                state.upcoming_sleep,
-            )
-
+        call = _Call(self, attempt, safety, verify, what, started=self._clock())
         retrying = Retrying(
             sleep=self._sleep,
-            stop=stop,
-            wait=wait,
-            retry=should_retry,
-            before_sleep=before_sleep,
+            stop=call.stop,
+            wait=call.wait,
+            retry=call.should_retry,
+            before_sleep=call.before_sleep,
             reraise=True,
         )
-        return retrying(one_try)
+        return retrying(call.one_try)
 
     def delay(self, attempt_number: int, failure: Failure | None) -> float:
         """The pause before attempt `attempt_number + 1`.
@@ -292,3 +236,80 @@ class Pacer:
             self._tokens = 0.0
             self._updated = self._clock()
             return wait
+
+
+class _Call(Generic[T]):
+    """One `Retrier.call`: what tenacity asks between attempts, answered by the policy."""
+
+    def __init__(
+        self,
+        retrier: Retrier,
+        attempt: Callable[[], T],
+        safety: Safety,
+        verify: Callable[[], T | None] | None,
+        what: str,
+        *,
+        started: datetime,
+    ) -> None:
+        self.retrier = retrier
+        self.attempt = attempt
+        self.safety = safety
+        self.verify = verify
+        self.what = what
+        self.started = started
+        # Set once an UNSAFE attempt failed after it may have been delivered.
+        self.verify_first = False
+
+    def one_try(self) -> T:
+        if self.verify_first and self.verify is not None:
+            found = self.verify()
+            if found is not None:
+                log.info("%s: the earlier attempt had been applied; not sending again", self.what)
+                return found
+        try:
+            return self.attempt()
+        except BaseException as exc:
+            failure = self.retrier._classify(exc)
+            if failure is not None and failure.delivered and self.safety is Safety.UNSAFE:
+                self.verify_first = True
+            raise
+
+    def _failure(self, state: RetryCallState) -> Failure | None:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return None
+        return self.retrier._classify(outcome.exception())  # type: ignore[arg-type]
+
+    def should_retry(self, state: RetryCallState) -> bool:
+        failure = self._failure(state)
+        if failure is None or not failure.retryable:
+            return False
+        if self.safety is Safety.UNSAFE and failure.delivered:
+            return self.verify is not None
+        return True
+
+    def wait(self, state: RetryCallState) -> float:
+        return self.retrier.delay(state.attempt_number, self._failure(state))
+
+    def stop(self, state: RetryCallState) -> bool:
+        policy = self.retrier.policy
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        failure = self._failure(state)
+        if failure is not None and (failure.retry_after or 0) > policy.max_retry_after:
+            return True
+        elapsed = (self.retrier._clock() - self.started).total_seconds()
+        return elapsed + (state.upcoming_sleep or 0.0) > policy.max_elapsed
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        # The error may quote a server (a whole HTML page): one short inert line of it.
+        log.warning(
+            "%s failed (%s); attempt %d of %d in %.1fs",
+            self.what,
+            outside_detail(str(error), 300),
+            state.attempt_number + 1,
+            self.retrier.policy.max_attempts,
+            state.upcoming_sleep,
+        )
