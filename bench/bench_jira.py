@@ -16,15 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from pydantic import SecretStr  # noqa: E402
 
 from support.jirafake import JiraFake  # noqa: E402
-from ticketbridge.app.config import JiraSettings  # noqa: E402
 from ticketbridge.core.apply import apply_plan  # noqa: E402
 from ticketbridge.core.decide import decide  # noqa: E402
 from ticketbridge.core.inventory import build_inventory  # noqa: E402
 from ticketbridge.core.model import CertFacts, Endpoint, Observation  # noqa: E402
 from ticketbridge.core.policy import Policy  # noqa: E402
+from ticketbridge.tickets.jira.options import JiraOptions  # noqa: E402
 from ticketbridge.tickets.jira.system import JiraTicketSystem  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC)
@@ -51,8 +50,8 @@ def observations(certificates: int) -> list[Observation]:
 
 
 def system(fake: JiraFake, flavour: str) -> JiraTicketSystem:
-    settings = JiraSettings(url=fake.url, project="OPS", email=fake.email, deployment=flavour,  # type: ignore[arg-type]
-                            token=SecretStr(fake.token), requests_per_second=1000)  # fmt: skip
+    settings = JiraOptions(url=fake.url, project="OPS", email=fake.email, deployment=flavour,  # type: ignore[arg-type]
+                            token=fake.token, requests_per_second=1000)  # fmt: skip
     return JiraTicketSystem(settings, clock=lambda: NOW, sleep=lambda s: None)
 
 

@@ -22,11 +22,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from support.jirafake import JiraFake
-from ticketbridge.app.config import JiraSettings
 from ticketbridge.core.ports import TicketSystem
+from ticketbridge.tickets.jira.options import JiraOptions
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 from ticketbridge.tickets.local import LocalTicketStore
 
@@ -54,11 +53,11 @@ def _jira(flavour: str) -> BackendFactory:
     @contextmanager
     def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketSystem]:
         with JiraFake(flavour=flavour) as server:
-            settings = JiraSettings(
+            settings = JiraOptions(
                 url=server.url,
                 project="OPS",
                 email=server.email,
-                token=SecretStr(server.token),
+                token=server.token,
                 requests_per_second=1000,
             )
             # No real sleeping: the fake answers at once, and retries must not slow the suite.

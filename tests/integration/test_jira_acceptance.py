@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from support.jirafake import JiraFake
-from ticketbridge.app.config import JiraSettings
 from ticketbridge.core.apply import ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import build_inventory
@@ -29,6 +27,7 @@ from ticketbridge.core.shapes import observations_jsonl
 from ticketbridge.core.x509facts import tracked_id
 from ticketbridge.errors import BackendError
 from ticketbridge.testing import InMemoryPager
+from ticketbridge.tickets.jira.options import JiraOptions
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 NOW = dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC)
@@ -83,11 +82,11 @@ def backend(fake: JiraFake, **changes: Any) -> JiraTicketSystem:
         "url": fake.url,
         "project": "OPS",
         "email": fake.email,
-        "token": SecretStr(fake.token),
+        "token": fake.token,
         "requests_per_second": 1000,
     }
     values.update(changes)
-    return JiraTicketSystem(JiraSettings(**values), clock=lambda: NOW, sleep=lambda s: None)
+    return JiraTicketSystem(JiraOptions(**values), clock=lambda: NOW, sleep=lambda s: None)
 
 
 def run(system: JiraTicketSystem, observations: Sequence[Observation]) -> ApplyReport:

@@ -14,22 +14,17 @@ import pytest
 import trustme
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
-import ticketbridge.tickets.jira.system as jira_backend
+import ticketbridge.tickets.jira.search as jira_search
 from support.jirafake import FaultRule, JiraFake, default_transitions, jql
-from ticketbridge.app.config import JiraSettings
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.ports import NewTicket, TicketEdit
 from ticketbridge.errors import ConfigError, PermanentBackendError, TransientBackendError
 from ticketbridge.infra.retrying import RetryPolicy
-from ticketbridge.tickets.jira.system import (
-    JiraTicketSystem,
-    jql_quote,
-    strip_order_by,
-    unwrap_noformat,
-    wrap_noformat,
-)
+from ticketbridge.tickets.jira.jql import jql_quote, strip_order_by
+from ticketbridge.tickets.jira.options import JiraOptions
+from ticketbridge.tickets.jira.richtext import unwrap_noformat, wrap_noformat
+from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 FLAVOURS = ["cloud", "datacenter"]
 DUE = dt.date(2026, 11, 14)
@@ -45,16 +40,16 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def settings_for(fake: JiraFake, **changes: Any) -> JiraSettings:
+def settings_for(fake: JiraFake, **changes: Any) -> JiraOptions:
     values: dict[str, Any] = {
         "url": fake.url,
         "project": "OPS",
         "email": fake.email,
-        "token": SecretStr(fake.token),
+        "token": fake.token,
         "requests_per_second": 1000,
     }
     values.update(changes)
-    return JiraSettings(**values)
+    return JiraOptions(**values)
 
 
 @pytest.fixture(params=FLAVOURS)
@@ -217,7 +212,7 @@ def test_cloud_never_calls_the_removed_search(fake: JiraFake, system: JiraTicket
 def test_pagination_reads_every_page(
     fake: JiraFake, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jira_backend, "DATACENTER_PAGE", 100)
+    monkeypatch.setattr(jira_search, "DATACENTER_PAGE", 100)
     for number in range(250):
         fake.seed_issue(f"Hand-filed {number}")
     with JiraTicketSystem(settings_for(fake), sleep=sleeps) as system:
@@ -294,7 +289,7 @@ def test_noformat_wrapping_is_reversible(text: str) -> None:
 
 def test_bad_token_is_permanent_and_never_shows_the_token(fake: JiraFake, sleeps: Sleeps) -> None:
     token = "s3cr3t-token-value"
-    settings = settings_for(fake, token=SecretStr(token))
+    settings = settings_for(fake, token=token)
     with JiraTicketSystem(settings, sleep=sleeps) as system:
         with pytest.raises(PermanentBackendError) as caught:
             system.open_tickets()
@@ -442,7 +437,7 @@ def test_requests_are_paced(fake: JiraFake) -> None:
 
 def test_settings_are_checked_up_front(fake: JiraFake) -> None:
     with pytest.raises(ConfigError, match=r"jira\.token"):
-        JiraTicketSystem(settings_for(fake, token=SecretStr("")))
+        JiraTicketSystem(settings_for(fake, token=""))
     with pytest.raises(ConfigError, match=r"jira\.labels"):
         JiraTicketSystem(settings_for(fake, labels=["two words"]))
     with pytest.raises(ConfigError, match=r"jira\.url"):

@@ -15,9 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ticketbridge.app.config import Settings
+from ticketbridge.app.wiring import jira_options
 from ticketbridge.core.ports import TransitionTarget
 from ticketbridge.errors import BackendError, ConfigError
-from ticketbridge.tickets.jira.system import JiraTicketSystem, choose_transition
+from ticketbridge.tickets.jira.mapping import choose_transition
+from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 __all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "render_checks", "run_checks"]
 
@@ -109,14 +111,14 @@ def _jira_checks(
 ) -> Iterator[CheckResult]:
     jira = settings.jira
     try:
-        system = JiraTicketSystem.from_settings(jira, clock=clock, sleep=sleep)
+        system = JiraTicketSystem(jira_options(jira), clock=clock, sleep=sleep)
     except ConfigError as exc:
         yield CheckResult("config", False, f"{config_path}: {exc}")
         return
     yield CheckResult("config", True, f"{config_path}: Jira {jira.url}, project {jira.project}")
     with system:
         try:
-            info = system.server_info()
+            info = system.api.server_info()
         except BackendError as exc:
             tls = "TLS" in str(exc)
             yield CheckResult("reachability", tls, str(exc) if not tls else "Jira answered")
@@ -130,14 +132,14 @@ def _jira_checks(
         # Before the credentials: a deployment mismatch is why Jira would refuse them.
         yield _guarded("deployment", lambda: _deployment_check(jira.deployment, info, system))
         try:
-            me = system.myself()
+            me = system.api.myself()
         except BackendError as exc:
             yield CheckResult("credentials", False, str(exc))
             return
         who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
         yield CheckResult("credentials", True, f"authenticated as {who}")
         try:
-            project = system.get_json(f"project/{jira.project}")
+            project = system.api.get_json(f"project/{jira.project}")
         except BackendError as exc:
             yield CheckResult("project", False, str(exc))
             return
@@ -241,7 +243,7 @@ def _issue_type_check(project: Mapping[str, Any], wanted: str) -> CheckResult:
 
 
 def _priority_check(system: JiraTicketSystem, wanted: str) -> CheckResult:
-    names = [str(p.get("name")) for p in system.get_json("priority") or []]
+    names = [str(p.get("name")) for p in system.api.get_json("priority") or []]
     if wanted.casefold() in {name.casefold() for name in names}:
         return CheckResult("priority", True, f"escalation priority {wanted} exists")
     return CheckResult(
@@ -252,7 +254,7 @@ def _priority_check(system: JiraTicketSystem, wanted: str) -> CheckResult:
 def _permission_results(system: JiraTicketSystem, project: str) -> Iterator[CheckResult]:
     keys = ",".join(key for _, key in PERMISSIONS)
     try:
-        granted = system.get_json(
+        granted = system.api.get_json(
             "mypermissions", {"projectKey": project, "permissions": keys}
         ).get("permissions", {})
     except BackendError as exc:

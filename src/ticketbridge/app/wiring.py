@@ -16,7 +16,8 @@ from ticketbridge.errors import ConfigError
 from ticketbridge.infra.clock import utcnow_seconds
 
 if TYPE_CHECKING:
-    from ticketbridge.app.config import AlertsSettings
+    from ticketbridge.app.config import AlertsSettings, JiraSettings
+    from ticketbridge.tickets.jira.options import JiraOptions
 
 
 def policy_of(settings: Settings, config_path: Path) -> Policy:
@@ -48,7 +49,7 @@ def ticket_system(
         from ticketbridge.tickets.jira.system import JiraTicketSystem
 
         try:
-            return JiraTicketSystem.from_settings(settings.jira, clock=clock)
+            return JiraTicketSystem(jira_options(settings.jira), clock=clock)
         except ConfigError as exc:
             raise ConfigError(f"{config_path}: {exc}") from None
     from ticketbridge.app.storeguard import guard_local_store
@@ -57,6 +58,29 @@ def ticket_system(
     store_path = resolve_relative(settings.tickets.local_path, config_path)
     guard_local_store(store_path, resolve_relative(settings.audit.log_path, config_path))
     return LocalTicketStore(store_path, clock=clock)
+
+
+def jira_options(jira: JiraSettings) -> JiraOptions:
+    """The Jira adapter's options from the `[jira]` settings (the adapter never sees settings)."""
+    from ticketbridge.tickets.jira.options import JiraOptions
+
+    return JiraOptions(
+        url=jira.url,
+        project=jira.project,
+        token=jira.token.get_secret_value(),
+        deployment=jira.deployment,
+        issue_type=jira.issue_type,
+        email=jira.email,
+        labels=tuple(jira.labels),
+        adopt_jql=jira.adopt_jql,
+        escalation_priority=jira.escalation_priority,
+        done_transition=jira.done_transition,
+        reopen_transition=jira.reopen_transition,
+        requests_per_second=jira.requests_per_second,
+        ca_bundle=jira.ca_bundle,
+        timeout=jira.timeout,
+        extra_fields=dict(jira.extra_fields),
+    )
 
 
 def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:

@@ -1,5 +1,6 @@
 """Jira Cloud and Data Center behind the TicketSystem port."""
 
+from ticketbridge.tickets.jira.options import JiraOptions
 from ticketbridge.tickets.jira.system import (
     JiraPermanentError,
     JiraTicketSystem,
@@ -7,4 +8,10 @@ from ticketbridge.tickets.jira.system import (
     choose_transition,
 )
 
-__all__ = ["JiraPermanentError", "JiraTicketSystem", "JiraTransientError", "choose_transition"]
+__all__ = [
+    "JiraOptions",
+    "JiraPermanentError",
+    "JiraTicketSystem",
+    "JiraTransientError",
+    "choose_transition",
+]

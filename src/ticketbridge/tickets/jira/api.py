@@ -1,0 +1,338 @@
+"""The Jira REST transport: one session, auth, deployment detection, retries, pacing, error mapping.
+
+This is the seam the adapter and `doctor` share. It owns a `requests.Session` of its own: no
+client library's private state, no library-side retries (they re-send POSTs, which is how naive
+clients file duplicates), no redirects followed (an API call answered with a redirect would
+otherwise re-send its body, or the token, to wherever the `Location` points).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import requests
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError
+
+from ticketbridge.errors import BackendError
+from ticketbridge.infra.retrying import (
+    Failure,
+    Pacer,
+    Retrier,
+    RetryPolicy,
+    Safety,
+    parse_retry_after,
+)
+from ticketbridge.tickets.jira.failures import (
+    JiraPermanentError,
+    JiraTransientError,
+    classify,
+    error_detail,
+    expect_object,
+    scrub,
+)
+from ticketbridge.tickets.jira.options import JiraOptions
+
+__all__ = [
+    "Deployment",
+    "JiraApi",
+    "JiraPermanentError",
+    "JiraTransientError",
+    "scrub",
+]
+
+log = logging.getLogger(__name__)
+
+Deployment = Literal["cloud", "datacenter"]
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+# How much of a body is read at a time while the per-request deadline is watched.
+_CHUNK: Final = 16_384
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established, so the request cannot have arrived."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
+
+
+class JiraApi:
+    """Requests to one Jira site under one retry policy, one pacer and one deadline each."""
+
+    def __init__(
+        self,
+        options: JiraOptions,
+        *,
+        clock: Clock = _utcnow,
+        sleep: Sleep = time.sleep,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        options.check()
+        self.options = options
+        self.url = options.url.rstrip("/")
+        self._clock = clock
+        self._policy = retry_policy or RetryPolicy()
+        self._retrier = Retrier(self._policy, classify, clock=clock, sleep=sleep)
+        self._pacer = Pacer(options.requests_per_second, clock=clock, sleep=sleep)
+        self._basic = base64.b64encode(f"{options.email}:{options.token}".encode()).decode()
+        self._secrets: tuple[str, ...] = (options.token, self._basic) if options.token else ()
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                # Jira's XSRF check refuses some writes without it (the jira package sends it too).
+                "X-Atlassian-Token": "no-check",
+            }
+        )
+        self._deployment: Deployment | None = None
+        self._server_info: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        self._session.close()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    # -- deployment ------------------------------------------------------------------------------
+
+    @property
+    def deployment(self) -> Deployment:
+        """Cloud or Data Center: configured, or detected from serverInfo once."""
+        with self._lock:
+            known = self._deployment
+        if known is not None:
+            return known
+        if self.options.deployment == "auto":
+            kind = str(self.server_info().get("deploymentType", "")).lower()
+            # Data Center nodes report "Server" (or "DataCenter"); only Cloud says "Cloud".
+            detected: Deployment = "cloud" if kind == "cloud" else "datacenter"
+        else:
+            detected = self.options.deployment
+        if detected == "cloud" and not self.options.email:
+            raise JiraPermanentError(
+                f"{self.url} is Jira Cloud: set jira.email to the account the API token belongs to"
+            )
+        with self._lock:
+            self._deployment = detected
+        return detected
+
+    @property
+    def cloud(self) -> bool:
+        return self.deployment == "cloud"
+
+    @property
+    def version(self) -> str:
+        # Cloud takes text as Atlassian documents on v3; Data Center has only v2.
+        return "3" if self.cloud else "2"
+
+    def _authorization(self) -> str:
+        if self.cloud:
+            return f"Basic {self._basic}"
+        return f"Bearer {self.options.token}"
+
+    # -- what doctor asks ------------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        """GET serverInfo without credentials: reachability, TLS and the deployment type."""
+        if self._server_info is None:
+            answer = self._send(
+                "GET",
+                f"{self.url}/rest/api/2/serverInfo",
+                params=None,
+                body=None,
+                safety=Safety.READ,
+                verify=None,
+                what="read the Jira server info",
+                authorization=None,
+            )
+            self._server_info = answer if isinstance(answer, dict) else {}
+        return dict(self._server_info)
+
+    def myself(self) -> dict[str, Any]:
+        return expect_object(
+            self.call("GET", "myself", safety=Safety.READ, what="check the credentials"),
+            "check the credentials",
+        )
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One read of the REST API (the deployment's version), under the retry policy."""
+        return self.call("GET", path, params=params, safety=Safety.READ, what=f"read {path}")
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        safety: Safety,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        verify: Callable[[], Any] | None = None,
+        what: str,
+    ) -> Any:
+        url = f"{self.url}/rest/api/{self.version}/{path}"
+        return self._send(
+            method,
+            url,
+            params=params,
+            body=body,
+            safety=safety,
+            verify=verify,
+            what=what,
+            authorization=self._authorization(),
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        safety: Safety,
+        verify: Callable[[], Any] | None,
+        what: str,
+        authorization: str | None,
+    ) -> Any:
+        data = None if body is None else json.dumps(body)
+        headers = {} if authorization is None else {"Authorization": authorization}
+
+        def attempt() -> Any:
+            self._pacer.acquire()
+            log.debug("%s %s", method, url)
+            try:
+                status, answer_headers, content = self._exchange(
+                    method, url, params=params, data=data, headers=headers
+                )
+            except requests.RequestException as exc:
+                raise self._translate(exc, what) from None
+            return self._answer(status, answer_headers, content, what)
+
+        return self._retrier.call(attempt, safety=safety, verify=verify, what=what)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: str | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One request, its body read in chunks against a wall-clock deadline.
+
+        `timeout` in requests bounds each socket read, not the call: a peer sending one byte a
+        second would hold it for ever. The deadline is `jira.timeout` for the whole exchange.
+        """
+        timeout = self.options.timeout
+        deadline = time.monotonic() + timeout
+        response = self._session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+            # Per request: a session-wide value loses to REQUESTS_CA_BUNDLE from the environment.
+            verify=self.options.ca_bundle or True,
+        )
+        with response:
+            chunks: list[bytes] = []
+            while True:
+                if time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout(f"no full answer within {timeout:g}s")
+                try:
+                    chunk = response.raw.read1(_CHUNK)
+                except urllib3.exceptions.ReadTimeoutError as exc:
+                    raise requests.exceptions.ReadTimeout(str(exc)) from None
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise requests.exceptions.ConnectionError(str(exc)) from None
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return response.status_code, dict(response.headers), b"".join(chunks)
+
+    def _answer(self, status: int, headers: Mapping[str, str], content: bytes, what: str) -> Any:
+        if 300 <= status < 400:
+            raise JiraPermanentError(
+                f"{what}: Jira answered HTTP {status} (a redirect); API calls never follow "
+                "redirects: set jira.url to the address Jira serves its API on",
+                status,
+            )
+        if status >= 400:
+            raise self._refusal(status, headers, content, what)
+        if not content:
+            return {}
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise JiraTransientError(
+                f"{what}: Jira answered HTTP {status} without JSON",
+                Failure(retryable=True),
+                status,
+            ) from None
+
+    def _refusal(
+        self, status: int, headers: Mapping[str, str], content: bytes, what: str
+    ) -> BackendError:
+        detail = self.scrub(error_detail(status, headers, content).strip())
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(headers, self._clock())
+            reason = "rate limited" if status == 429 else "Jira failed"
+            message = f"{what}: {reason} (HTTP {status}){': ' + detail if detail else ''}"
+            if wait is not None and wait > self._policy.max_retry_after:
+                message += (
+                    f"; Jira asked to wait {wait:,.0f}s, longer than the retry budget of "
+                    f"{self._policy.max_retry_after:g}s: try again later"
+                )
+            return JiraTransientError(message, Failure(True, retry_after=wait), status)
+        if status == 401:
+            return JiraPermanentError(
+                f"{what}: Jira refused the credentials (HTTP 401); check jira.email and jira.token",
+                status,
+            )
+        suffix = f": {detail}" if detail else ""
+        return JiraPermanentError(f"{what}: Jira answered HTTP {status}{suffix}", status)
+
+    def _translate(self, exc: requests.RequestException, what: str) -> BackendError:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return JiraPermanentError(
+                f"{what}: TLS verification of {self.url} failed; for a private CA set "
+                "jira.ca_bundle"
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return JiraTransientError(
+                f"{what}: timed out connecting to {self.url}", Failure(True, delivered=False)
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if _never_sent(exc):
+                return JiraTransientError(
+                    f"{what}: cannot connect to {self.url}", Failure(True, delivered=False)
+                )
+            return JiraTransientError(f"{what}: the connection to Jira dropped", Failure(True))
+        if isinstance(exc, requests.exceptions.Timeout):
+            return JiraTransientError(
+                f"{what}: no answer within {self.options.timeout:g}s", Failure(True)
+            )
+        return JiraTransientError(f"{what}: {type(exc).__name__} talking to Jira", Failure(True))
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)

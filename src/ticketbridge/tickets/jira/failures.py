@@ -1,0 +1,106 @@
+"""What went wrong talking to Jira, as one safe line: the error kinds, scrubbing, odd answers."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ticketbridge.errors import PermanentBackendError, TransientBackendError
+from ticketbridge.infra.retrying import Failure
+
+__all__ = [
+    "JiraPermanentError",
+    "JiraTransientError",
+    "classify",
+    "error_detail",
+    "expect_object",
+    "odd",
+    "scrub",
+]
+
+# Error details quote the server: one line, short, no control characters (a 1 MB HTML 502 with
+# ANSI escapes must not reach a terminal or the audit log as it is).
+MAX_DETAIL: Final = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+class JiraTransientError(TransientBackendError):
+    """A failure worth retrying, with what the retry policy needs to know about it."""
+
+    def __init__(self, message: str, failure: Failure, status: int | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.status = status
+
+
+class JiraPermanentError(PermanentBackendError):
+    """A failure retrying will not fix; `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def classify(exc: BaseException) -> Failure | None:
+    return exc.failure if isinstance(exc, JiraTransientError) else None
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` as one short, inert line with every form of every secret replaced (any case)."""
+    for secret in secrets:
+        if secret:
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def error_detail(status: int, headers: Mapping[str, str], content: bytes) -> str:
+    """What Jira said went wrong: `errorMessages` and `errors`, else the body as text.
+
+    Jira's error shape is `{"errorMessages": [...], "errors": {field: message}}`
+    (developer.atlassian.com/cloud/jira/platform/rest/v3/intro/#status-codes); an older
+    `message`/`errorMessage` form and a 403 `X-Authentication-Denied-Reason` header also occur.
+    """
+    denied = {k.lower(): v for k, v in headers.items()}.get("x-authentication-denied-reason")
+    if status == 403 and denied:
+        return denied
+    text = content.decode("utf-8", "replace")
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    found: list[str] = []
+    for key in ("message", "errorMessage"):
+        if isinstance(data.get(key), str):
+            found = [data[key]]
+    messages = data.get("errorMessages")
+    if isinstance(messages, list) and messages:
+        found = [str(message) for message in messages]
+    errors = data.get("errors")
+    if isinstance(errors, dict) and errors:
+        found = [str(value) for value in errors.values()]
+    return ", ".join(found)
+
+
+def odd(what: str, detail: str) -> JiraPermanentError:
+    """The error for an answer without the documented shape: nothing is written after it."""
+    return JiraPermanentError(f"{what}: unexpected answer from Jira: {detail}")
+
+
+def expect_object(answer: Any, what: str) -> dict[str, Any]:
+    """`answer` when it is a JSON object; otherwise the one-line error an odd answer deserves."""
+    if not isinstance(answer, dict):
+        raise JiraPermanentError(f"{what}: Jira answered {_kind(answer)}, not a JSON object")
+    return answer
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )

@@ -1,0 +1,66 @@
+"""What the Jira adapter is told: a frozen value, built by the app from its settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ticketbridge.core.ports import valid_labels
+from ticketbridge.errors import ConfigError, PermanentBackendError
+
+__all__ = ["DeploymentSetting", "JiraOptions"]
+
+DeploymentSetting = Literal["auto", "cloud", "datacenter"]
+
+
+@dataclass(frozen=True, slots=True)
+class JiraOptions:
+    """The `[jira]` keys SPEC names, as plain values; `token` never appears in a repr."""
+
+    url: str
+    project: str
+    token: str = field(repr=False)
+    deployment: DeploymentSetting = "auto"
+    issue_type: str = "Task"
+    email: str = ""
+    labels: tuple[str, ...] = ("ticketbridge",)
+    adopt_jql: str = ""
+    escalation_priority: str = "Highest"
+    done_transition: str = "Done"
+    reopen_transition: str = "Reopen"
+    requests_per_second: float = 5.0
+    ca_bundle: str = ""
+    timeout: float = 30.0
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Callers may pass lists; the value stays immutable either way.
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first key that cannot work, before any request."""
+        parts = urlsplit(self.url)
+        if parts.username is not None or parts.password is not None:
+            # requests would send the userinfo as credentials and every message naming the URL
+            # would print the password: refuse it, without echoing it.
+            raise ConfigError(
+                "jira.url: must not carry credentials (user:password@); "
+                "set jira.email and jira.token instead"
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"jira.url: {self.url!r} is not an http(s) URL")
+        if not self.project.strip():
+            raise ConfigError('jira.project: required with tickets.backend = "jira"')
+        if not self.token:
+            raise ConfigError("jira.token: required; set TICKETBRIDGE_JIRA__TOKEN")
+        if self.deployment == "cloud" and not self.email:
+            raise ConfigError("jira.email: Jira Cloud authenticates with email + API token")
+        if self.ca_bundle and not Path(self.ca_bundle).exists():
+            raise ConfigError(f"jira.ca_bundle: {self.ca_bundle} does not exist")
+        try:
+            valid_labels(self.labels)
+        except PermanentBackendError as exc:
+            raise ConfigError(f"jira.labels: {exc}") from None

@@ -1,0 +1,114 @@
+"""Paging through a JQL search, Cloud's /search/jql or Data Center's /search, with its shape checked.
+
+A page without the documented shape is an error, never "no tickets": the caller plans creates
+from what a search did not find, so reading a confusing answer as empty files duplicates.
+A search that makes no progress, or does not end, stops with one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ticketbridge.infra.retrying import Safety
+from ticketbridge.tickets.jira.api import JiraApi
+from ticketbridge.tickets.jira.failures import odd
+from ticketbridge.tickets.jira.mapping import FIELDS, PROPERTY_KEY, IssueJson, issue_json
+
+__all__ = ["CLOUD_PAGE", "DATACENTER_PAGE", "MAX_PAGES", "MAX_RECONCILE", "search_issues"]
+
+# Cloud's /search/jql returns at most 100 issues a page when fields are asked for
+# (developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search, maxResults);
+# Data Center caps maxResults at 1000 by default (jira.search.views.default.max).
+CLOUD_PAGE: Final = 100
+DATACENTER_PAGE: Final = 1000
+# Cloud accepts at most 50 ids in reconcileIssues (same reference, reconcileIssues).
+MAX_RECONCILE: Final = 50
+# No project ticketbridge serves needs more: 500 pages are 50,000 issues on Cloud. A search
+# still going after that is a server that never says "last page".
+MAX_PAGES: Final = 500
+
+
+def search_issues(
+    api: JiraApi,
+    query: str,
+    *,
+    limit: int | None = None,
+    reconcile: Callable[[], Sequence[int]] = list,
+) -> list[IssueJson]:
+    """Every issue the query matches (or the first `limit`), each checked, in Jira's order."""
+    if api.cloud:
+        return _cloud(api, query, limit, reconcile)
+    return _datacenter(api, query, limit)
+
+
+def _cloud(
+    api: JiraApi, query: str, limit: int | None, reconcile: Callable[[], Sequence[int]]
+) -> list[IssueJson]:
+    found: dict[str, IssueJson] = {}
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    for _ in range(MAX_PAGES):
+        body: dict[str, Any] = {
+            "jql": query,
+            "fields": list(FIELDS),
+            "properties": [PROPERTY_KEY],
+            "maxResults": min(CLOUD_PAGE, limit or CLOUD_PAGE),
+            "reconcileIssues": list(reconcile()),
+        }
+        if token:
+            body["nextPageToken"] = token
+        page = api.call("POST", "search/jql", body=body, safety=Safety.READ, what="search")
+        issues = _issues(page)
+        for issue in issues:
+            found[issue["key"]] = issue
+        token = page.get("nextPageToken")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise odd("search", "nextPageToken is not a string")
+        last = page.get("isLast")
+        if last is not None and not isinstance(last, bool):
+            raise odd("search", "isLast is not a boolean")
+        # The last page says isLast: true, or (as some answers do) simply carries no token.
+        if last is True or token is None or len(found) >= (limit or len(found) + 1):
+            return list(found.values())
+        if token in seen_tokens or not issues:
+            raise odd("search", "the next page repeats one already read (no progress)")
+        seen_tokens.add(token)
+    raise odd("search", f"still not at the last page after {MAX_PAGES} pages")
+
+
+def _datacenter(api: JiraApi, query: str, limit: int | None) -> list[IssueJson]:
+    found: dict[str, IssueJson] = {}
+    start = 0
+    for _ in range(MAX_PAGES):
+        # SearchRequestBean declares jql, startAt, maxResults, fields, expand and
+        # validateQuery only; Jira DC refuses any other key (see tests/support/jirafake/contract).
+        body: dict[str, Any] = {
+            "jql": query,
+            "startAt": start,
+            "maxResults": min(DATACENTER_PAGE, limit or DATACENTER_PAGE),
+            "fields": list(FIELDS),
+            "properties": [PROPERTY_KEY],
+        }
+        page = api.call("POST", "search", body=body, safety=Safety.READ, what="search")
+        issues = _issues(page)
+        total = page.get("total")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise odd("search", "no total")
+        for issue in issues:
+            found[issue["key"]] = issue
+        start += len(issues)
+        if start >= total or len(found) >= (limit or start + 1):
+            return list(found.values())
+        if not issues:
+            raise odd("search", f"an empty page at {start} of {total} (no progress)")
+    raise odd("search", f"still not at the last page after {MAX_PAGES} pages")
+
+
+def _issues(page: Any) -> list[IssueJson]:
+    if not isinstance(page, dict):
+        raise odd("search", "not a JSON object")
+    issues = page.get("issues")
+    if not isinstance(issues, list):
+        raise odd("search", "no list of issues")
+    return [issue_json(raw, "search") for raw in issues]
