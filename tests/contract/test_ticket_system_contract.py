@@ -101,7 +101,13 @@ def test_tracked_endpoints_round_trip(ticket_system: TicketSystem) -> None:
         created.key, TicketEdit(evidence={"certificate_id": cid, "endpoints": moved}), "Moved."
     )
     assert edited.tracked_endpoints == tuple(moved)
-    listed = [ticket for ticket in ticket_system.open_tickets() if ticket.key == created.key]
+    listed = list(ticket_system.open_tickets())
+    # Jira Data Center's search cannot return issue properties (its SearchRequestBean has no
+    # `properties`): the adapter reads them by key for the tickets a run did not observe.
+    complete = getattr(ticket_system, "with_tracked_endpoints", None)
+    if callable(complete):
+        listed = complete(listed, set())
+    listed = [ticket for ticket in listed if ticket.key == created.key]
     assert only(listed).tracked_endpoints == tuple(moved)
 
 

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from support.jirafake import JiraFake, default_transitions
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from ticketbridge.app.config import Settings
 from ticketbridge.app.doctor import CheckResult, checks_to_json, render_checks, run_checks
 

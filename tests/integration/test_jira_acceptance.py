@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from support.jirafake import JiraFake
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from ticketbridge.core.apply import ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import build_inventory

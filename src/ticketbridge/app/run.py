@@ -74,8 +74,15 @@ def plan_for(
     paging: bool,
 ) -> Plan:
     policy = policy_of(settings, config_path)
+    open_now = tickets.open_tickets()
+    # Data Center's search cannot return the evidence property: the Jira adapter reads it, by
+    # key, only for marker tickets whose certificate this run did not see (a converged run
+    # therefore still makes search requests only).
+    complete = getattr(tickets, "with_tracked_endpoints", None)
+    if callable(complete):
+        open_now = complete(open_now, {cert.id for cert in inventory.certificates})
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
-    return decide(inventory, tickets.open_tickets(), policy, now, paging=paging)
+    return decide(inventory, open_now, policy, now, paging=paging)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,6 @@ def _datacenter(api: JiraApi, query: str, limit: int | None) -> list[IssueJson]:
             "startAt": start,
             "maxResults": min(DATACENTER_PAGE, limit or DATACENTER_PAGE),
             "fields": list(FIELDS),
-            "properties": [PROPERTY_KEY],
         }
         page = api.call("POST", "search", body=body, safety=Safety.READ, what="search")
         issues = _issues(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
@@ -134,6 +134,10 @@ class JiraTicketSystem:
             "ORDER BY key ASC"
         )
         found = {ticket.key: ticket for ticket in self._search(query)}
+        if not self.api.cloud:
+            # DC's search returns no issue properties (SearchRequestBean has no `properties`);
+            # GET issue does, and a marker lookup precedes a write, never a converged run.
+            found = {key: self._fetch(key) for key in found}
         # Read-after-write: what this process marked is fetched by key (always consistent)
         # in case the search index has not caught up with it.
         for key in sorted(self._marker_keys.get(marker, set()) - set(found)):
@@ -146,6 +150,20 @@ class JiraTicketSystem:
             if marker in ticket.labels:
                 found[key] = ticket
         return sorted(found.values(), key=lambda ticket: (ticket.created, key_order(ticket.key)))
+
+    def with_tracked_endpoints(
+        self, tickets: Sequence[Ticket], observed: Collection[str]
+    ) -> list[Ticket]:
+        """`tickets`, with the tracked endpoints read for marker tickets whose certificate
+        `observed` lacks; only Data Center needs it (Cloud's search returns the property)."""
+        if self.api.cloud:
+            return list(tickets)
+        return [
+            self._fetch(ticket.key)
+            if ticket.marker_ids and not set(ticket.marker_ids) & set(observed)
+            else ticket
+            for ticket in tickets
+        ]
 
     def create(self, ticket: NewTicket, comment: str) -> Ticket:
         summary = valid_summary(ticket.summary)
