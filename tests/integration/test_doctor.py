@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from support.jirafake import JiraFake, default_transitions
+from support.hostile import Answer, Hostile, jira_json
+from support.jirafake import JiraFake, User, default_transitions
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
-from ticketbridge.app.config import Settings
+from support.jirafake.state import BOT
+from ticketbridge.app.config import CertificateSettings, Settings
 from ticketbridge.app.doctor import CheckResult, checks_to_json, render_checks, run_checks
 
 
@@ -108,3 +110,75 @@ def test_local_backend_checks_the_store(tmp_path: Path) -> None:
     (tmp_path / "t.db").write_text("not a database")
     results = run_checks(settings, tmp_path / "ticketbridge.toml")
     assert verdicts(results)["ticket store"] is False
+
+
+# -- issue 8: the project's own screens, the assignees Cloud can name --------------------------
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_priority_outside_the_projects_scheme_fails_though_it_exists_site_wide(
+    flavour: str, tmp_path: Path
+) -> None:
+    with JiraFake(flavour=flavour, priority_scheme=("High", "Medium", "Low")) as fake:
+        fake.seed_issue("Open one")
+        results = check(jira_settings(fake, escalation_priority="Highest"), tmp_path)
+        allowed = check(jira_settings(fake, escalation_priority="High"), tmp_path)
+    priority = next(result for result in results if result.name == "priority")
+    assert priority.ok is False
+    assert "'Highest' is not allowed on the create screen of OPS/Task: High, Medium, Low" in (
+        priority.detail
+    )
+    ok = next(result for result in allowed if result.name == "priority")
+    assert ok.ok and "edit screen of OPS-1" in ok.detail
+
+
+def test_cloud_assignee_whose_email_is_hidden_is_named_by_doctor(tmp_path: Path) -> None:
+    hidden = User("557058:carol-0003", "carol", "Carol", "carol@example.com", email_visible=False)
+    with JiraFake(flavour="cloud", users=[BOT, hidden]) as fake:
+        settings = jira_settings(fake)
+        settings = settings.model_copy(
+            update={
+                "certificates": [
+                    CertificateSettings(names=["a.example.com"], assignee="carol@example.com"),
+                    CertificateSettings(names=["b.example.com"], assignee="557058:carol-0003"),
+                ]
+            }
+        )
+        results = check(settings, tmp_path)
+    found = {result.name: result for result in results}
+    assert found["assignee: 557058:carol-0003"].ok
+    carol = found["assignee: carol@example.com"]
+    assert carol.ok is False
+    assert "Jira Cloud returns no account for 'carol@example.com'" in carol.detail
+
+
+# -- issue 10: a confusing answer is a FAIL line, never a crash ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "project",
+    [{}, [], "OPS", None, {"key": "OPS", "name": "Ops", "issueTypes": "Task"}],
+    ids=["empty", "list", "string", "null", "types-a-string"],
+)
+def test_doctor_fails_a_check_on_a_wrong_shape_instead_of_crashing(
+    project: Any, tmp_path: Path
+) -> None:
+    def script(method: str, path: str, body: bytes) -> Answer:
+        if path.endswith("/serverInfo"):
+            return jira_json({"deploymentType": "Server", "version": "9.12.15"})
+        if path.endswith("/myself"):
+            return jira_json({"name": "bot"})
+        if "/project/" in path:
+            return jira_json(project)
+        return jira_json({"weird": True})
+
+    with Hostile(script) as peer:
+        settings = Settings(
+            tickets={"backend": "jira"},
+            jira={"url": peer.url, "project": "OPS", "token": "t", "requests_per_second": 1000},
+        )
+        results = check(settings, tmp_path)
+    assert not all(result.ok for result in results)
+    assert not any("None" in result.detail for result in results)
+    failed = [result for result in results if not result.ok]
+    assert failed and all("unexpected answer" in r.detail for r in failed), failed

@@ -461,30 +461,3 @@ def test_private_ca_bundle(tmp_path: Path, sleeps: Sleeps) -> None:
         with JiraTicketSystem(settings_for(fake, ca_bundle=str(bundle)), sleep=sleeps) as system:
             created = system.create(new_ticket(), "Filed over TLS.")
             assert created.key in fake.state.issues
-
-
-# -- Data Center as it really is (issue 8) ---------------------------------------------------------
-
-
-def test_datacenter_reads_tracked_endpoints_only_for_tickets_a_run_did_not_observe() -> None:
-    with (
-        JiraFake(flavour="datacenter") as fake,
-        JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system,
-    ):
-        seen, gone = secrets.token_hex(8), secrets.token_hex(8)
-        system.create(new_ticket(seen), "Filed.")
-        system.create(new_ticket(gone), "Filed.")
-        fake.requests_log.clear()
-
-        listed = system.open_tickets()
-        assert [r.method for r in fake.requests_log] == ["POST"]  # one search, nothing else
-        assert "properties" not in (fake.requests_log[0].body or {})
-        assert all(ticket.tracked_endpoints == () for ticket in listed)
-
-        completed = system.with_tracked_endpoints(listed, {seen})
-        reads = [r.path for r in fake.requests_log if r.method == "GET"]
-        assert len(reads) == 1 and reads[0].endswith(issues_with(fake, marker_label(gone))[0])
-        by_marker = {ticket.marker_ids[0]: ticket for ticket in completed}
-        assert by_marker[gone].tracked_endpoints == ("app.example.com:443@192.0.2.10",)
-        assert by_marker[seen].tracked_endpoints == ()
-        assert fake.write_count() == 0

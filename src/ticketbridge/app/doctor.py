@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from rich.table import Table
 from rich.text import Text
@@ -17,8 +17,9 @@ from rich.text import Text
 from ticketbridge.app.config import Settings
 from ticketbridge.app.wiring import jira_options
 from ticketbridge.core.ports import TransitionTarget
-from ticketbridge.errors import BackendError, ConfigError
+from ticketbridge.errors import BackendError, ConfigError, PermanentBackendError
 from ticketbridge.tickets.jira.mapping import choose_transition
+from ticketbridge.tickets.jira.screens import create_priorities, edit_priorities
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 __all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "render_checks", "run_checks"]
@@ -117,43 +118,61 @@ def _jira_checks(
         return
     yield CheckResult("config", True, f"{config_path}: Jira {jira.url}, project {jira.project}")
     with system:
-        try:
-            info = system.api.server_info()
-        except BackendError as exc:
-            tls = "TLS" in str(exc)
-            yield CheckResult("reachability", tls, str(exc) if not tls else "Jira answered")
-            if tls:
-                yield CheckResult("TLS", False, str(exc))
-            return
-        yield CheckResult(
-            "reachability", True, f"{info.get('serverTitle', 'Jira')} {info.get('version', '?')}"
-        )
-        yield _tls_check(jira.url, jira.ca_bundle)
-        # Before the credentials: a deployment mismatch is why Jira would refuse them.
-        yield _guarded("deployment", lambda: _deployment_check(jira.deployment, info, system))
-        try:
-            me = system.api.myself()
-        except BackendError as exc:
-            yield CheckResult("credentials", False, str(exc))
-            return
-        who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
-        yield CheckResult("credentials", True, f"authenticated as {who}")
-        try:
-            project = system.api.get_json(f"project/{jira.project}")
-        except BackendError as exc:
-            yield CheckResult("project", False, str(exc))
-            return
-        yield CheckResult("project", True, f"{project.get('key')}: {project.get('name')}")
-        yield _issue_type_check(project, jira.issue_type)
-        yield _guarded("priority", lambda: _priority_check(system, jira.escalation_priority))
-        yield from _permission_results(system, jira.project)
-        yield _guarded(
-            "transition: done", lambda: _transition_check(system, "done", jira.done_transition)
-        )
-        yield _guarded(
-            "transition: reopen",
-            lambda: _transition_check(system, "reopen", jira.reopen_transition),
-        )
+        yield from _jira_session_checks(settings, system)
+
+
+def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterator[CheckResult]:
+    jira = settings.jira
+    try:
+        info = system.api.server_info()
+        _jira_shaped(info, "deploymentType", "read the Jira server info")
+    except BackendError as exc:
+        tls = "TLS" in str(exc)
+        yield CheckResult("reachability", tls, str(exc) if not tls else "Jira answered")
+        if tls:
+            yield CheckResult("TLS", False, str(exc))
+        return
+    yield CheckResult(
+        "reachability", True, f"{info.get('serverTitle', 'Jira')} {info.get('version', '?')}"
+    )
+    yield _tls_check(jira.url, jira.ca_bundle)
+    # Before the credentials: a deployment mismatch is why Jira would refuse them.
+    yield _guarded("deployment", lambda: _deployment_check(jira.deployment, info, system))
+    try:
+        me = system.api.myself()
+    except BackendError as exc:
+        yield CheckResult("credentials", False, str(exc))
+        return
+    who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
+    yield CheckResult("credentials", True, f"authenticated as {who}")
+    try:
+        project = system.api.get_json(f"project/{quote(jira.project, safe='')}")
+        _jira_shaped(project, "key", "read the project")
+        _jira_shaped(project, "name", "read the project")
+    except BackendError as exc:
+        yield CheckResult("project", False, str(exc))
+        return
+    yield CheckResult("project", True, f"{project['key']}: {project['name']}")
+    yield _guarded("issue type", lambda: _issue_type_check(project, jira.issue_type))
+    yield _guarded(
+        "priority",
+        lambda: _priority_check(system, jira.project, jira.issue_type, jira.escalation_priority),
+    )
+    yield from _assignee_results(settings, system)
+    yield from _permission_results(system, jira.project)
+    yield _guarded(
+        "transition: done", lambda: _transition_check(system, "done", jira.done_transition)
+    )
+    yield _guarded(
+        "transition: reopen",
+        lambda: _transition_check(system, "reopen", jira.reopen_transition),
+    )
+
+
+def _jira_shaped(answer: Any, key: str, what: str) -> None:
+    """Jira always sends `key` here: an answer without it is not Jira's, and fails the check."""
+    if not isinstance(answer, dict) or not isinstance(answer.get(key), str) or not answer[key]:
+        raise PermanentBackendError(f"{what}: unexpected answer from Jira: no {key}")
 
 
 def _guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
@@ -232,7 +251,10 @@ def _deployment_check(
 
 
 def _issue_type_check(project: Mapping[str, Any], wanted: str) -> CheckResult:
-    names = [str(t.get("name")) for t in project.get("issueTypes") or [] if not t.get("subtask")]
+    types = project.get("issueTypes") or []
+    if not isinstance(types, list) or not all(isinstance(t, dict) for t in types):
+        raise PermanentBackendError("read the project: unexpected answer from Jira: issueTypes")
+    names = [str(t.get("name")) for t in types if not t.get("subtask")]
     if wanted.casefold() in {name.casefold() for name in names}:
         return CheckResult("issue type", True, f"{wanted} exists in {project.get('key')}")
     return CheckResult(
@@ -242,28 +264,65 @@ def _issue_type_check(project: Mapping[str, Any], wanted: str) -> CheckResult:
     )
 
 
-def _priority_check(system: JiraTicketSystem, wanted: str) -> CheckResult:
-    names = [str(p.get("name")) for p in system.api.get_json("priority") or []]
-    if wanted.casefold() in {name.casefold() for name in names}:
-        return CheckResult("priority", True, f"escalation priority {wanted} exists")
-    return CheckResult(
-        "priority", False, f"escalation priority {wanted!r} does not exist: {', '.join(names)}"
-    )
+def _priority_check(
+    system: JiraTicketSystem, project: str, issue_type: str, wanted: str
+) -> CheckResult:
+    """Against the project's own screens: createmeta (and editmeta of an open ticket) list the
+    priorities its scheme allows (`allowedValues`); the site-wide GET priority does not know
+    the scheme and is deprecated on Cloud (developer.atlassian.com/cloud/jira/platform/rest/v3/
+    api-group-issues/#api-rest-api-3-issue-createmeta-projectidorkey-issuetypes-issuetypeid-get,
+    and .../#api-rest-api-3-issue-issueidorkey-editmeta-get)."""
+    screens = [
+        (
+            f"the create screen of {project}/{issue_type}",
+            create_priorities(system.api, project, issue_type),
+        )
+    ]
+    sample = system.sample_ticket(done=False)
+    if sample is not None:
+        screens.append(
+            (f"the edit screen of {sample.key}", edit_priorities(system.api, sample.key))
+        )
+    for screen, allowed in screens:
+        if allowed is None:
+            return CheckResult("priority", False, f"priority is not a field on {screen}")
+        if wanted.casefold() not in {name.casefold() for name in allowed}:
+            return CheckResult(
+                "priority",
+                False,
+                f"escalation priority {wanted!r} is not allowed on {screen}: "
+                f"{', '.join(allowed) or 'none'}",
+            )
+    where = " and ".join(screen for screen, _ in screens)
+    return CheckResult("priority", True, f"escalation priority {wanted} is allowed on {where}")
+
+
+def _assignee_results(settings: Settings, system: JiraTicketSystem) -> Iterator[CheckResult]:
+    """Each configured assignee, as Jira can name them (Cloud needs an accountId)."""
+    for who in sorted({cert.assignee for cert in settings.certificates if cert.assignee}):
+        name = f"assignee: {who}"
+        try:
+            problem = system.assignee_problem(who)
+        except BackendError as exc:
+            yield CheckResult(name, False, str(exc))
+            continue
+        yield CheckResult(name, problem is None, problem or f"{who} can be assigned")
 
 
 def _permission_results(system: JiraTicketSystem, project: str) -> Iterator[CheckResult]:
     keys = ",".join(key for _, key in PERMISSIONS)
     try:
-        granted = system.api.get_json(
-            "mypermissions", {"projectKey": project, "permissions": keys}
-        ).get("permissions", {})
+        answer = system.api.get_json("mypermissions", {"projectKey": project, "permissions": keys})
+        granted = answer.get("permissions") if isinstance(answer, dict) else None
+        if not isinstance(granted, dict):
+            raise PermanentBackendError("read my permissions: unexpected answer from Jira")
     except BackendError as exc:
         for name, _ in PERMISSIONS:
             yield CheckResult(f"permission: {name}", False, str(exc))
         return
     for name, key in PERMISSIONS:
-        entry = granted.get(key) or {}
-        have = bool(entry.get("havePermission"))
+        entry = granted.get(key)
+        have = isinstance(entry, dict) and entry.get("havePermission") is True
         yield CheckResult(
             f"permission: {name}",
             have,

@@ -198,6 +198,8 @@ class JiraFake:
         deployment_type: str | None = None,
         version: tuple[int, int, int] | None = None,
         denied_permissions: Iterable[str] = (),
+        browse_users: bool = True,
+        priority_scheme: Iterable[str] = (),
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
@@ -215,6 +217,8 @@ class JiraFake:
         self.deployment_type = deployment_type or ("Cloud" if self.is_cloud else "Server")
         self.version = version or ((1001, 0, 0) if self.is_cloud else (9, 12, 15))
         self.denied_permissions = set(denied_permissions)
+        self.browse_users = browse_users
+        self.priority_scheme = list(priority_scheme)
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -477,6 +481,7 @@ class JiraFake:
             ("GET", "transitions"): self._get_transitions,
             ("POST", "transitions"): self._do_transition,
             ("PUT", "assignee"): self._assign,
+            ("GET", "editmeta"): self._editmeta,
             ("GET", "properties"): self._property_keys,
         }
         handler = routes.get((req.method, "/".join(sub)))
@@ -526,7 +531,7 @@ class JiraFake:
                 "self": f"{self._api()}/user?accountId={user.account_id}",
                 "accountId": user.account_id,
                 "accountType": "atlassian",
-                "emailAddress": user.email,
+                **({"emailAddress": user.email} if user.email_visible else {}),
                 "displayName": user.display_name,
                 "active": True,
                 "timeZone": "Etc/UTC",
@@ -542,11 +547,21 @@ class JiraFake:
         }
 
     def _user_search(self, req: _Request) -> _Response:
+        # Cloud findUsers: without *Browse users and groups* the answer is an empty list, and
+        # privacy controls hide (and do not match) e-mail addresses a profile keeps private
+        # (developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-user-search).
+        if self.is_cloud and not self.browse_users:
+            return _Response(200, [])
         needle = (req.param("query") if self.is_cloud else req.param("username")) or ""
+
+        def visible(u: User) -> set[str]:
+            hidden = {u.email} if self.is_cloud and not u.email_visible else set()
+            return u.identifiers() - hidden
+
         found = [
             self._user_json(u)
             for u in self.state.users.values()
-            if any(needle.lower() in i.lower() for i in u.identifiers())
+            if any(needle.lower() in i.lower() for i in visible(u))
         ]
         return _Response(200, found)
 
@@ -687,6 +702,21 @@ class JiraFake:
              "hasDefaultValue": fid == "priority"}
             for fid in SYSTEM_FIELDS
         ]  # fmt: skip
+        for meta in metas:
+            # The project's priority scheme, as createmeta/editmeta list it (allowedValues).
+            if meta["fieldId"] == "priority":
+                meta["allowedValues"] = [self._priority_json(n) for n in self._scheme()]
+        return self._custom_meta(metas)
+
+    def _scheme(self) -> list[str]:
+        names = list(self.state.priorities)
+        return [n for n in names if n in self.priority_scheme] if self.priority_scheme else names
+
+    def _editmeta(self, req: _Request, issue: IssueRecord) -> _Response:
+        fields = {meta["fieldId"]: meta for meta in self._field_meta() if meta["fieldId"] not in ("project", "issuetype")}  # fmt: skip
+        return _Response(200, {"fields": fields})
+
+    def _custom_meta(self, metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
         metas += [
             {"fieldId": fid, "key": fid, "name": name, "required": False, "operations": ["set"]}
             for fid, name in self.state.custom_fields.items()

@@ -105,6 +105,8 @@ class User:
     display_name: str
     email: str
     key: str = ""
+    # Cloud profile visibility: a hidden e-mail is neither shown nor matched by user search.
+    email_visible: bool = True
 
     def identifiers(self) -> set[str]:
         return {self.account_id, self.name, self.display_name, self.email, self.key} - {""}

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FIELDS",
+    "INTENDED_ASSIGNEE",
     "MAX_PROPERTY",
     "PROPERTY_KEY",
     "choose_transition",
@@ -36,11 +37,14 @@ __all__ = [
     "ticket_from",
     "timestamp",
     "tracked_endpoints",
+    "unassigned_note",
 ]
 
 # Jira's own limit on an issue property value (developer.atlassian.com, "Entity properties").
 MAX_PROPERTY: Final = 32_768
 PROPERTY_KEY: Final = "ticketbridge"
+# In the evidence: the configured assignee Jira Cloud could not resolve to an account.
+INTENDED_ASSIGNEE: Final = "intended_assignee"
 FIELDS: Final = (
     "summary",
     "status",
@@ -116,10 +120,27 @@ def ticket_from(raw: Any, base_url: str, what: str = "read a ticket") -> Ticket:
         due_date=due_date,
         labels=tuple(labels),
         priority=None if priority is None else str(priority),
-        assignee=person(_object(fields.get("assignee"), key, "assignee", what)),
+        assignee=person(_object(fields.get("assignee"), key, "assignee", what))
+        or _intended(issue.get("properties")),
         resolved_at=resolved_at,
         url=f"{base_url}/browse/{key}",
         tracked_endpoints=tracked_endpoints(issue.get("properties")),
+    )
+
+
+def _intended(properties: Any) -> str | None:
+    """Shown as the assignee of an unassigned ticket whose owner Jira could not resolve, so that
+    a run does not plan the same impossible assignment (and its comment) again and again."""
+    value = properties.get(PROPERTY_KEY) if isinstance(properties, Mapping) else None
+    who = value.get(INTENDED_ASSIGNEE) if isinstance(value, Mapping) else None
+    return f"{who} (unassigned: not resolvable in Jira)" if isinstance(who, str) and who else None
+
+
+def unassigned_note(who: str) -> str:
+    """The line an evidence comment carries when the intended assignee could not be assigned."""
+    return (
+        f"Not assigned: Jira Cloud returns no account for {who!r} (hidden e-mail or no "
+        f"permission to browse users); the intended assignee is {who}."
     )
 
 

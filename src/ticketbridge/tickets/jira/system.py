@@ -26,6 +26,7 @@ from ticketbridge.tickets.jira.failures import JiraPermanentError, JiraTransient
 from ticketbridge.tickets.jira.jql import jql_quote, strip_order_by
 from ticketbridge.tickets.jira.mapping import (
     FIELDS,
+    INTENDED_ASSIGNEE,
     PROPERTY_KEY,
     choose_transition,
     comment_from,
@@ -37,6 +38,7 @@ from ticketbridge.tickets.jira.mapping import (
     resolution_for,
     ticket_from,
     transitions_from,
+    unassigned_note,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
 from ticketbridge.tickets.jira.richtext import plain, rich
@@ -172,6 +174,11 @@ class JiraTicketSystem:
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         evidence = evidence_value({"certificate_id": ticket.certificate_id, **ticket.evidence})
         cloud = self.api.cloud
+        person = None if assignee is None else self._users.reference(assignee)
+        if assignee is not None and person is None:
+            # Filed unassigned rather than failing every run; the evidence names the owner.
+            evidence[INTENDED_ASSIGNEE] = assignee
+            comment = f"{comment}\n\n{unassigned_note(assignee)}"
         comment_body = rich(comment, "comment", cloud)
         fields: dict[str, Any] = {
             **self._options.extra_fields,
@@ -184,8 +191,8 @@ class JiraTicketSystem:
         }
         if priority is not None:
             fields["priority"] = {"name": priority}
-        if assignee is not None:
-            fields["assignee"] = self._users.reference(assignee)
+        if person is not None:
+            fields["assignee"] = person
         marker = marker_label(ticket.certificate_id)
         created = self.api.call(
             "POST",
@@ -216,8 +223,12 @@ class JiraTicketSystem:
             fields["duedate"] = edit.due_date.isoformat()
         if priority is not None:
             fields["priority"] = {"name": priority}
-        if assignee is not None:
-            fields["assignee"] = self._users.reference(assignee)
+        person = None if assignee is None else self._users.reference(assignee)
+        if person is not None:
+            fields["assignee"] = person
+        elif assignee is not None:
+            evidence = {**(evidence or self._stored_evidence(key)), INTENDED_ASSIGNEE: assignee}
+            comment = f"{comment}\n\n{unassigned_note(assignee)}"
         update: dict[str, Any] = {
             "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
         }
@@ -299,6 +310,10 @@ class JiraTicketSystem:
 
     # -- what doctor asks ------------------------------------------------------------------------
 
+    def assignee_problem(self, who: str) -> str | None:
+        """Why `who` cannot be assigned on this Jira (one line), or None when they can."""
+        return self._users.problem(valid_field("assignee", who))
+
     def sample_ticket(self, *, done: bool) -> Ticket | None:
         """The newest ticket of the project in (or out of) the done category, if any."""
         query = (
@@ -336,6 +351,19 @@ class JiraTicketSystem:
             what=f"read {key}",
         )
         return self._ticket(raw, f"read {key}")
+
+    def _stored_evidence(self, key: str) -> dict[str, Any]:
+        """The evidence property of `key` as stored ({} without one)."""
+        raw = self.api.call(
+            "GET",
+            f"issue/{issue_path(key)}",
+            params={"fields": "summary", "properties": PROPERTY_KEY},
+            safety=Safety.READ,
+            what=f"read the evidence of {key}",
+        )
+        stored = (raw.get("properties") or {}) if isinstance(raw, dict) else {}
+        value = stored.get(PROPERTY_KEY) if isinstance(stored, dict) else None
+        return dict(value) if isinstance(value, dict) else {}
 
     def _ticket(self, raw: Any, what: str = "search") -> Ticket:
         ticket = ticket_from(raw, self._url, what)

@@ -1,0 +1,141 @@
+"""Jira as it really is (issue 8) and on a bad day (issue 10): the vendor's contract, not ours."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from support.jirafake import JiraFake, User
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
+from support.jirafake.state import BOT
+from ticketbridge.core.model import MARKER_LABEL, marker_label
+from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.tickets.jira.options import JiraOptions
+from ticketbridge.tickets.jira.system import JiraTicketSystem
+
+DUE = __import__("datetime").date(2026, 11, 14)
+
+
+def settings_for(fake: JiraFake, **changes: Any) -> JiraOptions:
+    values: dict[str, Any] = {
+        "url": fake.url,
+        "project": "OPS",
+        "email": fake.email,
+        "token": fake.token,
+        "requests_per_second": 1000,
+    }
+    values.update(changes)
+    return JiraOptions(**values)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def new_ticket(cid: str | None = None, **changes: Any) -> NewTicket:
+    cid = cid or secrets.token_hex(8)
+    fields: dict[str, Any] = {
+        "summary": "Renew TLS certificate *.example.com",
+        "description": "The certificate for *.example.com expires soon.",
+        "due_date": DUE,
+        "labels": (MARKER_LABEL, marker_label(cid)),
+        "certificate_id": cid,
+        "evidence": {"certificate_id": cid, "endpoints": ["app.example.com:443@192.0.2.10"]},
+    }
+    fields.update(changes)
+    return NewTicket(**fields)
+
+
+def issues_with(fake: JiraFake, label: str) -> list[str]:
+    return [i.key for i in fake.state.issues.values() if label in i.labels]
+
+
+@pytest.fixture
+def cloud() -> Iterator[JiraFake]:
+    hidden = User(
+        "557058:carol-0003", "carol", "Carol Hidden", "carol@example.com", email_visible=False
+    )
+    with JiraFake(flavour="cloud", users=[BOT, hidden]) as fake:
+        yield fake
+
+
+# -- Data Center ------------------------------------------------------------------------------
+
+
+def test_datacenter_reads_tracked_endpoints_only_for_tickets_a_run_did_not_observe() -> None:
+    with (
+        JiraFake(flavour="datacenter") as fake,
+        JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system,
+    ):
+        seen, gone = secrets.token_hex(8), secrets.token_hex(8)
+        system.create(new_ticket(seen), "Filed.")
+        system.create(new_ticket(gone), "Filed.")
+        fake.requests_log.clear()
+
+        listed = system.open_tickets()
+        assert [r.method for r in fake.requests_log] == ["POST"]  # one search, nothing else
+        assert "properties" not in (fake.requests_log[0].body or {})
+        assert all(ticket.tracked_endpoints == () for ticket in listed)
+
+        completed = system.with_tracked_endpoints(listed, {seen})
+        reads = [r.path for r in fake.requests_log if r.method == "GET"]
+        assert len(reads) == 1 and reads[0].endswith(issues_with(fake, marker_label(gone))[0])
+        by_marker = {ticket.marker_ids[0]: ticket for ticket in completed}
+        assert by_marker[gone].tracked_endpoints == ("app.example.com:443@192.0.2.10",)
+        assert by_marker[seen].tracked_endpoints == ()
+        assert fake.write_count() == 0
+
+
+# -- Cloud assignees ---------------------------------------------------------------------------
+
+
+def test_cloud_assignee_by_account_id_needs_no_lookup(cloud: JiraFake) -> None:
+    with JiraTicketSystem(settings_for(cloud), sleep=Sleeps()) as system:
+        created = system.create(new_ticket(assignee="557058:carol-0003"), "Filed.")
+    assert cloud.state.issues[created.key].assignee == "carol"
+    assert not cloud.requests("GET", "/user/search")
+
+
+@pytest.mark.parametrize("browse_users", [True, False], ids=["hidden-email", "no-permission"])
+def test_cloud_unresolvable_email_creates_unassigned_naming_the_owner(
+    browse_users: bool,
+) -> None:
+    hidden = User(
+        "557058:carol-0003", "carol", "Carol Hidden", "carol@example.com", email_visible=False
+    )
+    with (
+        JiraFake(flavour="cloud", users=[BOT, hidden], browse_users=browse_users) as fake,
+        JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system,
+    ):
+        cid = secrets.token_hex(8)
+        created = system.create(new_ticket(cid, assignee="carol@example.com"), "Filed.")
+        issue = fake.state.issues[created.key]
+        assert issue.assignee is None
+        assert issue.properties["ticketbridge"]["intended_assignee"] == "carol@example.com"
+        (comment,) = system.comments(created.key)
+        assert "the intended assignee is carol@example.com" in comment.body
+        # The next run sees the owner it could not assign, so plans no impossible edit.
+        (listed,) = [t for t in system.open_tickets() if t.key == created.key]
+        assert listed.assignee == "carol@example.com (unassigned: not resolvable in Jira)"
+
+
+def test_cloud_unresolvable_assignee_on_edit_still_edits(cloud: JiraFake) -> None:
+    with JiraTicketSystem(settings_for(cloud), sleep=Sleeps()) as system:
+        created = system.create(new_ticket(), "Filed.")
+        edited = system.edit(
+            created.key,
+            TicketEdit(due_date=DUE.replace(day=1), assignee="carol@example.com"),
+            "Due date moved.",
+        )
+    issue = cloud.state.issues[created.key]
+    assert issue.duedate == DUE.replace(day=1) and issue.assignee is None
+    assert issue.properties["ticketbridge"]["intended_assignee"] == "carol@example.com"
+    assert issue.properties["ticketbridge"]["endpoints"] == ["app.example.com:443@192.0.2.10"]
+    assert edited.assignee == "carol@example.com (unassigned: not resolvable in Jira)"
