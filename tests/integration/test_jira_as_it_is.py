@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from support.jirafake import JiraFake, User
+import ticketbridge.tickets.jira.search as jira_search
+from support.jirafake import FaultRule, JiraFake, User
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from support.jirafake.state import BOT
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.errors import TransientBackendError
 from ticketbridge.tickets.jira.options import JiraOptions
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 
-DUE = __import__("datetime").date(2026, 11, 14)
+DUE = dt.date(2026, 11, 14)
 
 
 def settings_for(fake: JiraFake, **changes: Any) -> JiraOptions:
@@ -139,3 +142,49 @@ def test_cloud_unresolvable_assignee_on_edit_still_edits(cloud: JiraFake) -> Non
     assert issue.properties["ticketbridge"]["intended_assignee"] == "carol@example.com"
     assert issue.properties["ticketbridge"]["endpoints"] == ["app.example.com:443@192.0.2.10"]
     assert edited.assignee == "carol@example.com (unassigned: not resolvable in Jira)"
+
+
+# -- the soft spots ----------------------------------------------------------------------------
+
+
+def test_cloud_pages_without_is_last_are_followed_by_their_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jira_search, "CLOUD_PAGE", 1)  # one issue a page: three pages
+    with JiraFake(flavour="cloud", omit_is_last=True) as fake:
+        for number in range(3):
+            fake.seed_issue(f"Hand-filed {number}")
+        with JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system:
+            listed = system.open_tickets()
+    assert sorted(ticket.key for ticket in listed) == ["OPS-1", "OPS-2", "OPS-3"]
+
+
+def test_a_far_rate_limit_reset_fails_at_once_and_says_why() -> None:
+    now = dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC)
+    sleeps = Sleeps()
+    with JiraFake(flavour="cloud") as fake:
+        fake.faults.add(
+            FaultRule(effect=429, path=r"/search", rate_limit_reset=now + dt.timedelta(days=3))
+        )
+        with (
+            JiraTicketSystem(settings_for(fake), clock=lambda: now, sleep=sleeps) as system,
+            pytest.raises(TransientBackendError) as raised,
+        ):
+            system.open_tickets()
+    assert sleeps.calls == []
+    assert "Jira asked to wait 259,200s, longer than the retry budget of 120s" in str(raised.value)
+
+
+def test_a_done_ticket_without_a_resolution_date_is_still_found_for_reopening() -> None:
+    with (
+        JiraFake(flavour="datacenter") as fake,
+        JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system,
+    ):
+        cid = secrets.token_hex(8)
+        created = system.create(new_ticket(cid), "Filed.")
+        issue = fake.state.issues[created.key]
+        issue.status, issue.resolution, issue.resolutiondate = "Done", None, None
+        listed = [t for t in system.open_tickets() if t.key == created.key]
+    assert [(t.status_category, t.resolved_at, t.marker_ids) for t in listed] == [
+        ("done", None, (cid,))
+    ]

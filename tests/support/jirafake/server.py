@@ -200,6 +200,7 @@ class JiraFake:
         denied_permissions: Iterable[str] = (),
         browse_users: bool = True,
         priority_scheme: Iterable[str] = (),
+        omit_is_last: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
@@ -219,6 +220,7 @@ class JiraFake:
         self.denied_permissions = set(denied_permissions)
         self.browse_users = browse_users
         self.priority_scheme = list(priority_scheme)
+        self.omit_is_last = omit_is_last
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -1419,6 +1421,8 @@ class JiraFake:
         }
         if not body["isLast"]:
             body["nextPageToken"] = _encode_token(start + limit, digest)
+        if self.omit_is_last:
+            del body["isLast"]  # some Cloud answers carry only nextPageToken (issue 8)
         return _Response(200, body)
 
     def _approximate_count(self, req: _Request) -> _Response:

@@ -121,9 +121,13 @@ class JiraTicketSystem:
         adopt = strip_order_by(self._options.adopt_jql) or (
             f"project = {project} AND statusCategory != Done"
         )
+        # A workflow without a resolution screen closes tickets with no resolution date: those
+        # count as recently closed by their last update, or they could never be reopened.
+        days = RECENTLY_CLOSED_DAYS
         closed = (
             f"project = {project} AND labels = {jql_quote(MARKER_LABEL)} "
-            f"AND statusCategory = Done AND resolved >= -{RECENTLY_CLOSED_DAYS}d"
+            f"AND statusCategory = Done AND (resolved >= -{days}d "
+            f"OR (resolved is EMPTY AND updated >= -{days}d))"
         )
         found = self._search(f"({adopt}) OR ({closed}) ORDER BY key ASC")
         # JQL cannot match a label prefix: a closed ticket counts only with a `tb-` marker.
