@@ -36,6 +36,7 @@ from ticketbridge.tickets.jira.failures import (
     classify,
     error_detail,
     expect_object,
+    odd,
     scrub,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
@@ -284,11 +285,9 @@ class JiraApi:
         try:
             return json.loads(content)
         except ValueError:
-            raise JiraTransientError(
-                f"{what}: Jira answered HTTP {status} without JSON",
-                Failure(retryable=True),
-                status,
-            ) from None
+            # A 2xx page that is not JSON (a proxy's login page, a captive portal) will not
+            # become JSON by asking again: one line, now.
+            raise odd(what, f"HTTP {status} without JSON") from None
 
     def _refusal(
         self, status: int, headers: Mapping[str, str], content: bytes, what: str
