@@ -60,6 +60,7 @@ def _cloud(
             body["nextPageToken"] = token
         page = api.call("POST", "search/jql", body=body, safety=Safety.READ, what="search")
         issues = _issues(page)
+        before = len(found)
         for issue in issues:
             found[issue["key"]] = issue
         token = page.get("nextPageToken")
@@ -71,7 +72,7 @@ def _cloud(
         # The last page says isLast: true, or (as some answers do) simply carries no token.
         if last is True or token is None or len(found) >= (limit or len(found) + 1):
             return list(found.values())
-        if token in seen_tokens or not issues:
+        if token in seen_tokens or len(found) == before:
             raise odd("search", "the next page repeats one already read (no progress)")
         seen_tokens.add(token)
     raise odd("search", f"still not at the last page after {MAX_PAGES} pages")
@@ -94,13 +95,14 @@ def _datacenter(api: JiraApi, query: str, limit: int | None) -> list[IssueJson]:
         total = page.get("total")
         if not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise odd("search", "no total")
+        before = len(found)
         for issue in issues:
             found[issue["key"]] = issue
         start += len(issues)
         if start >= total or len(found) >= (limit or start + 1):
             return list(found.values())
-        if not issues:
-            raise odd("search", f"an empty page at {start} of {total} (no progress)")
+        if len(found) == before:
+            raise odd("search", f"a page at {start} of {total} with nothing new (no progress)")
     raise odd("search", f"still not at the last page after {MAX_PAGES} pages")
 
 
