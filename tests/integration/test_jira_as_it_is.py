@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ticketbridge.tickets.jira.search as jira_search
-from support.jirafake import FaultRule, JiraFake, User
+from support.jirafake import FaultRule, JiraFake, Transition, User
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from support.jirafake.state import BOT
 from ticketbridge.core.model import MARKER_LABEL, marker_label
@@ -188,3 +188,23 @@ def test_a_done_ticket_without_a_resolution_date_is_still_found_for_reopening() 
     assert [(t.status_category, t.resolved_at, t.marker_ids) for t in listed] == [
         ("done", None, (cid,))
     ]
+
+
+# -- workflows as the vendor shows them --------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_done_takes_a_resolution_the_screen_offers(flavour: str) -> None:
+    workflow = [
+        Transition("31", "Close", "Done", screen=frozenset({"resolution", "comment"}),
+                   resolutions=("Won't Do", "Fixed")),
+        Transition("41", "Reopen", "To Do", sources=("Done",), clears_resolution=True),
+    ]  # fmt: skip
+    with JiraFake(flavour=flavour, transitions=workflow) as fake:
+        fake.state.resolutions["Fixed"] = "10003"
+        with JiraTicketSystem(settings_for(fake), sleep=Sleeps()) as system:
+            created = system.create(new_ticket(), "Filed.")
+            closed = system.transition(created.key, "done", "Renewed.")
+    assert closed.status_category == "done"
+    # Not the first offered ("Won't Do"): one that says the work is finished.
+    assert fake.state.issues[created.key].resolution == "Fixed"

@@ -738,7 +738,9 @@ class JiraFake:
         return _Response(200, {"expand": "projects", "projects": projects})
 
     def _my_permissions(self, req: _Request) -> _Response:
-        keys = req.params("permissions")
+        # Cloud requires `permissions` and answers those keys; Data Center ignores the parameter
+        # and answers every permission (contract.py, the two mypermissions rows).
+        keys = req.params("permissions") if self.is_cloud else []
         if self.is_cloud and not keys:
             return _error(400, ["The permissions parameter is required."])
         unknown = [k for k in keys if k not in PERMISSIONS]
@@ -1143,7 +1145,18 @@ class JiraFake:
                 name: {"required": False, "name": name.capitalize(), "operations": ["set"]}
                 for name in sorted(t.screen)
             }
+            if "resolution" in t.screen:
+                # As GET transitions?expand=transitions.fields shows a resolution screen: required,
+                # with the resolutions it offers (CLOUD3 getTransitions, DC api/2/issue/{key}/transitions).
+                out["fields"]["resolution"] |= {
+                    "required": True,
+                    "schema": {"type": "resolution", "system": "resolution"},
+                    "allowedValues": [self._resolution_json(n) for n in self._offered(t)],
+                }
         return out
+
+    def _offered(self, t: Transition) -> list[str]:
+        return [n for n in self.state.resolutions if not t.resolutions or n in t.resolutions]
 
     def _get_transitions(self, req: _Request, issue: IssueRecord) -> _Response:
         available = [] if "TRANSITION_ISSUES" in self.denied_permissions else self.state.transitions_from(issue.status)  # fmt: skip
@@ -1178,6 +1191,8 @@ class JiraFake:
                 resolution = self._named(value, self.state.resolutions, by_id=self.state.resolutions.__getitem__)  # fmt: skip
                 if resolution is None:
                     errors["resolution"] = "Could not find valid 'id' or 'name' in resolution object."  # fmt: skip
+                elif resolution not in self._offered(transition):
+                    errors["resolution"] = f"The resolution '{resolution}' is not offered on this screen."  # fmt: skip
         comments = [self._comment_entry(op, req.version) for op in (body.get("update") or {}).get("comment", [])]  # fmt: skip
         if errors:
             return _error(400, errors=errors)

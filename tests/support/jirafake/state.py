@@ -73,6 +73,8 @@ class Transition:
     screen: frozenset[str] = frozenset()
     auto_resolution: str | None = None
     clears_resolution: bool = False
+    # The resolutions the screen offers (its `allowedValues`); empty: every resolution.
+    resolutions: tuple[str, ...] = ()
 
 
 def default_transitions(

@@ -192,17 +192,23 @@ def timestamp(text: Any) -> datetime:
     return moment
 
 
+# A renewed certificate's ticket is finished work: the resolutions that say so, best first.
+_FINISHED: Final = ("done", "fixed", "resolved", "complete", "completed")
+
+
 def resolution_for(field: Mapping[str, Any]) -> dict[str, str]:
-    """The resolution to set on a transition screen: "Done" when offered, else the first."""
+    """The resolution to set on a transition screen, among its `allowedValues`: one that says
+    the work is finished ("Done", "Fixed", ...) when offered, else the first offered."""
     allowed = [
-        value
+        str(value["name"])
         for value in field.get("allowedValues") or []
         if isinstance(value, dict) and value.get("name")
     ]
-    for value in allowed:
-        if str(value["name"]).casefold() == "done":
-            return {"name": str(value["name"])}
-    return {"name": str(allowed[0]["name"])} if allowed else {"name": "Done"}
+    by_name = {name.casefold(): name for name in reversed(allowed)}
+    for wanted in _FINISHED:
+        if wanted in by_name:
+            return {"name": by_name[wanted]}
+    return {"name": allowed[0]} if allowed else {"name": "Done"}
 
 
 def choose_transition(
