@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -70,6 +71,44 @@ def _jira(flavour: str) -> BackendFactory:
 # The Jira adapter against the Jira-compatible test server, one flavour each.
 backend("jira-cloud")(_jira("cloud"))
 backend("jira-datacenter")(_jira("datacenter"))
+
+# Opt-in: the same suite against a real Jira site (README, "Proving ticketbridge against your
+# own Jira"). Use a scratch project: the suite creates, edits and transitions tickets, then
+# deletes every ticket it labelled.
+LIVE = ("URL", "PROJECT", "EMAIL", "TOKEN")
+LIVE_LABEL = "ticketbridge-live-test"
+
+
+@backend("jira-live")
+@contextmanager
+def jira_live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketSystem]:
+    found = {name: os.environ.get(f"TICKETBRIDGE_LIVE_JIRA_{name}", "") for name in LIVE}
+    if not (found["URL"] and found["PROJECT"] and found["TOKEN"]):
+        pytest.skip("set TICKETBRIDGE_LIVE_JIRA_URL, _PROJECT, _EMAIL (Cloud) and _TOKEN")
+    options = JiraOptions(
+        url=found["URL"],
+        project=found["PROJECT"],
+        email=found["EMAIL"],
+        token=found["TOKEN"],
+        labels=("ticketbridge", LIVE_LABEL),
+    )
+    with JiraTicketSystem(options) as system:
+        try:
+            yield system
+        finally:
+            _delete_labelled(system, found["PROJECT"])
+
+
+def _delete_labelled(system: JiraTicketSystem, project: str) -> None:
+    from ticketbridge.infra.retrying import Safety
+    from ticketbridge.tickets.jira.jql import jql_quote
+    from ticketbridge.tickets.jira.search import search_issues
+
+    query = f"project = {jql_quote(project)} AND labels = {jql_quote(LIVE_LABEL)}"
+    for issue in search_issues(system.api, query):
+        system.api.call(
+            "DELETE", f"issue/{issue['key']}", safety=Safety.IDEMPOTENT, what="clean up"
+        )
 
 
 # The in-memory fake is written alongside this suite. Only its absence is tolerated: a
