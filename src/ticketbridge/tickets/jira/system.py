@@ -22,14 +22,19 @@ from ticketbridge.core.ports import (
 )
 from ticketbridge.infra.retrying import RetryPolicy, Safety
 from ticketbridge.tickets.jira.api import Deployment, JiraApi
-from ticketbridge.tickets.jira.failures import JiraPermanentError, JiraTransientError, odd
+from ticketbridge.tickets.jira.comments import (
+    comment_landed,
+    post_comment,
+    read_comments,
+    stored_evidence,
+)
+from ticketbridge.tickets.jira.failures import JiraPermanentError, JiraTransientError
 from ticketbridge.tickets.jira.jql import jql_quote, strip_order_by
 from ticketbridge.tickets.jira.mapping import (
     FIELDS,
     INTENDED_ASSIGNEE,
     PROPERTY_KEY,
     choose_transition,
-    comment_from,
     created_key,
     evidence_value,
     issue_path,
@@ -41,7 +46,7 @@ from ticketbridge.tickets.jira.mapping import (
     unassigned_note,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
-from ticketbridge.tickets.jira.richtext import plain, rich
+from ticketbridge.tickets.jira.richtext import rich
 from ticketbridge.tickets.jira.search import MAX_RECONCILE, search_issues
 from ticketbridge.tickets.jira.users import UserDirectory
 
@@ -212,7 +217,7 @@ class JiraTicketSystem:
         self._ids[key] = issue_id
         self._remember(key, labels)
         self._put_evidence(key, evidence)
-        self._post_comment(key, comment_body, comment)
+        post_comment(self.api, key, comment_body, comment)
         return self._fetch(key)
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
@@ -231,7 +236,7 @@ class JiraTicketSystem:
         if person is not None:
             fields["assignee"] = person
         elif assignee is not None:
-            evidence = {**(evidence or self._stored_evidence(key)), INTENDED_ASSIGNEE: assignee}
+            evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
             comment = f"{comment}\n\n{unassigned_note(assignee)}"
         update: dict[str, Any] = {
             "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
@@ -249,14 +254,14 @@ class JiraTicketSystem:
             f"issue/{issue_path(key)}",
             body={"fields": fields, "update": update},
             safety=Safety.UNSAFE,
-            verify=lambda: self._comment_landed(key, comment),
+            verify=lambda: comment_landed(self.api, key, comment),
             what=f"edit {key}",
         )
         self._remember(key, labels)
         return self._fetch(key)
 
     def add_comment(self, key: str, body: str) -> None:
-        self._post_comment(key, rich(body, "comment", self.api.cloud), body)
+        post_comment(self.api, key, rich(body, "comment", self.api.cloud), body)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         if target not in ("done", "reopen"):
@@ -290,27 +295,11 @@ class JiraTicketSystem:
         )
         self._remember(key, ())
         if not with_comment:
-            self._post_comment(key, body_text, comment)
+            post_comment(self.api, key, body_text, comment)
         return self._fetch(key)
 
     def comments(self, key: str) -> Sequence[Comment]:
-        found: list[Comment] = []
-        what = f"read the comments of {key}"
-        while True:
-            page = self.api.call(
-                "GET",
-                f"issue/{issue_path(key)}/comment",
-                params={"startAt": len(found), "maxResults": 100, "orderBy": "created"},
-                safety=Safety.READ,
-                what=what,
-            )
-            batch = page.get("comments") if isinstance(page, dict) else None
-            if not isinstance(batch, list):
-                raise odd(what, "no list of comments")
-            found.extend(comment_from(raw, what) for raw in batch)
-            total = page.get("total", len(found))
-            if not batch or not isinstance(total, int) or len(found) >= total:
-                return found
+        return read_comments(self.api, key)
 
     # -- what doctor asks ------------------------------------------------------------------------
 
@@ -356,19 +345,6 @@ class JiraTicketSystem:
         )
         return self._ticket(raw, f"read {key}")
 
-    def _stored_evidence(self, key: str) -> dict[str, Any]:
-        """The evidence property of `key` as stored ({} without one)."""
-        raw = self.api.call(
-            "GET",
-            f"issue/{issue_path(key)}",
-            params={"fields": "summary", "properties": PROPERTY_KEY},
-            safety=Safety.READ,
-            what=f"read the evidence of {key}",
-        )
-        stored = (raw.get("properties") or {}) if isinstance(raw, dict) else {}
-        value = stored.get(PROPERTY_KEY) if isinstance(stored, dict) else None
-        return dict(value) if isinstance(value, dict) else {}
-
     def _ticket(self, raw: Any, what: str = "search") -> Ticket:
         ticket = ticket_from(raw, self._url, what)
         if raw.get("id"):
@@ -376,31 +352,6 @@ class JiraTicketSystem:
         return ticket
 
     # -- writing ---------------------------------------------------------------------------------
-
-    def _post_comment(self, key: str, body: Any, text: str) -> None:
-        self.api.call(
-            "POST",
-            f"issue/{issue_path(key)}/comment",
-            body={"body": body},
-            safety=Safety.UNSAFE,
-            verify=lambda: self._comment_landed(key, text),
-            what=f"comment on {key}",
-        )
-
-    def _comment_landed(self, key: str, text: str) -> bool | None:
-        """True when the newest comments of `key` include exactly `text` (a lost answer landed)."""
-        page = self.api.call(
-            "GET",
-            f"issue/{issue_path(key)}/comment",
-            params={"orderBy": "-created", "maxResults": 20},
-            safety=Safety.READ,
-            what=f"check the comments of {key}",
-        )
-        listed = page.get("comments") if isinstance(page, dict) else None
-        if not isinstance(listed, list):
-            raise odd(f"check the comments of {key}", "no list of comments")
-        bodies = {plain(raw.get("body")) for raw in listed if isinstance(raw, dict)}
-        return True if text in bodies else None
 
     def _moved(self, key: str, target: TransitionTarget) -> bool | None:
         ticket = self._fetch(key)
