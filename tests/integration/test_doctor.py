@@ -26,7 +26,7 @@ def jira_settings(fake: JiraFake, **jira: Any) -> Settings:
         "requests_per_second": 1000,
         **jira,
     }
-    return Settings(tickets={"backend": "jira"}, jira=values)
+    return Settings.model_validate({"tickets": {"backend": "jira"}, "jira": values})
 
 
 def verdicts(results: list[CheckResult]) -> dict[str, bool]:
@@ -97,14 +97,18 @@ def test_wrong_deployment_and_unreachable_jira_fail(tmp_path: Path) -> None:
 
 
 def test_config_problem_is_one_failed_check(tmp_path: Path) -> None:
-    settings = Settings(tickets={"backend": "jira"}, jira={"url": "https://jira.invalid"})
+    settings = Settings.model_validate(
+        {"tickets": {"backend": "jira"}, "jira": {"url": "https://jira.invalid"}}
+    )
     results = check(settings, tmp_path)
     assert [(r.name, r.ok) for r in results] == [("config", False)]
     assert "jira.project" in results[0].detail
 
 
 def test_local_backend_checks_the_store(tmp_path: Path) -> None:
-    settings = Settings(tickets={"backend": "local", "local_path": str(tmp_path / "t.db")})
+    settings = Settings.model_validate(
+        {"tickets": {"backend": "local", "local_path": str(tmp_path / "t.db")}}
+    )
     results = run_checks(settings, tmp_path / "ticketbridge.toml")
     assert all(result.ok for result in results)
     (tmp_path / "t.db").write_text("not a database")
@@ -173,9 +177,16 @@ def test_doctor_fails_a_check_on_a_wrong_shape_instead_of_crashing(
         return jira_json({"weird": True})
 
     with Hostile(script) as peer:
-        settings = Settings(
-            tickets={"backend": "jira"},
-            jira={"url": peer.url, "project": "OPS", "token": "t", "requests_per_second": 1000},
+        settings = Settings.model_validate(
+            {
+                "tickets": {"backend": "jira"},
+                "jira": {
+                    "url": peer.url,
+                    "project": "OPS",
+                    "token": "t",
+                    "requests_per_second": 1000,
+                },
+            }
         )
         results = check(settings, tmp_path)
     assert not all(result.ok for result in results)

@@ -334,7 +334,7 @@ def test_a_server_asking_for_too_long_a_pause_fails_the_call(
 
 @pytest.mark.parametrize("effect", [500, 503, "drop"])
 def test_ambiguous_create_is_never_resent_blindly(
-    fake: JiraFake, system: JiraTicketSystem, effect: object
+    fake: JiraFake, system: JiraTicketSystem, effect: int | str
 ) -> None:
     fake.faults.add(FaultRule(effect=effect, method="POST", path=r"/issue$", when="after"))
     cid = secrets.token_hex(8)

@@ -36,7 +36,7 @@ def fake(request: pytest.FixtureRequest) -> Iterator[JiraFake]:
 def client(fake: JiraFake) -> Iterator[JIRA]:
     jira = make_client(fake)
     yield jira
-    jira.close()
+    jira.close()  # type: ignore[no-untyped-call]
 
 
 def search_keys(client: JIRA, fake: JiraFake, query: str) -> list[str]:
@@ -126,6 +126,7 @@ def test_assignee_is_an_account_id_on_cloud_and_a_name_on_data_center(
     ref = {"accountId": bob.account_id} if fake.is_cloud else {"name": "bob"}
     issue = client.create_issue(fields={**TASK, "summary": "x", "assignee": ref})
     assignee = client.issue(issue.key).fields.assignee
+    assert assignee is not None
     if fake.is_cloud:
         assert assignee.accountId == bob.account_id
         with pytest.raises(JIRAError) as err:
@@ -157,6 +158,7 @@ def test_v3_wants_atlassian_documents() -> None:
         with pytest.raises(JIRAError) as err:
             v3.add_comment(issue, "plain string")
         assert err.value.status_code == 400
+        assert err.value.response is not None
         assert err.value.response.json() == {
             "errorMessages": ["Comment body is not valid!"],
             "errors": {},
@@ -176,7 +178,7 @@ def test_v3_wants_atlassian_documents() -> None:
         )
         assert described.status_code == 400
         assert "Atlassian Document" in described.json()["errors"]["description"]
-        v3.close()
+        v3.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.parametrize(
@@ -244,6 +246,7 @@ def test_jql_errors_are_400_never_match_everything(fake: JiraFake, client: JIRA)
         with pytest.raises(JIRAError) as err:
             search_keys(client, fake, query)
         assert err.value.status_code == 400, query
+        assert err.value.response is not None
         assert err.value.response.json()["errorMessages"], query
 
 
@@ -311,7 +314,7 @@ def test_cloud_search_is_eventually_consistent_unless_reconciled() -> None:
         )
         assert [i.key for i in reconciled] == [issue.key]
         assert [i.key for i in client.enhanced_search_issues(query, fields=["key"])] == [issue.key]
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def test_transitions_set_and_clear_resolution(fake: JiraFake, client: JIRA) -> None:
@@ -343,7 +346,7 @@ def test_transition_names_are_configurable() -> None:
             client.transition_issue(issue, "Done")
         client.transition_issue(issue, "Close Issue")
         assert fake.state.issues[issue.key].resolution == "Done"
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def test_bad_or_missing_credentials_are_401(fake: JiraFake) -> None:
@@ -359,7 +362,7 @@ def test_bad_or_missing_credentials_are_401(fake: JiraFake) -> None:
 
 def test_my_permissions(fake: JiraFake, client: JIRA) -> None:
     fake.denied_permissions.add("TRANSITION_ISSUES")
-    result = client.my_permissions(
+    result: dict[str, Any] = client.my_permissions(
         projectKey="OPS", permissions="BROWSE_PROJECTS,TRANSITION_ISSUES"
     )["permissions"]
     assert result["BROWSE_PROJECTS"]["havePermission"] is True
@@ -438,7 +441,7 @@ def test_fault_rate_is_deterministic_for_a_seed() -> None:
             for _ in range(30):
                 with contextlib.suppress(JIRAError, requests.ConnectionError):
                     client.myself()
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
             return [r.status for r in fake.requests_log]
 
     first = outcomes(7)
@@ -474,7 +477,7 @@ def test_tls_with_a_private_ca(tmp_path: Path) -> None:
         assert fake.url.startswith("https://")
         client = make_client(fake, verify=str(ca_path))
         assert client.server_info()["deploymentType"] == "Server"
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{fake.url}/rest/api/2/serverInfo", timeout=5)
 

@@ -821,6 +821,7 @@ class JiraFake:
         wanted: list[str] | None,
         default: str,
         expand: str = "",
+        *,
         properties: list[str] | None = None,
         bare_id: bool = False,
     ) -> dict[str, Any]:
@@ -866,7 +867,7 @@ class JiraFake:
                 wanted,
                 "*all",
                 req.param("expand") or "",
-                req.params("properties"),
+                properties=req.params("properties"),
             ),
         )
 
@@ -923,24 +924,13 @@ class JiraFake:
     def _field_value(self, name: str, value: Any, version: str) -> dict[str, Any]:
         """Validate one field value as Jira does; return IssueRecord attributes to set."""
         if name == "summary":
-            if not isinstance(value, str) or not value.strip():
-                raise _field_error("summary", "You must specify a summary of the issue.")
-            if "\n" in value or "\r" in value:
-                raise _field_error("summary", "The summary is invalid because it contains newline characters.")  # fmt: skip
-            if len(value) > MAX_SUMMARY:
-                raise _field_error("summary", "Summary must be less than 255 characters.")
-            return {"summary": value}
+            return {"summary": _summary(value)}
         if name == "description":
             return {"description": self._text_in("description", value, version)}
         if name == "labels":
             return {"labels": _check_labels(value)}
         if name == "duedate":
-            if value is None:
-                return {"duedate": None}
-            try:
-                return {"duedate": dt.date.fromisoformat(str(value))}
-            except ValueError:
-                raise _field_error("duedate", f"Error parsing date string: {value}") from None
+            return {"duedate": _due_date(value)}
         if name == "priority":
             priority = self._named(
                 value, self.state.priorities, by_id=self.state.priorities.__getitem__
@@ -1023,6 +1013,20 @@ class JiraFake:
         if both:
             name = sorted(both)[0]
             return _error(400, errors={name: f"Field '{name}' cannot be set in both fields and update"})  # fmt: skip
+        values, errors, comments = self._edit_values(req, issue, fields, update)
+        if errors:
+            return _error(400, errors=errors)
+        before = self.state.snapshot(issue)
+        self._apply(issue, values, self._author(req))
+        for text, document in comments:
+            self.state.add_comment(issue, text, self._author(req)).document = document
+        self._mark_stale(issue.key, before)
+        return _Response(204)
+
+    def _edit_values(
+        self, req: _Request, issue: IssueRecord, fields: dict[str, Any], update: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], list[tuple[str, Any]]]:
+        """The attributes an edit sets, the field errors it earns, and the comments it adds."""
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         comments: list[tuple[str, Any]] = []
@@ -1048,20 +1052,18 @@ class JiraFake:
                 elif name == "labels":
                     values["labels"] = _label_ops(issue.labels, operations)
                 else:
-                    for op in operations:
-                        if set(op) != {"set"}:
-                            raise _field_error(name, f"Operation {next(iter(op), '?')} is not supported for field {name}")  # fmt: skip
-                        values.update(self._field_value(name, op["set"], req.version))
+                    values.update(self._set_ops(name, operations, req.version))
             except _BadRequest as exc:
                 errors.update(exc.response.body["errors"])
-        if errors:
-            return _error(400, errors=errors)
-        before = self.state.snapshot(issue)
-        self._apply(issue, values, self._author(req))
-        for text, document in comments:
-            self.state.add_comment(issue, text, self._author(req)).document = document
-        self._mark_stale(issue.key, before)
-        return _Response(204)
+        return values, errors, comments
+
+    def _set_ops(self, name: str, operations: Any, version: str) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for op in operations:
+            if set(op) != {"set"}:
+                raise _field_error(name, f"Operation {next(iter(op), '?')} is not supported for field {name}")  # fmt: skip
+            values.update(self._field_value(name, op["set"], version))
+        return values
 
     def _comment_entry(self, op: Any, version: str) -> tuple[str, Any]:
         text = self._comment_op(op, version)
@@ -1172,16 +1174,10 @@ class JiraFake:
             },
         )
 
-    def _do_transition(self, req: _Request, issue: IssueRecord) -> _Response:
-        body = req.body if isinstance(req.body, dict) else {}
-        ref = body.get("transition") or {}
-        tid = str(ref.get("id", "")) if isinstance(ref, dict) else ""
-        transition = next(
-            (t for t in self.state.transitions_from(issue.status) if t.id == tid), None
-        )
-        if transition is None or "TRANSITION_ISSUES" in self.denied_permissions:
-            return _error(400, [f"Transition id '{tid}' is not valid for this issue."])
-        fields = body.get("fields") or {}
+    def _screen_values(
+        self, transition: Transition, fields: dict[str, Any]
+    ) -> tuple[str | None, dict[str, str]]:
+        """The resolution a transition's screen sets, and the field errors it earns."""
         errors: dict[str, str] = {}
         resolution: str | None = None
         for name, value in fields.items():
@@ -1193,6 +1189,18 @@ class JiraFake:
                     errors["resolution"] = "Could not find valid 'id' or 'name' in resolution object."  # fmt: skip
                 elif resolution not in self._offered(transition):
                     errors["resolution"] = f"The resolution '{resolution}' is not offered on this screen."  # fmt: skip
+        return resolution, errors
+
+    def _do_transition(self, req: _Request, issue: IssueRecord) -> _Response:
+        body = req.body if isinstance(req.body, dict) else {}
+        ref = body.get("transition") or {}
+        tid = str(ref.get("id", "")) if isinstance(ref, dict) else ""
+        transition = next(
+            (t for t in self.state.transitions_from(issue.status) if t.id == tid), None
+        )
+        if transition is None or "TRANSITION_ISSUES" in self.denied_permissions:
+            return _error(400, [f"Transition id '{tid}' is not valid for this issue."])
+        resolution, errors = self._screen_values(transition, body.get("fields") or {})
         comments = [self._comment_entry(op, req.version) for op in (body.get("update") or {}).get("comment", [])]  # fmt: skip
         if errors:
             return _error(400, errors=errors)
@@ -1387,7 +1395,7 @@ class JiraFake:
                     params["fields"],
                     "*navigable",
                     params["expand"],
-                    [],
+                    properties=[],
                 )
                 for i in page
             ],
@@ -1427,7 +1435,7 @@ class JiraFake:
                     fields,
                     "id",
                     params["expand"],
-                    params["properties"],
+                    properties=params["properties"],
                     bare_id=True,
                 )
                 for i in page
@@ -1505,6 +1513,25 @@ def _change(field_name: str, old: Any, new: Any) -> dict[str, Any]:
         "fromString": show(old),
         "toString": show(new),
     }
+
+
+def _summary(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _field_error("summary", "You must specify a summary of the issue.")
+    if "\n" in value or "\r" in value:
+        raise _field_error("summary", "The summary is invalid because it contains newline characters.")  # fmt: skip
+    if len(value) > MAX_SUMMARY:
+        raise _field_error("summary", "Summary must be less than 255 characters.")
+    return value
+
+
+def _due_date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise _field_error("duedate", f"Error parsing date string: {value}") from None
 
 
 def _check_labels(value: Any) -> list[str]:
