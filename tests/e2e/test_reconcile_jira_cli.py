@@ -62,7 +62,12 @@ def test_a_failed_write_exits_1_and_the_next_run_converges(
         assert f"tb-{WILDCARD_ID}" in issue.labels
         assert len(fake.state.issues) == 1  # adopted, never duplicated
 
-        writes_before = fake.write_count()
+        writes_before, seen = fake.write_count(), len(fake.requests_log)
         again = run_cli("--config", str(config), "plan", "--detailed-exitcode", env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert fake.write_count() == writes_before
+        # Converged, on Data Center too: search pages only (serverInfo to detect the flavour).
+        assert {(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests_log[seen:]} <= {
+            ("GET", "serverInfo"),
+            ("POST", "search"),
+        }
