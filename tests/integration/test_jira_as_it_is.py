@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import secrets
+import threading
+import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -208,3 +213,57 @@ def test_done_takes_a_resolution_the_screen_offers(flavour: str) -> None:
     assert closed.status_category == "done"
     # Not the first offered ("Won't Do"): one that says the work is finished.
     assert fake.state.issues[created.key].resolution == "Fixed"
+
+
+# -- the wire as Jira Cloud writes it ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
+def test_a_compressed_chunked_answer_is_read_whole(encoding: str) -> None:
+    """Jira Cloud answers with `Transfer-Encoding: chunked` and `Content-Encoding: gzip`; the
+    adapter reads bodies itself (to keep its deadline), so it must undo both."""
+    page = {"issues": [], "total": 0, "startAt": 0, "padding": "x" * 50_000}
+    raw = json.dumps(page).encode()
+    payload = (
+        gzip.compress(raw)
+        if encoding == "gzip"
+        else zlib.compress(raw)
+        if encoding == "deflate"
+        else raw
+    )
+
+    class Chunked(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", encoding)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(payload), 4096):
+                chunk = payload[start : start + 4096]
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Chunked)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        options = JiraOptions(
+            url=f"http://127.0.0.1:{server.server_address[1]}",
+            project="OPS",
+            token="t",
+            deployment="datacenter",
+            requests_per_second=1000,
+        )
+        with JiraTicketSystem(options, sleep=Sleeps()) as system:
+            assert system.open_tickets() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -57,6 +58,8 @@ Sleep = Callable[[float], None]
 
 # How much of a body is read at a time while the per-request deadline is watched.
 _CHUNK: Final = 16_384
+# No answer ticketbridge asks for is anywhere near this: a larger one is refused, not buffered.
+MAX_BODY: Final = 64 * 1024 * 1024
 
 
 def _utcnow() -> datetime:
@@ -97,6 +100,8 @@ class JiraApi:
                 "Content-Type": "application/json",
                 # Jira's XSRF check refuses some writes without it (the jira package sends it too).
                 "X-Atlassian-Token": "no-check",
+                # Only what _decoded undoes (requests would add br or zstd when installed).
+                "Accept-Encoding": "gzip, deflate",
             }
         )
         self._deployment: Deployment | None = None
@@ -257,11 +262,13 @@ class JiraApi:
         )
         with response:
             chunks: list[bytes] = []
+            size = 0
             while True:
                 if time.monotonic() > deadline:
                     raise requests.exceptions.ReadTimeout(f"no full answer within {timeout:g}s")
                 try:
-                    chunk = response.raw.read1(_CHUNK)
+                    # Undecoded: urllib3's decoding read1 can end early on a gzip body.
+                    chunk = response.raw.read1(_CHUNK, decode_content=False)
                 except urllib3.exceptions.ReadTimeoutError as exc:
                     raise requests.exceptions.ReadTimeout(str(exc)) from None
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -269,7 +276,11 @@ class JiraApi:
                 if not chunk:
                     break
                 chunks.append(chunk)
-            return response.status_code, dict(response.headers), b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise requests.exceptions.ContentDecodingError(f"more than {MAX_BODY:,} bytes")
+            headers = dict(response.headers)
+            return response.status_code, headers, _decoded(headers, b"".join(chunks), what=url)
 
     def _answer(self, status: int, headers: Mapping[str, str], content: bytes, what: str) -> Any:
         if 300 <= status < 400:
@@ -335,3 +346,25 @@ class JiraApi:
 
     def scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
+
+
+def _decoded(headers: Mapping[str, str], body: bytes, *, what: str) -> bytes:
+    """The body with its Content-Encoding (gzip or deflate) undone, at most MAX_BODY bytes."""
+    encoding = {k.lower(): v for k, v in headers.items()}.get("content-encoding", "")
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise requests.exceptions.ContentDecodingError(f"{what}: unsupported encoding {encoding}")
+    # gzip: a gzip header (wbits 16+); deflate: zlib-wrapped, or raw as some servers send it.
+    attempts = (16 + zlib.MAX_WBITS,) if "gzip" in encoding else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+    for wbits in attempts:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            out = decoder.decompress(body, MAX_BODY)
+        except zlib.error:
+            continue
+        if decoder.unconsumed_tail:
+            raise requests.exceptions.ContentDecodingError(f"{what}: more than {MAX_BODY:,} bytes")
+        return out
+    raise requests.exceptions.ContentDecodingError(f"{what}: the body does not decode")
