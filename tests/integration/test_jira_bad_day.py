@@ -7,6 +7,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,22 @@ def test_after_an_unexpected_create_answer_nothing_more_is_written(
     )
     if not sane:
         assert [(w.method, w.path) for w in writes] == [("POST", "/rest/api/2/issue")]
+
+
+def test_credentials_in_netrc_never_replace_or_join_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    def script(method: str, path: str, body: bytes) -> Answer:
+        if path.endswith("/serverInfo"):
+            return jira_json({"deploymentType": "Server", "version": "9.12.15"})
+        return jira_json({"issues": [], "total": 0, "startAt": 0})
+
+    with Hostile(script) as peer, system_for(peer.url, "auto") as system:
+        system.open_tickets()
+        sent = [(seen.path.split("?")[0], seen.authorization) for seen in peer.seen]
+    assert sent == [("/rest/api/2/serverInfo", ""), ("/rest/api/2/search", "Bearer t0ken")]

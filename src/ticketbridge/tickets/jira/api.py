@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import requests
+import requests.auth
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError
 
@@ -70,6 +71,20 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     """True when the connection was never established, so the request cannot have arrived."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
+
+
+class _Authorization(requests.auth.AuthBase):
+    """Exactly this Authorization header, or none: given explicitly, it keeps requests from
+    adding credentials of its own from ~/.netrc (which it does when a request has no auth)."""
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        if self._value is not None:
+            request.headers["Authorization"] = self._value
+        return request
 
 
 class JiraApi:
@@ -217,14 +232,14 @@ class JiraApi:
         authorization: str | None,
     ) -> Any:
         data = None if body is None else json.dumps(body)
-        headers = {} if authorization is None else {"Authorization": authorization}
+        auth = _Authorization(authorization)
 
         def attempt() -> Any:
             self._pacer.acquire()
             log.debug("%s %s", method, url)
             try:
                 status, answer_headers, content = self._exchange(
-                    method, url, params=params, data=data, headers=headers
+                    method, url, params=params, data=data, auth=auth
                 )
             except requests.RequestException as exc:
                 raise self._translate(exc, what) from None
@@ -239,7 +254,7 @@ class JiraApi:
         *,
         params: Mapping[str, Any] | None,
         data: str | None,
-        headers: Mapping[str, str],
+        auth: requests.auth.AuthBase,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One request, its body read in chunks against a wall-clock deadline.
 
@@ -253,7 +268,7 @@ class JiraApi:
             url,
             params=params,
             data=data,
-            headers=headers,
+            auth=auth,
             timeout=timeout,
             allow_redirects=False,
             stream=True,
