@@ -132,7 +132,7 @@ def test_a_token_echoed_back_in_any_case_is_never_printed(tmp_path: Path) -> Non
         assert result.returncode == 1
         printed = (result.stdout + result.stderr).lower()
         assert TOKEN.lower() not in printed
-    assert "***" in one_line(plain.stderr)
+    assert "[redacted]" in one_line(plain.stderr)
     assert TOKEN.lower() not in (tmp_path / "audit.jsonl").read_text().lower()
 
 

@@ -32,6 +32,7 @@ from ticketbridge.infra.retrying import (
     Safety,
     parse_retry_after,
 )
+from ticketbridge.infra.scrub import outside_detail, register_secret
 from ticketbridge.tickets.jira.failures import (
     JiraPermanentError,
     JiraTransientError,
@@ -39,7 +40,6 @@ from ticketbridge.tickets.jira.failures import (
     error_detail,
     expect_object,
     odd,
-    scrub,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
 
@@ -48,7 +48,6 @@ __all__ = [
     "JiraApi",
     "JiraPermanentError",
     "JiraTransientError",
-    "scrub",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,6 +106,8 @@ class JiraApi:
         self._pacer = Pacer(options.requests_per_second, clock=clock, sleep=sleep)
         self._basic = base64.b64encode(f"{options.email}:{options.token}".encode()).decode()
         self._secrets: tuple[str, ...] = (options.token, self._basic) if options.token else ()
+        # One scrubber for the process (infra/scrub.py): logs, error lines and tracebacks too.
+        register_secret(options.token, user=options.email)
         self._lock = threading.Lock()
         self._session = requests.Session()
         self._session.headers.update(
@@ -318,7 +319,7 @@ class JiraApi:
     def _refusal(
         self, status: int, headers: Mapping[str, str], content: bytes, what: str
     ) -> BackendError:
-        detail = self.scrub(error_detail(status, headers, content).strip())
+        detail = outside_detail(error_detail(status, headers, content).strip())
         if status == 429 or status >= 500:
             wait = parse_retry_after(headers, self._clock())
             reason = "rate limited" if status == 429 else "Jira failed"
@@ -358,9 +359,6 @@ class JiraApi:
                 f"{what}: no answer within {self.options.timeout:g}s", Failure(True)
             )
         return JiraTransientError(f"{what}: {type(exc).__name__} talking to Jira", Failure(True))
-
-    def scrub(self, text: str) -> str:
-        return scrub(text, self._secrets)
 
 
 def _decoded(headers: Mapping[str, str], body: bytes, *, what: str) -> bytes:

@@ -1,11 +1,10 @@
-"""What went wrong talking to Jira, as one safe line: the error kinds, scrubbing, odd answers."""
+"""What went wrong talking to Jira: the error kinds, what Jira said, answers without its shape."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from ticketbridge.errors import PermanentBackendError, TransientBackendError
 from ticketbridge.infra.retrying import Failure
@@ -17,13 +16,7 @@ __all__ = [
     "error_detail",
     "expect_object",
     "odd",
-    "scrub",
 ]
-
-# Error details quote the server: one line, short, no control characters (a 1 MB HTML 502 with
-# ANSI escapes must not reach a terminal or the audit log as it is).
-MAX_DETAIL: Final = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 class JiraTransientError(TransientBackendError):
@@ -45,15 +38,6 @@ class JiraPermanentError(PermanentBackendError):
 
 def classify(exc: BaseException) -> Failure | None:
     return exc.failure if isinstance(exc, JiraTransientError) else None
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` as one short, inert line with every form of every secret replaced (any case)."""
-    for secret in secrets:
-        if secret:
-            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def error_detail(status: int, headers: Mapping[str, str], content: bytes) -> str:
