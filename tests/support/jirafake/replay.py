@@ -27,4 +27,4 @@ def every_request_keeps_the_contract() -> Iterator[None]:
         for problem in record.contract_violations()
     ]
     JiraFake.started.clear()
-    assert broken == []
+    assert broken == [], broken

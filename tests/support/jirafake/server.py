@@ -107,6 +107,8 @@ class RequestRecord:
 
     def contract_violations(self) -> list[str]:
         """What the cited contract table says is wrong with this request (nothing: [])."""
+        if self.fault == "truncated":
+            return []  # the sender was killed mid-body: no shape was sent
         query = parse_qs(self.query, keep_blank_values=True)
         return contract.violations(
             self.flavour, self.method, self.api_path, self.version, query, self.body
@@ -338,6 +340,16 @@ class JiraFake:
                 )
             )
             return response, None
+
+    def truncated(self, method: str, raw_path: str) -> None:
+        """Note a request whose body never fully arrived (not a shape ticketbridge sends)."""
+        split = urlsplit(raw_path)
+        with self.lock:
+            self.requests_log.append(
+                RequestRecord(
+                    method, split.path, split.query, None, "truncated", flavour=self.flavour
+                )
+            )
 
     def _log(
         self,
@@ -1642,6 +1654,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
+        if len(raw_body) < length:
+            # The client died mid-request (the SIGKILL tests): nothing to answer or apply.
+            self.server.fake.truncated(self.command, self.path)
+            self.close_connection = True
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}  # HTTP names are case-free
         response, fault = self.server.fake._serve(self.command, self.path, headers, raw_body)
         if fault is not None:

@@ -99,7 +99,7 @@ class JiraApi:
     ) -> None:
         options.check()
         self.options = options
-        self.url = options.url.rstrip("/")
+        self.url = options.address.rstrip("/")
         self._clock = clock
         self._policy = retry_policy or RetryPolicy()
         self._retrier = Retrier(self._policy, classify, clock=clock, sleep=sleep)

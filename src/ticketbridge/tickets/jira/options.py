@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ticketbridge.core.ports import valid_labels
 from ticketbridge.errors import ConfigError, PermanentBackendError
@@ -40,18 +40,22 @@ class JiraOptions:
         # Callers may pass lists; the value stays immutable either way.
         object.__setattr__(self, "labels", tuple(self.labels))
 
+    @property
+    def address(self) -> str:
+        """`url` without userinfo: ticketbridge authenticates with email + token only, so a
+        `user:password@` in jira.url is neither sent nor ever printed (RFC 3986 §3.2.1 calls
+        the form deprecated; it still turns up in configuration)."""
+        parts = urlsplit(self.url)
+        if parts.username is None and parts.password is None:
+            return self.url
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host))
+
     def check(self) -> None:
         """Raise ConfigError naming the first key that cannot work, before any request."""
         parts = urlsplit(self.url)
-        if parts.username is not None or parts.password is not None:
-            # requests would send the userinfo as credentials and every message naming the URL
-            # would print the password: refuse it, without echoing it.
-            raise ConfigError(
-                "jira.url: must not carry credentials (user:password@); "
-                "set jira.email and jira.token instead"
-            )
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"jira.url: {self.url!r} is not an http(s) URL")
+            raise ConfigError(f"jira.url: {self.address!r} is not an http(s) URL")
         if not self.project.strip():
             raise ConfigError('jira.project: required with tickets.backend = "jira"')
         if not self.token:
