@@ -6,7 +6,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -18,6 +18,7 @@ from ticketbridge.app.config import Settings
 from ticketbridge.app.wiring import jira_options
 from ticketbridge.core.ports import TransitionTarget
 from ticketbridge.errors import BackendError, ConfigError, PermanentBackendError
+from ticketbridge.infra.clock import utcnow
 from ticketbridge.tickets.jira.mapping import choose_transition
 from ticketbridge.tickets.jira.screens import create_priorities, edit_priorities
 from ticketbridge.tickets.jira.system import JiraTicketSystem
@@ -47,15 +48,11 @@ class CheckResult:
     detail: str
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def run_checks(
     settings: Settings,
     config_path: Path,
     *,
-    clock: Clock = _utcnow,
+    clock: Clock = utcnow,
     sleep: Sleep = time.sleep,
 ) -> list[CheckResult]:
     """Every check for the configured backend, in order; read-only, writes nothing anywhere."""

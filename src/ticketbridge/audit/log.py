@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -39,6 +39,7 @@ from ticketbridge.audit.records import (
 )
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import AuditLogError
+from ticketbridge.infra.clock import utcnow
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
@@ -72,10 +73,6 @@ class _Tail:
     ends_with_newline: bool
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuditLog:
     """Appends one run's records to the hash chain; one instance per run.
 
@@ -85,7 +82,7 @@ class AuditLog:
     behind our back.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, path: Path, clock: Callable[[], datetime] = utcnow) -> None:
         self.path = Path(path)
         self.clock = clock
         self.run: str | None = None

@@ -8,6 +8,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticketbridge.core.model import TrackedCert
+from ticketbridge.core.timefmt import iso_z
 
 DEFAULT_ESCALATION_PRIORITY = "Highest"
 
@@ -101,7 +102,7 @@ def unplaceable(cert: TrackedCert, policy: Policy) -> str | None:
     try:
         required_due_date(cert, policy)
     except OverflowError:
-        expiry = cert.effective_not_after.isoformat().replace("+00:00", "Z")
+        expiry = iso_z(cert.effective_not_after)
         return (
             f"effective expiry {expiry} has no date in {policy.timezone} with "
             f"{lead_days_for(cert, policy)} days' lead time (outside years 1-9999)"

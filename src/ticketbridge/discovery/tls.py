@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ticketbridge.core.model import (
     Endpoint,
@@ -32,6 +32,7 @@ from ticketbridge.discovery.fdlimit import (
 )
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
 from ticketbridge.errors import LocalLimitError
+from ticketbridge.infra.clock import utcnow_seconds
 
 # A 100-certificate chain is about 100 KiB; OpenSSL refuses certificate lists above 100 KiB anyway.
 # Anything past 1 MiB before the handshake completes is a server streaming garbage at us.
@@ -245,15 +246,11 @@ def classify(exc: BaseException) -> ProbeFailure:
     return ProbeFailure(ErrorKind.HANDSHAKE, f"{type(exc).__name__}: {exc}")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 async def probe(
     endpoint: Endpoint,
     options: ProbeOptions,
     verifier: Verifier | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow_seconds,
 ) -> Observation:
     """Probe one endpoint; never raises for anything the server does."""
     observed_at = clock()
@@ -292,7 +289,7 @@ async def probe_all(
     options: ProbeOptions,
     concurrency: int,
     verifier: Verifier | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow_seconds,
 ) -> AsyncIterator[Observation]:
     """Yield one observation per endpoint, at most `concurrency` connections in flight.
 

@@ -15,7 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import requests
@@ -24,6 +24,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError
 
 from ticketbridge.errors import BackendError
+from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.retrying import (
     Failure,
     Pacer,
@@ -62,10 +63,6 @@ _CHUNK: Final = 16_384
 MAX_BODY: Final = 64 * 1024 * 1024
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _never_sent(exc: requests.ConnectionError) -> bool:
     """True when the connection was never established, so the request cannot have arrived."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -93,7 +90,7 @@ class JiraApi:
         self,
         options: JiraOptions,
         *,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         sleep: Sleep = time.sleep,
         retry_policy: RetryPolicy | None = None,
     ) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final, TypedDict, cast
 from urllib.parse import quote
 
 from ticketbridge.core.model import StatusCategory, Ticket
 from ticketbridge.core.ports import Comment, TransitionTarget
+from ticketbridge.core.timefmt import iso_z
 from ticketbridge.tickets.jira.failures import JiraPermanentError, odd
 from ticketbridge.tickets.jira.richtext import plain
 
@@ -253,7 +254,7 @@ def transitions_from(answer: Any, what: str) -> list[dict[str, Any]]:
 
 def _json_default(value: object) -> object:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return iso_z(value, "microseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, tuple | frozenset | set):

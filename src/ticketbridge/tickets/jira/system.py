@@ -6,7 +6,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from ticketbridge.core.ports import (
     valid_labels,
     valid_summary,
 )
+from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.retrying import RetryPolicy, Safety
 from ticketbridge.tickets.jira.api import Deployment, JiraApi
 from ticketbridge.tickets.jira.comments import (
@@ -63,10 +64,6 @@ RECENTLY_CLOSED_DAYS: Final = 30
 CLOUD_SETTLE_DELAYS: Final = (1.0, 2.0, 4.0)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class JiraTicketSystem:
     """The TicketSystem protocol on a Jira project, Cloud or Data Center.
 
@@ -77,7 +74,7 @@ class JiraTicketSystem:
         self,
         options: JiraOptions,
         *,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         sleep: Sleep = time.sleep,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
