@@ -14,7 +14,8 @@ from support.jirafake import JiraFake, User, default_transitions
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from support.jirafake.state import BOT
 from ticketbridge.app.config import CertificateSettings, Settings
-from ticketbridge.app.doctor import CheckResult, checks_to_json, render_checks, run_checks
+from ticketbridge.app.doctor import CheckResult, checks_to_json, run_checks
+from ticketbridge.cli.tables import doctor_table
 
 
 def jira_settings(fake: JiraFake, **jira: Any) -> Settings:
@@ -55,7 +56,7 @@ def test_a_healthy_jira_passes_every_check(flavour: str, tmp_path: Path) -> None
     document = checks_to_json(results)
     assert document["ok"] is True and json.dumps(document)
     console = Console(record=True, width=160)
-    console.print(render_checks(results))
+    console.print(doctor_table(results))
     assert "transition: reopen" in console.export_text()
 
 

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from rich.table import Table
-from rich.text import Text
-
 from ticketbridge.app.config import Settings
 from ticketbridge.app.wiring import jira_options
 from ticketbridge.core.ports import TransitionTarget
@@ -23,7 +20,7 @@ from ticketbridge.tickets.jira.mapping import choose_transition
 from ticketbridge.tickets.jira.screens import create_priorities, edit_priorities
 from ticketbridge.tickets.jira.system import JiraTicketSystem
 
-__all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "render_checks", "run_checks"]
+__all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "run_checks"]
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -59,18 +56,6 @@ def run_checks(
     if settings.tickets.backend == "local":
         return _local_checks(settings, config_path)
     return list(_jira_checks(settings, config_path, clock, sleep))
-
-
-def render_checks(results: Sequence[CheckResult]) -> Table:
-    table = Table(title="ticketbridge doctor", show_lines=False)
-    table.add_column("check")
-    table.add_column("verdict")
-    table.add_column("detail", overflow="fold")
-    for result in results:
-        verdict = Text("ok", style="green") if result.ok else Text("FAIL", style="bold red")
-        # Details quote server and config text: never let them be read as rich markup.
-        table.add_row(Text(result.name), verdict, Text(result.detail))
-    return table
 
 
 def checks_to_json(results: Sequence[CheckResult]) -> dict[str, Any]:

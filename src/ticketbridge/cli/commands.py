@@ -325,13 +325,14 @@ def doctor_command(
     """Check config, ticket-system reachability, credentials, permissions, fields, transitions."""
     state: AppState = ctx.obj
     with errors_mapped(debug=state.debug):
-        from ticketbridge.app.doctor import checks_to_json, render_checks, run_checks
+        from ticketbridge.app.doctor import checks_to_json, run_checks
+        from ticketbridge.cli.tables import doctor_table
 
         results = run_checks(state.settings(), state.config_path)
         if output_format is TableOrJson.json:
             json_out(checks_to_json(results))
         else:
-            emit(render_checks(results))
+            emit(doctor_table(results))
     if not all(result.ok for result in results):
         raise typer.Exit(EXIT_RUN_ERROR)
 

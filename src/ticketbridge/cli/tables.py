@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -16,6 +17,10 @@ from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
 from ticketbridge.core.plan import Change, Plan
 from ticketbridge.infra.escape import inert
+
+if TYPE_CHECKING:
+    # Only `doctor` renders checks: the other commands need not load the Jira adapter.
+    from ticketbridge.app.doctor import CheckResult
 
 MAX_NAMES_SHOWN = 4
 MAX_ENDPOINTS_SHOWN = 6
@@ -263,4 +268,16 @@ def render_verification(verification: Verification) -> Table:
     table.add_row("Head hash", verification.head or "(none)")
     if verification.problem:
         table.add_row("Problem", Text(inert(verification.problem), style="red"))
+    return table
+
+
+def doctor_table(results: Sequence[CheckResult]) -> Table:
+    table = Table(title="ticketbridge doctor", show_lines=False)
+    table.add_column("check")
+    table.add_column("verdict")
+    table.add_column("detail", overflow="fold")
+    for result in results:
+        verdict = Text("ok", style="green") if result.ok else Text("FAIL", style="bold red")
+        # Details quote server and config text: never let them be read as rich markup.
+        table.add_row(Text(result.name), verdict, Text(result.detail))
     return table
