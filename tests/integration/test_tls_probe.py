@@ -19,6 +19,7 @@ from support.certs import (
     many_names,
 )
 from support.tlsservers import (
+    Behaviour,
     FullBacklog,
     ScriptedServer,
     Served,
@@ -82,7 +83,9 @@ def run(coroutine: object) -> Observation:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
 
 
-def test_sni_selects_the_certificate_and_the_full_chain_is_read(pki, verifier) -> None:
+def test_sni_selects_the_certificate_and_the_full_chain_is_read(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     chain_wildcard = Served([pki["wildcard"], pki["intermediate"]])
     chain_www = Served([pki["www"], pki["intermediate"]])
     with TLSServer(chain_wildcard, {"www.example.com": chain_www}) as server:
@@ -104,7 +107,9 @@ def test_sni_selects_the_certificate_and_the_full_chain_is_read(pki, verifier) -
     assert server.server_names_seen == ["app.example.com", "www.example.com"]
 
 
-def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(pki, verifier) -> None:
+def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     leaf = make_leaf(
         pki["intermediate"],
         names=(),
@@ -133,7 +138,7 @@ def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(pki, verifier) -> None:
     ],
 )
 def test_bad_certificates_still_yield_their_full_facts(
-    pki, verifier, case: str, expected_error: str
+    pki: dict[str, Issued], verifier: TrustVerifier, case: str, expected_error: str
 ) -> None:
     intermediate = pki["intermediate"]
     served = {
@@ -188,7 +193,9 @@ def test_bad_certificates_still_yield_their_full_facts(
         assert observation.certificate.self_signed
 
 
-def test_a_served_self_signed_root_does_not_count_towards_effective_expiry(pki, verifier) -> None:
+def test_a_served_self_signed_root_does_not_count_towards_effective_expiry(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     root = make_ca(
         "Short Root", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=5)
     )
@@ -209,7 +216,9 @@ def test_a_served_self_signed_root_does_not_count_towards_effective_expiry(pki, 
     assert observation.effective_not_after == leaf.certificate.not_valid_after_utc
 
 
-def test_a_hundred_certificate_chain_is_read_whole(pki, verifier) -> None:
+def test_a_hundred_certificate_chain_is_read_whole(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     chain: list[Issued] = []
     issuer = pki["root"]
     cas = []
@@ -238,7 +247,9 @@ def test_a_hundred_certificate_chain_is_read_whole(pki, verifier) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_five_thousand_sans_become_facts_or_a_classified_error(pki, verifier) -> None:
+def test_five_thousand_sans_become_facts_or_a_classified_error(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     leaf = make_leaf(
         pki["intermediate"],
         names=many_names(5000),
@@ -261,7 +272,9 @@ def test_five_thousand_sans_become_facts_or_a_classified_error(pki, verifier) ->
 
 
 @pytest.mark.parametrize("common_name", HOSTILE_COMMON_NAMES)
-def test_malicious_subject_text_is_kept_verbatim_as_data(pki, verifier, common_name: str) -> None:
+def test_malicious_subject_text_is_kept_verbatim_as_data(
+    pki: dict[str, Issued], verifier: TrustVerifier, common_name: str
+) -> None:
     leaf = make_leaf(
         pki["intermediate"],
         names=("odd.example.com",),
@@ -291,7 +304,9 @@ def test_malicious_subject_text_is_kept_verbatim_as_data(pki, verifier, common_n
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
-def test_hostile_servers_become_classified_observations(behaviour, kinds, within) -> None:
+def test_hostile_servers_become_classified_observations(
+    behaviour: Behaviour, kinds: set[ErrorKind], within: float
+) -> None:
     with ScriptedServer(behaviour) as server:
         started = time.monotonic()
         observation = run(
@@ -366,7 +381,9 @@ def test_concurrency_is_bounded_and_tarpits_cost_only_their_timeout() -> None:
     assert 1.1 <= elapsed < 3.5
 
 
-def test_many_endpoints_each_yield_exactly_one_observation(pki, verifier) -> None:
+def test_many_endpoints_each_yield_exactly_one_observation(
+    pki: dict[str, Issued], verifier: TrustVerifier
+) -> None:
     with TLSServer(Served([pki["wildcard"], pki["intermediate"]])) as server:
         endpoints = [endpoint(f"n{index}.example.com", server.port) for index in range(60)]
 

@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives import serialization
 
 from support.certs import Issued
 
+# What a scripted server does with one accepted connection; `stop` is set when the test ends.
+Behaviour = Callable[[socket.socket, threading.Event], None]
+
 
 def chain_pem(chain: Sequence[Issued]) -> bytes:
     return b"".join(item.pem for item in chain)
@@ -176,7 +179,7 @@ class ScriptedServer(_ThreadedServer):
 
     def __init__(
         self,
-        behaviour: Callable[[socket.socket, threading.Event], None],
+        behaviour: Behaviour,
         address: str = "127.0.0.3",
     ) -> None:
         super().__init__(address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -35,8 +36,8 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
     }
     for field_name, header in sections.items():
         assert header in text, header
-        annotation = Settings.model_fields[field_name].annotation
-        model = getattr(annotation, "__args__", (annotation,))[0]
+        annotation: Any = Settings.model_fields[field_name].annotation
+        model: type[BaseModel] = getattr(annotation, "__args__", (annotation,))[0]
         for key in _documented_keys(model):
             assert re.search(rf"^\s*#?\s*{key} = .*#", text, re.MULTILINE), (
                 f"{field_name}.{key} undocumented"

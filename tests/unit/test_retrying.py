@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,7 +49,7 @@ def retrier(clock: Clock, **policy: float) -> Retrier:
     )
 
 
-def failing(*failures: Failure | None, result: str = "ok") -> tuple[list[int], object]:
+def failing(*failures: Failure | None, result: str = "ok") -> tuple[list[int], Callable[[], str]]:
     calls: list[int] = []
 
     def attempt() -> str:
@@ -68,7 +69,7 @@ NOT_SENT = Failure(retryable=True, delivered=False)
 def test_reads_and_idempotent_writes_retry_transient_failures(safety: Safety) -> None:
     clock = Clock()
     calls, attempt = failing(TRANSIENT, TRANSIENT)
-    assert retrier(clock).call(attempt, safety=safety) == "ok"  # type: ignore[arg-type]
+    assert retrier(clock).call(attempt, safety=safety) == "ok"
     assert len(calls) == 3 and len(clock.sleeps) == 2
 
 
@@ -76,20 +77,20 @@ def test_permanent_failures_are_not_retried() -> None:
     clock = Clock()
     calls, attempt = failing(Failure(retryable=False))
     with pytest.raises(Boom):
-        retrier(clock).call(attempt, safety=Safety.READ)  # type: ignore[arg-type]
+        retrier(clock).call(attempt, safety=Safety.READ)
     assert len(calls) == 1 and clock.sleeps == []
 
 
 def test_unsafe_write_is_not_resent_after_a_possibly_delivered_failure() -> None:
     calls, attempt = failing(TRANSIENT)
     with pytest.raises(Boom):
-        retrier(Clock()).call(attempt, safety=Safety.UNSAFE)  # type: ignore[arg-type]
+        retrier(Clock()).call(attempt, safety=Safety.UNSAFE)
     assert len(calls) == 1
 
 
 def test_unsafe_write_is_resent_when_it_never_left() -> None:
     calls, attempt = failing(NOT_SENT)
-    assert retrier(Clock()).call(attempt, safety=Safety.UNSAFE) == "ok"  # type: ignore[arg-type]
+    assert retrier(Clock()).call(attempt, safety=Safety.UNSAFE) == "ok"
     assert len(calls) == 2
 
 
@@ -101,20 +102,20 @@ def test_unsafe_write_verifies_before_resending() -> None:
         verified.append(1)
         return "found"
 
-    result = retrier(Clock()).call(attempt, safety=Safety.UNSAFE, verify=verify)  # type: ignore[arg-type]
+    result = retrier(Clock()).call(attempt, safety=Safety.UNSAFE, verify=verify)
     assert result == "found" and len(calls) == 1 and len(verified) == 1
 
 
 def test_unsafe_write_is_resent_when_verify_finds_no_trace() -> None:
     calls, attempt = failing(TRANSIENT)
-    result = retrier(Clock()).call(attempt, safety=Safety.UNSAFE, verify=lambda: None)  # type: ignore[arg-type]
+    result: str = retrier(Clock()).call(attempt, safety=Safety.UNSAFE, verify=lambda: None)
     assert result == "ok" and len(calls) == 2
 
 
 def test_attempts_are_bounded() -> None:
     calls, attempt = failing(*[TRANSIENT] * 10)
     with pytest.raises(Boom):
-        retrier(Clock(), max_attempts=4).call(attempt, safety=Safety.READ)  # type: ignore[arg-type]
+        retrier(Clock(), max_attempts=4).call(attempt, safety=Safety.READ)
     assert len(calls) == 4
 
 
@@ -122,7 +123,7 @@ def test_total_time_is_bounded() -> None:
     clock = Clock()
     calls, attempt = failing(*[Failure(True, retry_after=10)] * 10)
     with pytest.raises(Boom):
-        retrier(clock, max_attempts=100, max_elapsed=35).call(attempt, safety=Safety.READ)  # type: ignore[arg-type]
+        retrier(clock, max_attempts=100, max_elapsed=35).call(attempt, safety=Safety.READ)
     assert sum(clock.sleeps) <= 35
     assert len(calls) == 4
 
@@ -130,7 +131,7 @@ def test_total_time_is_bounded() -> None:
 def test_retry_after_is_honoured_and_backoff_grows_with_jitter() -> None:
     clock = Clock()
     _, attempt = failing(Failure(True, retry_after=9), TRANSIENT, TRANSIENT, TRANSIENT)
-    retrier(clock, base_delay=1, max_delay=100).call(attempt, safety=Safety.READ)  # type: ignore[arg-type]
+    retrier(clock, base_delay=1, max_delay=100).call(attempt, safety=Safety.READ)
     assert 9 <= clock.sleeps[0] <= 9.9
     for number, pause in enumerate(clock.sleeps[1:], start=2):
         ceiling = 2 ** (number - 1)
@@ -141,7 +142,7 @@ def test_a_longer_pause_than_allowed_gives_up_at_once() -> None:
     clock = Clock()
     calls, attempt = failing(Failure(True, retry_after=600))
     with pytest.raises(Boom):
-        retrier(clock, max_retry_after=60).call(attempt, safety=Safety.READ)  # type: ignore[arg-type]
+        retrier(clock, max_retry_after=60).call(attempt, safety=Safety.READ)
     assert clock.sleeps == [] and len(calls) == 1
 
 
