@@ -4,6 +4,11 @@ The command line maps a `TicketbridgeError` to one line on stderr and `exit_code
 anything else is a bug and gets a hint to rerun with `--debug`. Messages are safe to print: no
 secrets, one line. Adapters translate foreign exceptions into these at their boundary, chained
 with `from exc` (httpx's `map_httpcore_exceptions`, certbot's `errors.py`).
+
+Exceptions that never leave their module keep the standard library's roots on purpose: a probe's
+`ProtocolViolation` or `PeerClosed` is caught as an `OSError`-like failure and classified into an
+observation (a failed probe is data, not an error), and the alert transport's `DeadlineExceeded`
+is a `TimeoutError` until the sink turns it into a `PagerError`.
 """
 
 from __future__ import annotations

@@ -9,12 +9,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.timefmt import iso_z
+from ticketbridge.errors import EXIT_USAGE, TicketbridgeError
 
 DEFAULT_ESCALATION_PRIORITY = "Highest"
 
 
-class PolicyError(ValueError):
-    """A policy value out of bounds: `field` names it, `detail` says what is wrong."""
+class PolicyError(TicketbridgeError, ValueError):
+    """A policy value out of bounds: `field` names it, `detail` says what is wrong (exit 2).
+
+    The shell re-raises it as a ConfigError naming the file and key; a library user who builds
+    a Policy by hand gets it as it is.
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, field: str, detail: str) -> None:
         super().__init__(f"policy.{field}: {detail}")

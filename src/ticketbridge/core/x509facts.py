@@ -14,14 +14,15 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from ticketbridge.core.model import CertFacts, is_ip_literal
+from ticketbridge.errors import TicketbridgeError
 
 # A served chain rarely repeats fewer than a few hundred distinct certificates per run, while the
 # same wildcard may be served on thousands of endpoints: parse each DER once.
 _FACTS_CACHE_SIZE = 8192
 
 
-class CertificateParseError(ValueError):
-    """The bytes are not a certificate `cryptography` can read."""
+class CertificateParseError(TicketbridgeError, ValueError):
+    """The bytes are not a certificate `cryptography` can read (discovery makes it an observation)."""
 
 
 def fingerprint_sha256(der: bytes) -> str:
