@@ -20,7 +20,7 @@ from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
-from ticketbridge.core.ports import Pager, TicketSystem
+from ticketbridge.core.ports import CompletesTrackedEndpoints, Pager, TicketSystem
 from ticketbridge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -78,9 +78,10 @@ def plan_for(
     # Data Center's search cannot return the evidence property: the Jira adapter reads it, by
     # key, only for marker tickets whose certificate this run did not see (a converged run
     # therefore still makes search requests only).
-    complete = getattr(tickets, "with_tracked_endpoints", None)
-    if callable(complete):
-        open_now = complete(open_now, {cert.id for cert in inventory.certificates})
+    if isinstance(tickets, CompletesTrackedEndpoints):
+        open_now = tickets.with_tracked_endpoints(
+            open_now, {cert.id for cert in inventory.certificates}
+        )
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
     return decide(inventory, open_now, policy, now, paging=paging)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import resolve_relative
 from ticketbridge.core.policy import Policy, PolicyError
-from ticketbridge.core.ports import Pager, TicketSystem
+from ticketbridge.core.ports import Closeable, Pager, TicketSystem
 from ticketbridge.errors import ConfigError
 from ticketbridge.infra.clock import utcnow_seconds
 
@@ -86,9 +86,8 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
 def opened(stack: contextlib.ExitStack, settings: Settings, config_path: Path) -> TicketSystem:
     """The configured backend, closed (HTTP sessions and all) when `stack` unwinds."""
     backend = ticket_system(settings, config_path)
-    close = getattr(backend, "close", None)
-    if callable(close):
-        stack.callback(close)
+    if isinstance(backend, Closeable):
+        stack.callback(backend.close)
     return backend
 
 

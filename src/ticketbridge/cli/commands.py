@@ -299,14 +299,18 @@ def tickets_command(
     with errors_mapped(debug=state.debug):
         from ticketbridge.app.wiring import opened
         from ticketbridge.cli.tables import tickets_table
+        from ticketbridge.core.ports import ListsAllTickets
         from ticketbridge.core.shapes import ticket_to_json
 
         settings = state.settings()
         with contextlib.ExitStack() as stack:
             backend = opened(stack, settings, state.config_path)
             # The embedded store can list all it holds; a Jira project is only read in scope.
-            everything = getattr(backend, "all_tickets", None) if show_all else None
-            tickets = everything() if callable(everything) else backend.open_tickets()
+            tickets = (
+                backend.all_tickets()
+                if show_all and isinstance(backend, ListsAllTickets)
+                else backend.open_tickets()
+            )
         listed = sorted(
             (ticket for ticket in tickets if show_all or ticket.marker_ids),
             key=lambda ticket: (ticket.created, ticket.key),

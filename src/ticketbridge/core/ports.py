@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ticketbridge.core.model import Ticket
 from ticketbridge.errors import PermanentBackendError
@@ -81,6 +81,34 @@ class TicketSystem(Protocol):
         ...
 
     def comments(self, key: str) -> Sequence[Comment]: ...
+
+
+# Optional capabilities: a backend that has one says so by its methods, and the shell asks with
+# isinstance() rather than by probing attribute names.
+
+
+@runtime_checkable
+class CompletesTrackedEndpoints(Protocol):
+    """A backend whose search cannot return every ticket's tracked endpoints (Jira Data Center)
+    and reads them, by key, for the marker tickets whose certificate a run did not observe."""
+
+    def with_tracked_endpoints(
+        self, tickets: Sequence[Ticket], observed: Collection[str]
+    ) -> list[Ticket]: ...
+
+
+@runtime_checkable
+class ListsAllTickets(Protocol):
+    """A backend that can list everything it holds, not only the adoption scope (`tickets --all`)."""
+
+    def all_tickets(self) -> Sequence[Ticket]: ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A backend holding a resource (an HTTP session) to release when the command ends."""
+
+    def close(self) -> None: ...
 
 
 class Pager(Protocol):
