@@ -83,6 +83,10 @@ class ChainSpec:
     order: str = "in-order"  # in-order | reversed
     drop_intermediate: bool = False
     root_trusted: bool = True
+    # Which CAs the client trusts besides (or instead of) the root: none, the intermediate
+    # nearest the root too, or that intermediate alone (OpenSSL needs a self-signed anchor).
+    extra_anchor: str = "none"  # none | intermediate-too | intermediate-only
+    serve_unrelated: bool = False  # a stray certificate in the served chain
     tag: int = field(default=0, compare=False)
 
 
@@ -209,7 +213,11 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
         cas.append(make_certificate(intermediate, name, key, issuer_name, issuer_key, now))
         issuer_name, issuer_key = name, key
     zone = "zone.test"
-    host = {"wildcard-deep": f"a.b.{zone}", "ip": "127.0.0.1"}.get(spec.san, f"app.{zone}")
+    host = {
+        "wildcard-deep": f"a.b.{zone}",
+        "ip": "127.0.0.1",
+        "idn": f"bücher.{zone}",
+    }.get(spec.san, f"app.{zone}")
     leaf_key = private_key(spec.leaf.key, 7)
     leaf = make_certificate(
         spec.leaf,
@@ -226,7 +234,11 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
     if spec.order == "reversed":
         intermediates.reverse()
     served = [leaf, *intermediates, *([root] if spec.serve_root else [])]
+    if spec.serve_unrelated:
+        served.insert(1, _stranger(now))
     anchors = [root] if spec.root_trusted else [_stranger(now)]
+    if spec.extra_anchor != "none" and cas:
+        anchors = [*([] if spec.extra_anchor == "intermediate-only" else anchors), cas[0]]
     return BuiltChain(spec, tuple(served), tuple(anchors), _host_form(host, spec.host_form), now)
 
 
@@ -240,6 +252,7 @@ def _san(shape: str, zone: str) -> list[x509.GeneralName] | None:
         "mismatch": [x509.DNSName(f"other.{zone}")],
         "cn-only": None,
         "ip": [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        "idn": [x509.DNSName(f"xn--bcher-kva.{zone}")],
     }[shape]
 
 

@@ -93,7 +93,9 @@ def chain_specs(draw: st.DrawFn) -> ChainSpec:
         leaf=draw(leaf_specs()),
         san=draw(
             st.sampled_from(
-                ("exact",) * 4 + ("wildcard",) * 3 + ("wildcard-deep", "mismatch", "cn-only", "ip")
+                ("exact",) * 4
+                + ("wildcard",) * 3
+                + ("wildcard-deep", "mismatch", "cn-only", "ip", "idn")
             )
         ),
         host_form=draw(usually("plain", "upper", "trailing-dot", weight=8)),
@@ -101,6 +103,8 @@ def chain_specs(draw: st.DrawFn) -> ChainSpec:
         order=draw(usually("in-order", "reversed", weight=3)),
         drop_intermediate=draw(usually(False, True, weight=12)),
         root_trusted=draw(usually(True, False, weight=15)),
+        extra_anchor=draw(usually("none", "intermediate-too", "intermediate-only", weight=12)),
+        serve_unrelated=draw(usually(False, True, weight=15)),
     )
 
 
@@ -113,6 +117,10 @@ def intentional_name_difference(chain: BuiltChain, ours: bool, theirs: bool) -> 
     if chain.host.endswith("."):
         # An absolute name (trailing dot) is the same host, as browsers treat it; OpenSSL
         # compares the bytes.
+        return ours and not theirs
+    if not chain.host.isascii():
+        # A Unicode host is matched by its A-label (IDNA), as browsers do; OpenSSL compares
+        # the bytes.
         return ours and not theirs
     return False
 

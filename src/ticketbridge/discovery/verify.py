@@ -126,6 +126,9 @@ class TrustVerifier:
             warnings.simplefilter("ignore")
             try:
                 served = [x509.load_der_x509_certificate(der) for der in chain]
-            except ValueError as exc:
-                return TrustFailure(Failure.SIGNATURE, f"unreadable certificate: {exc}")
-        return check_chain(served, self.anchors, now)
+                return check_chain(served, self.anchors, now)
+            except Exception as exc:  # noqa: BLE001 - a hostile certificate is a verdict, not a crash
+                return TrustFailure(
+                    Failure.UNREADABLE,
+                    f"a served certificate cannot be verified ({type(exc).__name__})",
+                )
