@@ -181,6 +181,7 @@ def make_certificate(
     key: PrivateKey,
     issuer: x509.Name,
     issuer_key: PrivateKey,
+    *,
     now: datetime,
     names: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
@@ -205,12 +206,12 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
     prefix = f"oracle {spec.tag}"
     root_name = _name(f"{prefix} root")
     root_key = private_key(spec.root.key, 0)
-    root = make_certificate(spec.root, root_name, root_key, root_name, root_key, now)
+    root = make_certificate(spec.root, root_name, root_key, root_name, root_key, now=now)
     issuer_name, issuer_key, cas = root_name, root_key, []
     for depth, intermediate in enumerate(spec.intermediates, start=1):
         name = _name(f"{prefix} intermediate {depth}")
         key = private_key(intermediate.key, depth)
-        cas.append(make_certificate(intermediate, name, key, issuer_name, issuer_key, now))
+        cas.append(make_certificate(intermediate, name, key, issuer_name, issuer_key, now=now))
         issuer_name, issuer_key = name, key
     zone = "zone.test"
     host = {
@@ -225,8 +226,8 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
         leaf_key,
         issuer_name,
         issuer_key,
-        now,
-        _san(spec.san, zone),
+        now=now,
+        names=_san(spec.san, zone),
     )
     intermediates = list(reversed(cas))  # nearest the leaf first
     if spec.drop_intermediate and intermediates:
@@ -245,7 +246,7 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
 def _san(shape: str, zone: str) -> list[x509.GeneralName] | None:
     import ipaddress
 
-    return {
+    shapes: dict[str, list[x509.GeneralName] | None] = {
         "exact": [x509.DNSName(f"app.{zone}"), x509.DNSName(f"www.{zone}")],
         "wildcard": [x509.DNSName(f"*.{zone}")],
         "wildcard-deep": [x509.DNSName(f"*.{zone}")],
@@ -253,7 +254,8 @@ def _san(shape: str, zone: str) -> list[x509.GeneralName] | None:
         "cn-only": None,
         "ip": [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
         "idn": [x509.DNSName(f"xn--bcher-kva.{zone}")],
-    }[shape]
+    }
+    return shapes[shape]
 
 
 def _host_form(host: str, form: str) -> str:
@@ -269,7 +271,7 @@ def _stranger(now: datetime) -> x509.Certificate:
     """A trust anchor that signed none of the chains."""
     key = private_key("p256", 99)
     name = _name("oracle unrelated root")
-    return make_certificate(CertSpec(), name, key, name, key, now)
+    return make_certificate(CertSpec(), name, key, name, key, now=now)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -283,14 +285,13 @@ _RSA_OIDS = {
     "md5": "1.2.840.113549.1.1.4",
 }
 _ECDSA_SHA1 = "1.2.840.10045.4.1"
-_HASHES: dict[str, hashes.HashAlgorithm] = {
+_SIGNABLE: dict[str, hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512] = {
     "sha224": hashes.SHA224(),
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
-    "sha1": hashes.SHA1(),
-    "md5": hashes.MD5(),
 }
+_HASHES: dict[str, hashes.HashAlgorithm] = {**_SIGNABLE, "sha1": hashes.SHA1(), "md5": hashes.MD5()}
 
 
 def sign(builder: x509.CertificateBuilder, key: PrivateKey, digest: str) -> x509.Certificate:
@@ -305,7 +306,7 @@ def sign(builder: x509.CertificateBuilder, key: PrivateKey, digest: str) -> x509
     ):
         digest = "sha256"  # PKCS #1 v1.5 cannot fit a SHA-384/512 DigestInfo in 512 bits
     if digest not in ("sha1", "md5"):
-        return builder.sign(key, _HASHES[digest])
+        return builder.sign(key, _SIGNABLE[digest])
     draft = builder.sign(key, hashes.SHA256())
     oid = _RSA_OIDS[digest] if isinstance(key, rsa.RSAPrivateKey) else _ECDSA_SHA1
     algorithm = _tlv(0x30, _oid(oid) + (b"\x05\x00" if isinstance(key, rsa.RSAPrivateKey) else b""))

@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,13 +25,14 @@ from ticketbridge.discovery.verify import TrustVerifier
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
+T = TypeVar("T")
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 BATCH = 25
 # CI: 80 batches of 25 = 2,000 chains; TB_ORACLE_EXAMPLES raises it for a longer hunt.
 EXAMPLES = int(os.environ.get("TB_ORACLE_EXAMPLES", "80"))
 
 
-def usually(good: object, *unusual: object, weight: int = 12) -> st.SearchStrategy[object]:
+def usually(good: T, *unusual: T, weight: int = 12) -> st.SearchStrategy[T]:
     """Mostly the good shape, sometimes each unusual one: about half the chains come out
     trusted, and each way to fail is still tried hundreds of times per run."""
     return st.sampled_from((good,) * weight + unusual)

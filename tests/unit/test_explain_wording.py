@@ -7,12 +7,14 @@ from datetime import timedelta
 from support.big_worlds import NOW, observation
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import build_inventory
+from ticketbridge.core.model import Observation
+from ticketbridge.core.plan import Plan
 from ticketbridge.core.policy import Policy
 
 NAMES = ("www.example.com", "example.com")
 
 
-def _plan(*observations):  # type: ignore[no-untyped-def]
+def _plan(*observations: Observation) -> Plan:
     return decide(build_inventory(list(observations), ()), [], Policy(), NOW)
 
 
