@@ -104,3 +104,19 @@ def test_a_san_with_a_newline_cannot_break_the_summary_or_forge_evidence_lines()
     assert "line1\\nline2.test" in create.new_ticket.summary
     assert "\n- forged evidence line" not in create.comment
     assert "crlf\\r\\n- forged evidence line" in create.comment
+
+
+def test_ten_thousand_names_read_as_the_first_names_then_how_many_more() -> None:
+    names = tuple(f"host{index}.example.com" for index in range(10_000))
+    served = observation("app.test", "192.0.2.1", names, NOW + timedelta(days=5))
+
+    plan = decide(build_inventory([served], ()), [], Policy(), NOW)
+
+    create = next(action for action in plan.actions if action.new_ticket is not None)
+    assert create.new_ticket is not None
+    first_line = create.new_ticket.description.splitlines()[0]
+    shown = first_line.count(".example.com")
+    assert 10 < shown < 200
+    assert f" and {10_000 - shown:,} more expires " in first_line
+    assert f" and {10_000 - shown:,} more\n" in create.comment
+    assert create.new_ticket.summary == "Renew TLS certificate host0.example.com (+9999 names)"
