@@ -438,3 +438,30 @@ def test_intermediate_only_file_is_judged_as_served(tmp_path: Path) -> None:
     assert observation.certificate is not None
     assert observation.certificate.is_ca
     assert observation.effective_not_after == intermediate.certificate.not_valid_after_utc
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def test_a_files_label_is_its_absolute_normalised_path_however_it_was_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "certs").mkdir()
+    leaf, intermediate, root = make_fullchain(["app.example.com"])
+    path = write_pem(tmp_path / "certs" / "c.pem", leaf, intermediate, root)
+    monkeypatch.chdir(tmp_path)
+
+    spellings = ["certs/c.pem", "./certs/c.pem", "certs/../certs/c.pem", str(path), "certs/*.pem"]
+    labels = {only(observe(spelling)).endpoint.label for spelling in spellings}
+
+    assert labels == {f"file:{path}#0"}
+
+
+def test_a_pattern_matching_nothing_is_named_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    observation = only(observe("missing/*.pem"))
+
+    assert observation.endpoint.label == f"file:{tmp_path}/missing/*.pem"

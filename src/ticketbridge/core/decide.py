@@ -17,6 +17,7 @@ from ticketbridge.core.explain import (
     due_explanation,
     earlier_reason,
     evidence_of,
+    expiry_phrase,
     iso,
     join,
     stale_clause,
@@ -419,9 +420,9 @@ def _escalation_reason(
     else:
         who = "; nobody is assigned"
     if escalation_due(cert, policy, now):
-        timing = describe_time_left(cert.effective_not_after, now)
         return (
-            f"{display(cert)} expires {timing}, within the {policy.escalate_within_days}-day "
+            f"{display(cert)} {expiry_phrase(cert, facts)}, within the "
+            f"{policy.escalate_within_days}-day "
             f"escalation window: priority raised to {policy.escalation_priority}{who}"
         )
     if past_due(due, policy, now) and not in_progress:
@@ -458,7 +459,7 @@ def _page(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Action:
         kind=ActionKind.PAGE,
         ticket=ticket.key if ticket else None,
         certificate=summary,
-        reason=f"{display(cert)} expires {timing} and {window}: on-call is paged",
+        reason=f"{display(cert)} {expiry_phrase(cert, facts)} and {window}: on-call is paged",
         fields={"labels": Change(labels_before, labels_after)},
         edit=TicketEdit(add_labels=(PAGED_LABEL,)),
         page=event,

@@ -8,6 +8,14 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from ticketbridge.core.fields import (
+    MAX_PROPERTY,
+    MAX_SUMMARY,
+    evidence_size,
+    fit,
+    listed,
+    shorten,
+)
 from ticketbridge.core.index import RunFacts
 from ticketbridge.core.model import (
     Observation,
@@ -21,11 +29,13 @@ from ticketbridge.core.policy import (
     lead_days_for,
     local_date,
 )
-from ticketbridge.core.ports import MAX_SUMMARY
 from ticketbridge.core.timefmt import iso_z
 
-# Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes.
+# Comments stay far below Jira's 32,767 characters even for a certificate on thousands of nodes;
+# `fields.fit` is the backstop. The full lists are in the audit trail and the report.
 MAX_LISTED_ENDPOINTS = 50
+# Characters of names listed on one line of a description or comment.
+NAMES_BUDGET = 2_000
 
 
 def join(*parts: str) -> str:
@@ -42,20 +52,26 @@ def display(cert: TrackedCert) -> str:
     for observation in cert.observations:
         common_name = observation.certificate.common_name if observation.certificate else None
         if common_name and common_name.strip().lower() in names:
-            return common_name.strip().lower()
+            return shorten(common_name.strip().lower())
     wildcards = [name for name in names if name.startswith("*.")]
     if wildcards:
-        return wildcards[0]
-    return min(names, key=lambda name: (len(name), name)) if names else cert.id
+        return shorten(wildcards[0])
+    return shorten(min(names, key=lambda name: (len(name), name))) if names else cert.id
 
 
 def display_summary(summary: CertificateSummary) -> str:
     wildcards = [name for name in summary.names if name.startswith("*.")]
     if wildcards:
-        return wildcards[0]
+        return shorten(wildcards[0])
     if summary.names:
-        return min(summary.names, key=lambda name: (len(name), name))
+        return shorten(min(summary.names, key=lambda name: (len(name), name)))
     return f"certificate {summary.id}"
+
+
+def expiry_phrase(cert: TrackedCert, facts: RunFacts) -> str:
+    """`expires in 9 days` or `expired 2,373 days ago`: the verb agrees with the tense."""
+    timing = describe_time_left(cert.effective_not_after, facts.now)
+    return timing if timing.startswith("expired") else f"expires {timing}"
 
 
 def ticket_summary(cert: TrackedCert) -> str:
@@ -116,11 +132,15 @@ def _earliest_hosts(cert: TrackedCert) -> str:
     )
     if not hosts:
         hosts = sorted({endpoint.host for endpoint in cert.endpoints})
-    return " and ".join(hosts[:3]) + (" and others" if len(hosts) > 3 else "") or cert.id
+    shown = [shorten(host) for host in hosts[:3]]
+    return " and ".join(shown) + (" and others" if len(hosts) > 3 else "") or cert.id
 
 
 def stale_clause(cert: TrackedCert, facts: RunFacts) -> str:
-    """Names the endpoints still serving an older copy when the others serve a renewal."""
+    """Names the endpoints still serving an older copy when the others serve a renewal.
+
+    The others are grouped by what they really serve: one later certificate, or several.
+    """
     expiries = {o.effective_not_after for o in cert.observations if o.effective_not_after}
     if len(expiries) < 2:
         return ""
@@ -129,27 +149,42 @@ def stale_clause(cert: TrackedCert, facts: RunFacts) -> str:
     renewed = [
         o for o in cert.observations if o.effective_not_after and o.effective_not_after > oldest
     ]
-    later = max(o.effective_not_after for o in renewed if o.effective_not_after)
     verb = "still serves" if len(stale) == 1 else "still serve"
     others = len({o.endpoint for o in renewed})
+    served = {
+        (o.certificate.fingerprint_sha256 if o.certificate else "", o.effective_not_after)
+        for o in renewed
+    }
+    expiring = sorted({expiry for _, expiry in served if expiry})
+    serve = "serves" if others == 1 else "serve"
+    if len(served) == 1:
+        what = f"one expiring {iso_z(expiring[0])}"
+    elif len(expiring) == 1:
+        what = f"{len(served)} different certificates, all expiring {iso_z(expiring[0])}"
+    else:
+        what = (
+            f"{len(served)} different certificates expiring "
+            f"{iso_z(expiring[0])} to {iso_z(expiring[-1])}"
+        )
     return (
-        f"{', '.join(stale)} {verb} the certificate expiring {iso_z(oldest)} while "
-        f"{others} other endpoint{'s' if others != 1 else ''} serve{'s' if others == 1 else ''} "
-        f"one expiring {iso_z(later)}, so the renewal is not done"
+        f"{listed(stale, 400)} {verb} the certificate expiring {iso_z(oldest)} while "
+        f"{others} other endpoint{'s' if others != 1 else ''} {serve} {what}, "
+        "so the renewal is not done"
     )
 
 
 def description(cert: TrackedCert, facts: RunFacts) -> str:
+    labels = cert.endpoint_labels
     lines = [
-        f"The TLS certificate for {', '.join(cert.names)} expires "
+        f"The TLS certificate for {listed(cert.names, NAMES_BUDGET)} expires "
         f"{iso_z(cert.effective_not_after)} and must be renewed and deployed to every endpoint "
         f"serving it by {facts.required[cert.id]}.",
         "",
         "Endpoints serving it when this ticket was filed:",
-        *(f"- {label}" for label in cert.endpoint_labels[:MAX_LISTED_ENDPOINTS]),
+        *(f"- {shorten(label)}" for label in labels[:MAX_LISTED_ENDPOINTS]),
         *(
-            [f"- and {len(cert.endpoint_labels) - MAX_LISTED_ENDPOINTS} more"]
-            if len(cert.endpoint_labels) > MAX_LISTED_ENDPOINTS
+            [f"- and {len(labels) - MAX_LISTED_ENDPOINTS:,} more"]
+            if len(labels) > MAX_LISTED_ENDPOINTS
             else []
         ),
         "",
@@ -157,8 +192,8 @@ def description(cert: TrackedCert, facts: RunFacts) -> str:
         "The ticket is resolved automatically once every endpoint serves the renewed certificate.",
     ]
     if cert.owner:
-        lines.insert(1, f"Owner: {cert.owner}")
-    return "\n".join(lines)
+        lines.insert(1, f"Owner: {shorten(cert.owner)}")
+    return fit("\n".join(lines))
 
 
 def evidence_of(
@@ -166,16 +201,36 @@ def evidence_of(
 ) -> Mapping[str, Any]:
     """Machine-readable evidence the backend keeps: what served the certificate this run.
 
-    Endpoints that could not be probed stay tracked, so a later run still waits for them.
+    Endpoints that could not be probed stay tracked, so a later run still waits for them. The
+    value stays within the issue-property limit: past it, the last endpoints and fingerprints
+    are left out and counted (the audit trail keeps them all).
     """
     failed = {o.endpoint.label for o in failures}
     kept = [label for label in (ticket.tracked_endpoints if ticket else ()) if label in failed]
-    return {
+    evidence: dict[str, Any] = {
         "certificate_id": cert.id,
         "endpoints": sorted(set(cert.endpoint_labels) | set(kept)),
         "fingerprints": list(cert.fingerprints),
         "effective_not_after": iso_z(cert.effective_not_after),
     }
+    return _bounded_evidence(evidence)
+
+
+def _bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    # The certificate id is added again by the backends; leave room for it and the counts.
+    limit = MAX_PROPERTY - 200
+    for key in ("endpoints", "fingerprints"):
+        items: list[str] = evidence[key]
+        if evidence_size(evidence) <= limit:
+            break
+        overflow = evidence_size(evidence) - limit
+        keep = len(items)
+        while keep > 0 and overflow > 0:
+            keep -= 1
+            overflow -= len(items[keep].encode()) + 3
+        evidence[key] = items[:keep]
+        evidence[f"{key}_omitted"] = len(items) - keep
+    return evidence
 
 
 def with_comments(facts: RunFacts, actions: list[Action]) -> list[Action]:
@@ -207,18 +262,25 @@ def _comment(facts: RunFacts, actions: list[Action]) -> str:
     kinds = ", ".join(dict.fromkeys(str(action.kind) for action in actions))
     lines = [f"ticketbridge {kinds} ({iso_z(facts.now)})", ""]
     lines.extend(f"- {action.kind}: {action.reason}." for action in actions)
-    changes = [
-        _change_line(name, change)
-        for action in actions
-        for name, change in sorted(action.fields.items())
-    ]
+    changes = [_change_line(name, change) for name, change in _merged_changes(actions).items()]
     if changes:
         lines += ["", "Changes:", *changes]
     lines += ["", *_certificate_lines(facts, certificate)]
     for action in actions:
         for related in action.related:
             lines += ["", "Now served instead:", *_certificate_lines(facts, related)]
-    return "\n".join(lines)
+    return fit("\n".join(lines))
+
+
+def _merged_changes(actions: Sequence[Action]) -> dict[str, Change]:
+    """One change per field: what it was before the first action, what it is after the last
+    (a create that sets the priority and the escalation that sets it again are one change)."""
+    merged: dict[str, Change] = {}
+    for action in actions:
+        for name, change in sorted(action.fields.items()):
+            first = merged.get(name)
+            merged[name] = change if first is None else Change(first.before, change.after)
+    return {name: change for name, change in merged.items() if change.before != change.after}
 
 
 def _change_line(name: str, change: Change) -> str:
@@ -227,13 +289,14 @@ def _change_line(name: str, change: Change) -> str:
         old = change.before if isinstance(change.before, list) else []
         new = change.after if isinstance(change.after, list) else []
         added = [item for item in new if item not in old]
-        return f"- {label}: added {', '.join(added)}"
-    before = "(none)" if change.before is None else str(change.before)
-    return f"- {label}: {before} -> {change.after}"
+        return f"- {label}: added {listed([str(item) for item in added], NAMES_BUDGET)}"
+    before = "(none)" if change.before is None else shorten(str(change.before))
+    return f"- {label}: {before} -> {shorten(str(change.after))}"
 
 
 def _certificate_lines(facts: RunFacts, certificate: CertificateSummary) -> list[str]:
-    lines = [f"Certificate {certificate.id}: {', '.join(certificate.names) or '(names unknown)'}"]
+    names = listed(certificate.names, NAMES_BUDGET) or "(names unknown)"
+    lines = [f"Certificate {certificate.id}: {names}"]
     if certificate.effective_not_after is not None:
         expiry = certificate.effective_not_after
         line = f"Effective expiry: {iso_z(expiry)}"
@@ -246,7 +309,7 @@ def _certificate_lines(facts: RunFacts, certificate: CertificateSummary) -> list
     if certificate.served:
         lines.append("Served by:")
         lines.extend(
-            f"- {served.endpoint}"
+            f"- {shorten(served.endpoint)}"
             + (f" sha256 {served.fingerprint_sha256}" if served.fingerprint_sha256 else "")
             + (
                 f" expires {iso_z(served.effective_not_after)}"
@@ -256,11 +319,7 @@ def _certificate_lines(facts: RunFacts, certificate: CertificateSummary) -> list
             for served in certificate.served[:MAX_LISTED_ENDPOINTS]
         )
         if len(certificate.served) > MAX_LISTED_ENDPOINTS:
-            lines.append(f"- and {len(certificate.served) - MAX_LISTED_ENDPOINTS} more")
+            lines.append(f"- and {len(certificate.served) - MAX_LISTED_ENDPOINTS:,} more")
     elif certificate.endpoints:
-        listed = certificate.endpoints[:MAX_LISTED_ENDPOINTS]
-        more = len(certificate.endpoints) - len(listed)
-        lines.append(
-            "Endpoints tracked: " + ", ".join(listed) + (f" and {more} more" if more else "")
-        )
+        lines.append("Endpoints tracked: " + listed(certificate.endpoints, NAMES_BUDGET))
     return lines

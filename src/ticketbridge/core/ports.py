@@ -7,17 +7,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+# The field limits and validators live in core.fields; these names stay importable from here.
+from ticketbridge.core.fields import (
+    MAX_COMMENT,
+    MAX_DESCRIPTION,
+    MAX_LABEL,
+    MAX_PROPERTY,
+    MAX_SUMMARY,
+    valid_comment,
+    valid_description,
+    valid_evidence,
+    valid_field,
+    valid_labels,
+    valid_summary,
+)
 from ticketbridge.core.model import Ticket
-from ticketbridge.errors import PermanentBackendError
 
 if TYPE_CHECKING:
     from ticketbridge.core.plan import PageEvent
-
-# Jira's limits; every backend enforces them, so a plan that works on one works on all.
-MAX_SUMMARY = 255
-MAX_LABEL = 255
-MAX_COMMENT = 32_767
-MAX_DESCRIPTION = 32_767
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,37 +126,22 @@ class Pager(Protocol):
         ...
 
 
-def valid_summary(summary: str) -> str:
-    """A summary as Jira accepts it: one non-empty line of at most 255 characters."""
-    if not summary.strip():
-        raise PermanentBackendError("summary: must not be empty")
-    if len(summary) > MAX_SUMMARY:
-        raise PermanentBackendError(f"summary: {len(summary)} characters, at most {MAX_SUMMARY}")
-    if "\n" in summary or "\r" in summary:
-        raise PermanentBackendError("summary: must be a single line")
-    return summary
-
-
-def valid_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    """Labels as Jira accepts them (non-empty, no whitespace, at most 255), de-duplicated."""
-    for label in labels:
-        if not label or any(character.isspace() for character in label):
-            raise PermanentBackendError(f"label {label!r}: must be non-empty, without spaces")
-        if len(label) > MAX_LABEL:
-            raise PermanentBackendError(f"label {label[:40]!r}...: longer than {MAX_LABEL}")
-    return tuple(dict.fromkeys(labels))
-
-
-def valid_comment(body: str) -> str:
-    if not body.strip():
-        raise PermanentBackendError("comment: body must not be empty")
-    if len(body) > MAX_COMMENT:
-        raise PermanentBackendError(f"comment: {len(body)} characters, at most {MAX_COMMENT}")
-    return body
-
-
-def valid_field(name: str, value: str) -> str:
-    """A short single-line value: a priority, an assignee."""
-    if not value.strip() or len(value) > MAX_SUMMARY or "\n" in value:
-        raise PermanentBackendError(f"{name} {value[:40]!r}: not a valid value")
-    return value
+__all__ = [
+    "MAX_COMMENT",
+    "MAX_DESCRIPTION",
+    "MAX_LABEL",
+    "MAX_PROPERTY",
+    "MAX_SUMMARY",
+    "Comment",
+    "NewTicket",
+    "Pager",
+    "TicketEdit",
+    "TicketSystem",
+    "TransitionTarget",
+    "valid_comment",
+    "valid_description",
+    "valid_evidence",
+    "valid_field",
+    "valid_labels",
+    "valid_summary",
+]

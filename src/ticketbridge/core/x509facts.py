@@ -81,11 +81,79 @@ def _serial_hex(certificate: x509.Certificate) -> str:
     return ("-" if serial < 0 else "") + format(abs(serial), "x")
 
 
+# RFC 4514 §3 names the attribute types of its table (CN, L, ST, O, OU, C, STREET, DC, UID) and
+# lets other registered short names stand for their OIDs; these are the ones OpenSSL prints
+# (crypto/objects/objects.txt, as `openssl x509 -subject -nameopt RFC2253` shows them), where
+# `cryptography` would print dotted OIDs.
+_SHORT_NAMES = {
+    x509.ObjectIdentifier(dotted): short
+    for dotted, short in {
+        "2.5.4.4": "SN",
+        "2.5.4.5": "serialNumber",
+        "2.5.4.12": "title",
+        "2.5.4.13": "description",
+        "2.5.4.15": "businessCategory",
+        "2.5.4.16": "postalAddress",
+        "2.5.4.17": "postalCode",
+        "2.5.4.18": "postOfficeBox",
+        "2.5.4.19": "physicalDeliveryOfficeName",
+        "2.5.4.20": "telephoneNumber",
+        "2.5.4.23": "facsimileTelephoneNumber",
+        "2.5.4.26": "registeredAddress",
+        "2.5.4.41": "name",
+        "2.5.4.42": "GN",
+        "2.5.4.43": "initials",
+        "2.5.4.44": "generationQualifier",
+        "2.5.4.45": "x500UniqueIdentifier",
+        "2.5.4.46": "dnQualifier",
+        "2.5.4.51": "houseIdentifier",
+        "2.5.4.54": "dmdName",
+        "2.5.4.65": "pseudonym",
+        "2.5.4.72": "role",
+        "2.5.4.97": "organizationIdentifier",
+        "1.2.840.113549.1.9.1": "emailAddress",
+        "1.2.840.113549.1.9.2": "unstructuredName",
+        "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionL",
+        "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionST",
+        "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
+        "1.2.643.100.1": "OGRN",
+        "1.2.643.100.3": "SNILS",
+        "1.2.643.100.5": "OGRNIP",
+        "1.2.643.3.131.1.1": "INN",
+    }.items()
+}
+# Signature algorithms `cryptography` has no name for, named as OpenSSL names them.
+_SIGNATURE_NAMES = {
+    "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+    "1.2.840.113549.1.1.3": "md4WithRSAEncryption",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    # The bare MD5 digest OID, which some 1990s CAs wrote as the signature algorithm.
+    "1.2.840.113549.2.5": "md5WithRSAEncryption",
+}
+
+
 def _rfc4514(name: x509.Name) -> str:
     try:
-        return name.rfc4514_string()
+        return ",".join(
+            "+".join(_rfc4514_attribute(attribute) for attribute in rdn)
+            for rdn in reversed(name.rdns)
+        )
     except ValueError:  # undecodable attribute values: fall back to the raw DER, in hex
         return "#" + name.public_bytes().hex()
+
+
+def _rfc4514_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
+    text = attribute.rfc4514_string(_SHORT_NAMES)
+    if not isinstance(attribute.value, bytes):
+        return text
+    # A BIT STRING value (x500UniqueIdentifier): RFC 4514 §2.4 writes "#" and the hex of its
+    # whole BER encoding, tag and length included, as OpenSSL does; `cryptography` leaves out
+    # the tag and length.
+    value = attribute.value
+    encoded = bytes([0x03, len(value)]) if len(value) < 0x80 else b""
+    if not encoded:
+        return text
+    return text.split("=", 1)[0] + "=#" + (encoded + value).hex().upper()
 
 
 def _subject_alternative_names(
@@ -160,10 +228,13 @@ def _key_type(certificate: x509.Certificate) -> str:
 
 
 def _signature_algorithm(certificate: x509.Certificate) -> str:
+    dotted = certificate.signature_algorithm_oid.dotted_string
+    if dotted in _SIGNATURE_NAMES:
+        return _SIGNATURE_NAMES[dotted]
     try:
         algorithm = certificate.signature_hash_algorithm
     except Exception:  # noqa: BLE001 - unknown OIDs raise UnsupportedAlgorithm
-        return certificate.signature_algorithm_oid.dotted_string
+        return dotted
     name = certificate.signature_algorithm_oid._name
     if name and name != "Unknown OID":
         return str(name)

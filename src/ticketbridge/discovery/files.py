@@ -83,14 +83,17 @@ def observe_files(
     observations: list[Observation] = []
     seen: set[str] = set()
     for source in sources:
-        walked = bounded_glob(source.pattern)
+        # A file's label (its endpoint) is its absolute, normalised path: the same in evidence
+        # and audit however the config file or the pattern was spelled, from whatever directory.
+        pattern = os.path.abspath(os.path.expanduser(source.pattern))  # noqa: PTH100, PTH111
+        walked = bounded_glob(pattern)
         matches = walked.paths
         problems = list(walked.problems)
         if not matches:
-            problems.insert(0, f"no file matches {_one_line(source.pattern)}")
+            problems.insert(0, f"no file matches {_one_line(pattern)}")
         if problems:
             # A walk cut short is reported, never silently taken as everything there is.
-            observations.append(_error(source.pattern, "", "; ".join(problems), observed_at))
+            observations.append(_error(pattern, "", "; ".join(problems), observed_at))
         for path in matches:
             real = os.path.realpath(path)
             if real in seen:

@@ -15,6 +15,8 @@ from ticketbridge.core.ports import (
     TicketEdit,
     TransitionTarget,
     valid_comment,
+    valid_description,
+    valid_evidence,
     valid_field,
     valid_labels,
     valid_summary,
@@ -186,6 +188,8 @@ class InMemoryTicketSystem:
         summary = valid_summary(ticket.summary)
         labels = valid_labels(ticket.labels)
         body = valid_comment(comment)
+        valid_description(ticket.description)
+        valid_evidence({"certificate_id": ticket.certificate_id, **ticket.evidence})
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         endpoints = evidence_endpoints({"certificate_id": ticket.certificate_id, **ticket.evidence})
@@ -214,6 +218,8 @@ class InMemoryTicketSystem:
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
         labels = valid_labels(edit.add_labels)
         body = valid_comment(comment)
+        if edit.evidence is not None:
+            valid_evidence(edit.evidence)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
         endpoints = None if edit.evidence is None else evidence_endpoints(edit.evidence)

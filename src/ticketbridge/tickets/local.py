@@ -17,6 +17,8 @@ from ticketbridge.core.ports import (
     TicketEdit,
     TransitionTarget,
     valid_comment,
+    valid_description,
+    valid_evidence,
     valid_field,
     valid_labels,
     valid_summary,
@@ -130,6 +132,8 @@ class LocalTicketStore:
         summary = valid_summary(ticket.summary)
         labels = valid_labels(ticket.labels)
         body = valid_comment(comment)
+        valid_description(ticket.description)
+        valid_evidence({"certificate_id": ticket.certificate_id, **ticket.evidence})
         evidence = _evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
@@ -155,6 +159,8 @@ class LocalTicketStore:
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
         labels = valid_labels(edit.add_labels)
         body = valid_comment(comment)
+        if edit.evidence is not None:
+            valid_evidence(edit.evidence)
         evidence = None if edit.evidence is None else _evidence_json(edit.evidence)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)

@@ -1,0 +1,163 @@
+"""Our trust and name verdicts equal `openssl verify`'s on chains hypothesis generates.
+
+Each example is a batch of chains (the cost is openssl's start-up, so batches run several
+processes at once). For every chain: trusted or not must agree, the failure class must be the
+first one OpenSSL reports, and the name verdict must agree except where README.md ("Where
+verdicts differ from OpenSSL, on purpose") says it differs, in the direction it says.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oracle.chains import KEY_KINDS, BuiltChain, CertSpec, ChainSpec, build
+from oracle.openssl import OracleVerdict, openssl_verdicts
+from ticketbridge.discovery.verify import TrustVerifier
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+T = TypeVar("T")
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+BATCH = 25
+# CI: 80 batches of 25 = 2,000 chains; TB_ORACLE_EXAMPLES raises it for a longer hunt.
+EXAMPLES = int(os.environ.get("TB_ORACLE_EXAMPLES", "80"))
+
+
+def usually(good: T, *unusual: T, weight: int = 12) -> st.SearchStrategy[T]:
+    """Mostly the good shape, sometimes each unusual one: about half the chains come out
+    trusted, and each way to fail is still tried hundreds of times per run."""
+    return st.sampled_from((good,) * weight + unusual)
+
+
+# Big RSA keys are slow to sign with: the cheap keys are likelier, every kind stays reachable.
+_keys = st.sampled_from(("p256",) * 8 + ("p384", "rsa-2048", "ed25519") * 2 + KEY_KINDS)
+_digests = usually("sha256", "sha384", "sha512", "sha224", "sha1", "md5", weight=20)
+_validity = usually("valid", "expired", "future", "ends-now", "starts-now", weight=40)
+_unknown_critical = usually(False, True, weight=40)
+
+
+@st.composite
+def ca_specs(draw: st.DrawFn) -> CertSpec:
+    return CertSpec(
+        key=draw(_keys),
+        digest=draw(_digests),
+        # Debian's `openssl req -x509` makes a non-critical basicConstraints and no keyUsage.
+        basic_constraints=draw(
+            st.sampled_from(("ca-critical",) * 10 + ("ca",) * 8 + ("absent", "not-ca"))
+        ),
+        path_length=draw(usually(None, 0, 1, 2, weight=10)),
+        key_usage=draw(st.sampled_from(("ca",) * 10 + ("absent",) * 8 + ("ca-no-certsign",))),
+        key_usage_critical=draw(st.booleans()),
+        eku=draw(usually("absent", "server", "client", "any", weight=20)),
+        ski=draw(usually(True, False, weight=6)),
+        aki=draw(usually(True, False, weight=6)),
+        validity=draw(_validity),
+        unknown_critical=draw(_unknown_critical),
+    )
+
+
+@st.composite
+def leaf_specs(draw: st.DrawFn) -> CertSpec:
+    return CertSpec(
+        key=draw(_keys),
+        digest=draw(_digests),
+        basic_constraints=draw(
+            st.sampled_from(("absent",) * 6 + ("not-ca",) * 6 + ("not-ca-critical", "ca"))
+        ),
+        key_usage=draw(st.sampled_from(("tls",) * 8 + ("absent",) * 6 + ("tls-no-signature",))),
+        key_usage_critical=draw(st.booleans()),
+        eku=draw(
+            st.sampled_from(
+                ("server",) * 10 + ("absent",) * 5 + ("server-client",) * 3 + ("client", "any")
+            )
+        ),
+        ski=draw(st.booleans()),
+        aki=draw(usually(True, False, weight=6)),
+        validity=draw(_validity),
+        unknown_critical=draw(_unknown_critical),
+    )
+
+
+@st.composite
+def chain_specs(draw: st.DrawFn) -> ChainSpec:
+    return ChainSpec(
+        root=draw(ca_specs()),
+        intermediates=tuple(draw(st.lists(ca_specs(), max_size=3))),
+        leaf=draw(leaf_specs()),
+        san=draw(
+            st.sampled_from(
+                ("exact",) * 4
+                + ("wildcard",) * 3
+                + ("wildcard-deep", "mismatch", "cn-only", "ip", "idn")
+            )
+        ),
+        host_form=draw(usually("plain", "upper", "trailing-dot", weight=8)),
+        serve_root=draw(st.booleans()),
+        order=draw(usually("in-order", "reversed", weight=3)),
+        drop_intermediate=draw(usually(False, True, weight=12)),
+        root_trusted=draw(usually(True, False, weight=15)),
+        extra_anchor=draw(usually("none", "intermediate-too", "intermediate-only", weight=12)),
+        serve_unrelated=draw(usually(False, True, weight=15)),
+    )
+
+
+def intentional_name_difference(chain: BuiltChain, ours: bool, theirs: bool) -> bool:
+    """README.md, "Where verdicts differ from OpenSSL, on purpose": exactly these, this way."""
+    if chain.spec.san == "cn-only":
+        # A certificate without subjectAltName names nothing, as in browsers and Python's ssl;
+        # OpenSSL's X509_check_host still falls back to the subject CN.
+        return not ours and theirs
+    if chain.host.endswith("."):
+        # An absolute name (trailing dot) is the same host, as browsers treat it; OpenSSL
+        # compares the bytes.
+        return ours and not theirs
+    if not chain.host.isascii():
+        # A Unicode host is matched by its A-label (IDNA), as browsers do; OpenSSL compares
+        # the bytes.
+        return ours and not theirs
+    return False
+
+
+def mismatch(chain: BuiltChain, theirs: OracleVerdict) -> str | None:
+    served = [certificate.public_bytes(Encoding.DER) for certificate in chain.served]
+    verifier = TrustVerifier(chain.anchors)
+    ours = verifier.verdict(served, chain.host, chain.now)
+    failure = verifier.trust_failure(served, chain.now)
+    if ours.trusted != theirs.trusted:
+        return f"trusted: ours {ours.trusted} ({ours.error}), openssl {list(theirs.errors)}"
+    if failure is not None and str(failure.kind) != theirs.first_class:
+        return f"failure: ours {failure.kind} ({failure.reason}), openssl {list(theirs.errors)}"
+    assert theirs.hostname_match is not None
+    if ours.hostname_match != theirs.hostname_match and not intentional_name_difference(
+        chain, ours.hostname_match, theirs.hostname_match
+    ):
+        return f"hostname {chain.host}: ours {ours.hostname_match}, openssl {theirs.hostname_match}"
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(chain_specs(), min_size=BATCH, max_size=BATCH))
+def test_verdicts_equal_openssl_verify(specs: list[ChainSpec]) -> None:
+    chains = [build(replace(spec, tag=i), NOW) for i, spec in enumerate(specs)]
+    verdicts = openssl_verdicts(chains)
+    problems = [
+        f"{chain.spec}: {problem}"
+        for chain, verdict in zip(chains, verdicts, strict=True)
+        if (problem := mismatch(chain, verdict))
+    ]
+    assert not problems, "\n".join(problems)
