@@ -29,7 +29,7 @@ from ticketbridge.core.inventory import build_inventory
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.policy import Policy
 from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
-from ticketbridge.tickets.jira.system import wrap_noformat
+from ticketbridge.tickets.jira.richtext import wrap_noformat
 
 BOUNDS = settings(
     max_examples=60,
