@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ticketbridge.infra.escape import csv_cell, escape_char, inert, markdown_cell
+from ticketbridge.infra.escape import csv_cell, escape_char, inert, markdown_cell, one_line
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,17 @@ def test_inert_keeps_newlines_when_asked_and_cuts_at_the_limit() -> None:
 
 
 def test_escape_char_spells_the_code_point() -> None:
-    assert [escape_char(c) for c in "\n\u202e\U000e0001"] == ["\\x0a", "\\u202e", "\\U000e0001"]
+    assert [escape_char(c) for c in "\n\x1b\u202e\U000e0001"] == [
+        "\\n",
+        "\\x1b",
+        "\\u202e",
+        "\\U000e0001",
+    ]
+
+
+def test_one_line_escapes_everything_that_is_not_printable_and_keeps_the_space() -> None:
+    assert one_line("a b\u00a0c\nd\u2028e") == "a b\\xa0c\\nd\\u2028e"
+    assert one_line("x" * 10, 5) == "xxxx…"
 
 
 def test_markdown_cell_cannot_end_the_cell_format_or_open_a_tag() -> None:

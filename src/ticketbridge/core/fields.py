@@ -2,18 +2,18 @@
 
 The limits are Jira's (the strictest backend); the local store and the in-memory fake enforce the
 same ones, so a plan that applies on one applies on all. The planner bounds what it writes with
-`one_line`, `shorten`, `listed` and `fit`, and `tests/unit/test_field_bounds.py` proves no plan can
+`infra.escape.one_line`, `shorten`, `listed` and `fit`, and `tests/unit/test_field_bounds.py` proves no plan can
 hold a write a backend would refuse.
 """
 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ticketbridge.errors import PermanentBackendError
+from ticketbridge.infra.escape import one_line
 
 # Jira Cloud REST v3 / Data Center: summary "must be less than 255 characters"; labels at most
 # 255 characters, no whitespace; a text field (description, comment) at most 32,767 characters;
@@ -93,24 +93,9 @@ def valid_evidence(evidence: Mapping[str, Any]) -> Mapping[str, Any]:
 # --- making outside text fit ---------------------------------------------------------------
 
 
-def one_line(text: str) -> str:
-    """Text from a certificate or a server, safe inside one line: every control, format or
-    line/paragraph separator character is written as its escape (`\\n`, `\\x1b`, `\\u2028`), so
-    it can neither break a single-line field nor forge a line of evidence."""
-    if text.isprintable():
-        return text
-    return "".join(
-        character
-        if character == " " or unicodedata.category(character)[0] not in "CZ"
-        else character.encode("unicode_escape").decode("ascii")
-        for character in text
-    )
-
-
 def shorten(text: str, limit: int = MAX_SHOWN_TEXT) -> str:
     """One line of at most `limit` characters, marked with … where it was cut."""
-    line = one_line(text)
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)
 
 
 def listed(items: Sequence[str], budget: int, *, separator: str = ", ") -> str:

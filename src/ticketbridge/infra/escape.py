@@ -1,10 +1,10 @@
-"""The one way to make outside text inert: for a terminal, a Markdown table, a CSV cell.
+"""The one way to make outside text inert: for a terminal, one line of a ticket, Markdown, CSV.
 
 Certificate subjects, SAN names, server banners and ticket fields all come from someone else.
-Control, format (bidirectional overrides), surrogate, private-use and line/paragraph separator
-characters are shown as escapes, so such text cannot move a cursor, reorder what a reader sees
-or hide part of a line. HTML is escaped by Jinja's autoescape and Jira text by the adapter's
-rich-text layer, both on top of this.
+Characters that could move a cursor, reorder what a reader sees (bidirectional overrides,
+CVE-2021-42574), hide text or break a line are written as their escapes (`\\x1b`, `\\u202e`,
+`\\n`), never interpreted. HTML is escaped by Jinja's autoescape and Jira text by the adapter's
+rich-text layer, both on top of this. Pure functions: the core uses them too.
 """
 
 from __future__ import annotations
@@ -12,22 +12,24 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+# Control, format, surrogate, private-use, line and paragraph separator characters.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 ELLIPSIS = "…"
 
 
 def escape_char(character: str) -> str:
-    """`\\x0a`, `\\u202e`, `\\U000e0001`: one character spelled out as its code point."""
-    code = ord(character)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+    """`\\n`, `\\x1b`, `\\u202e`, `\\U000e0001`: one character spelled out in ASCII."""
+    return character.encode("unicode_escape").decode("ascii")
+
+
+def _cut(text: str, limit: int | None) -> str:
+    if limit is not None and len(text) > limit:
+        return text[: limit - 1] + ELLIPSIS
+    return text
 
 
 def inert(text: Any, limit: int | None = None, *, keep_newlines: bool = False) -> str:
-    """`text` with every hidden character escaped, cut to `limit` characters (with `…`)."""
+    """For a terminal or a report cell: every hidden character escaped, cut to `limit` (`…`)."""
     if text is None:
         return ""
     out = []
@@ -35,13 +37,21 @@ def inert(text: Any, limit: int | None = None, *, keep_newlines: bool = False) -
         if keep_newlines and character == "\n":
             out.append(character)
         elif unicodedata.category(character) in _HIDDEN_CATEGORIES:
-            out.append(character.encode("unicode_escape").decode("ascii"))
+            out.append(escape_char(character))
         else:
             out.append(character)
-    result = "".join(out)
-    if limit is not None and len(result) > limit:
-        return result[: limit - 1] + ELLIPSIS
-    return result
+    return _cut("".join(out), limit)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """For a single-line field: everything `str.isprintable` rejects (controls, format and
+    separator characters other than the space, unassigned code points) escaped, cut to `limit`.
+
+    Stricter than `inert`: the result can neither break a line nor forge one of evidence.
+    """
+    if text.isprintable():
+        return _cut(text, limit)
+    return _cut("".join(c if c.isprintable() else escape_char(c) for c in text), limit)
 
 
 def markdown_cell(value: Any) -> str:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from ticketbridge.infra.escape import escape_char
+from ticketbridge.infra import escape
 
 __all__ = [
     "DETAIL_LIMIT",
@@ -101,11 +101,7 @@ def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     # everything `str.isprintable` rejects is shown as an escape, never interpreted — C0/C1
     # controls and ESC, bidi and other format characters (CVE-2021-42574 "Trojan Source"),
     # unassigned and private-use code points.
-    spaced = _SPACES.sub(" ", text[: limit * 8]).strip()
-    flat = "".join(c if c.isprintable() else escape_char(c) for c in spaced)
-    if len(flat) > limit:
-        return flat[: limit - 1].rstrip() + "…"
-    return flat
+    return escape.one_line(_SPACES.sub(" ", text[: limit * 8]).strip(), limit)
 
 
 _DEFAULT = Scrubber()

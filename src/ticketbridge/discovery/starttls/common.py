@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ticketbridge.discovery.stream import ProtocolViolation
-from ticketbridge.infra.escape import escape_char
+from ticketbridge.infra.escape import one_line
 
 # A reply longer than this is not a greeting: real servers stay far below it (RFC 5321 allows 512
 # octets per SMTP reply line), and the cap keeps one hostile line from costing the whole budget.
@@ -20,8 +20,4 @@ class StartTLSRefused(ProtocolViolation):
 def quote(data: bytes | str, limit: int = QUOTE_LIMIT) -> str:
     """Server text made safe for logs and messages: control characters escaped, truncated."""
     text = data.decode("utf-8", errors="backslashreplace") if isinstance(data, bytes) else data
-    text = text.rstrip("\r\n")
-    escaped = "".join(char if char.isprintable() else escape_char(char) for char in text[:limit])
-    if len(escaped) > limit or len(text) > limit:
-        return escaped[:limit] + "…"
-    return escaped
+    return one_line(text.rstrip("\r\n"), limit)
