@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,28 +22,30 @@ from ticketbridge.core.ports import (
     valid_labels,
     valid_summary,
 )
-from ticketbridge.core.timefmt import iso_z
-from ticketbridge.errors import PermanentBackendError
 from ticketbridge.infra.clock import utcnow
+from ticketbridge.tickets.rows import (
+    TICKET_COLUMNS,
+    add_labels,
+    evidence_json,
+    format_instant,
+    insert_comment,
+    parse_instant,
+    record,
+    ticket,
+    touch,
+    unknown,
+)
 from ticketbridge.tickets.sqlite import SCHEMA_VERSION, StoreFile
 from ticketbridge.tickets.workflow import (
     STATUSES,
     TO_DO,
     category_of,
-    evidence_endpoints,
     transition_status,
 )
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Change", "LocalTicketStore"]
 
-AUTHOR = "ticketbridge"
 RECENTLY_CLOSED = timedelta(days=30)
-
-
-_TICKET_COLUMNS = (
-    "t.id, t.key, t.summary, t.status, t.status_category, t.created, t.due_date,"
-    " t.priority, t.assignee, t.resolved_at, t.evidence"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +56,6 @@ class Change:
     field: str
     old_value: str | None
     new_value: str | None
-
-
-def _format_instant(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: the ticket store needs an aware one")
-    # A fixed width (always microseconds) keeps the text sortable, so SQL can compare instants.
-    return iso_z(moment, "microseconds")
-
-
-def _parse_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _parse_date(text: str | None) -> date | None:
-    return None if text is None else date.fromisoformat(text)
 
 
 class LocalTicketStore:
@@ -104,7 +90,7 @@ class LocalTicketStore:
 
     def open_tickets(self) -> Sequence[Ticket]:
         """Open tickets of the project, plus those closed recently that carry a `tb-` marker."""
-        cutoff = _format_instant(self._now() - self._recently_closed)
+        cutoff = format_instant(self._now() - self._recently_closed)
         with self._file.reading() as conn:
             if conn is None:
                 return []
@@ -134,7 +120,7 @@ class LocalTicketStore:
         body = valid_comment(comment)
         valid_description(ticket.description)
         valid_evidence({"certificate_id": ticket.certificate_id, **ticket.evidence})
-        evidence = _evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
+        evidence = evidence_json({"certificate_id": ticket.certificate_id, **ticket.evidence})
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         with self._file.writing() as conn:
@@ -151,9 +137,9 @@ class LocalTicketStore:
                 resolved_at=None,
                 evidence=evidence,
             )
-            _add_labels(conn, ticket_id, labels)
-            _record(conn, ticket_id, now, "created", None, key)
-            _insert_comment(conn, ticket_id, body, now)
+            add_labels(conn, ticket_id, labels)
+            record(conn, ticket_id, now, "created", None, key)
+            insert_comment(conn, ticket_id, body, now)
             return self._get(conn, key)
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
@@ -161,7 +147,7 @@ class LocalTicketStore:
         body = valid_comment(comment)
         if edit.evidence is not None:
             valid_evidence(edit.evidence)
-        evidence = None if edit.evidence is None else _evidence_json(edit.evidence)
+        evidence = None if edit.evidence is None else evidence_json(edit.evidence)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
         with self._file.writing() as conn:
@@ -176,10 +162,10 @@ class LocalTicketStore:
             ):
                 if new is not None and new != before[column]:
                     self._set(conn, ticket_id, now, column, before[column], new)
-            for label in _add_labels(conn, ticket_id, labels):
-                _record(conn, ticket_id, now, "labels", None, label)
-            _insert_comment(conn, ticket_id, body, now)
-            _touch(conn, ticket_id, now)
+            for label in add_labels(conn, ticket_id, labels):
+                record(conn, ticket_id, now, "labels", None, label)
+            insert_comment(conn, ticket_id, body, now)
+            touch(conn, ticket_id, now)
             return self._get(conn, key)
 
     def add_comment(self, key: str, body: str) -> None:
@@ -187,8 +173,8 @@ class LocalTicketStore:
         with self._file.writing() as conn:
             ticket_id, _ = self._row(conn, key)
             now = self._now_text()
-            _insert_comment(conn, ticket_id, text, now)
-            _touch(conn, ticket_id, now)
+            insert_comment(conn, ticket_id, text, now)
+            touch(conn, ticket_id, now)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         body = valid_comment(comment)
@@ -197,19 +183,19 @@ class LocalTicketStore:
             status = transition_status(key, before["status"], before["status_category"], target)
             now = self._now_text()
             self._move(conn, ticket_id, now, before, status)
-            _insert_comment(conn, ticket_id, body, now)
+            insert_comment(conn, ticket_id, body, now)
             return self._get(conn, key)
 
     def comments(self, key: str) -> Sequence[Comment]:
         with self._file.reading() as conn:
             if conn is None:
-                raise _unknown(key)
+                raise unknown(key)
             ticket_id, _ = self._row(conn, key)
             rows = conn.execute(
                 "SELECT author, body, created FROM comments WHERE ticket_id = ? ORDER BY id",
                 (ticket_id,),
             ).fetchall()
-        return [Comment(author, body, _parse_instant(created)) for author, body, created in rows]
+        return [Comment(author, body, parse_instant(created)) for author, body, created in rows]
 
     # -- helpers for people and tests, beyond the protocol ------------------------------------
 
@@ -217,7 +203,7 @@ class LocalTicketStore:
         """One ticket by key; PermanentBackendError when there is none."""
         with self._file.reading() as conn:
             if conn is None:
-                raise _unknown(key)
+                raise unknown(key)
             return self._get(conn, key)
 
     def all_tickets(self) -> Sequence[Ticket]:
@@ -245,7 +231,7 @@ class LocalTicketStore:
         category_of(status)
         with self._file.writing() as conn:
             now = self._now_text()
-            filed = now if created is None else _format_instant(created)
+            filed = now if created is None else format_instant(created)
             ticket_id, key = self._insert_ticket(
                 conn,
                 summary=text,
@@ -258,8 +244,8 @@ class LocalTicketStore:
                 resolved_at=now if category_of(status) == "done" else None,
                 evidence="{}",
             )
-            _add_labels(conn, ticket_id, checked_labels)
-            _record(conn, ticket_id, filed, "created", None, key)
+            add_labels(conn, ticket_id, checked_labels)
+            record(conn, ticket_id, filed, "created", None, key)
             return self._get(conn, key)
 
     def set_status(self, key: str, status: str) -> Ticket:
@@ -275,14 +261,14 @@ class LocalTicketStore:
         """Every recorded field change of one ticket, oldest first."""
         with self._file.reading() as conn:
             if conn is None:
-                raise _unknown(key)
+                raise unknown(key)
             ticket_id, _ = self._row(conn, key)
             rows = conn.execute(
                 "SELECT at, field, old_value, new_value FROM history"
                 " WHERE ticket_id = ? ORDER BY id",
                 (ticket_id,),
             ).fetchall()
-        return [Change(_parse_instant(at), field, old, new) for at, field, old, new in rows]
+        return [Change(parse_instant(at), field, old, new) for at, field, old, new in rows]
 
     # -- rows -----------------------------------------------------------------------------------
 
@@ -290,7 +276,7 @@ class LocalTicketStore:
         return self._clock()
 
     def _now_text(self) -> str:
-        return _format_instant(self._now())
+        return format_instant(self._now())
 
     def _insert_ticket(
         self,
@@ -347,7 +333,7 @@ class LocalTicketStore:
         )
         row = cursor.fetchone()
         if row is None:
-            raise _unknown(key)
+            raise unknown(key)
         names = [column[0] for column in cursor.description]
         values = dict(zip(names, row, strict=True))
         return int(values.pop("id")), values
@@ -364,7 +350,7 @@ class LocalTicketStore:
         if column not in {"due_date", "priority", "assignee", "evidence"}:
             raise ValueError(column)
         conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (new, ticket_id))  # noqa: S608
-        _record(conn, ticket_id, now, column, old, new)
+        record(conn, ticket_id, now, column, old, new)
 
     def _move(
         self,
@@ -384,19 +370,19 @@ class LocalTicketStore:
             " WHERE id = ?",
             (status, category, resolved_at, now, ticket_id),
         )
-        _record(conn, ticket_id, now, "status", before["status"], status)
+        record(conn, ticket_id, now, "status", before["status"], status)
 
     def _get(self, conn: sqlite3.Connection, key: str) -> Ticket:
         found = self._select(conn, "t.key = ?", (key,))
         if not found:
-            raise _unknown(key)
+            raise unknown(key)
         return found[0]
 
     def _select(
         self, conn: sqlite3.Connection, where: str, params: tuple[object, ...]
     ) -> list[Ticket]:
         # `where` is always a constant fragment from this module; values travel as parameters.
-        tickets_sql = f"SELECT {_TICKET_COLUMNS} FROM tickets t WHERE {where} ORDER BY t.id"  # noqa: S608
+        tickets_sql = f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE {where} ORDER BY t.id"  # noqa: S608
         labels_sql = (
             "SELECT l.ticket_id, l.label FROM labels l"  # noqa: S608
             f" WHERE l.ticket_id IN (SELECT t.id FROM tickets t WHERE {where})"
@@ -406,99 +392,4 @@ class LocalTicketStore:
         labels: dict[int, list[str]] = {}
         for ticket_id, label in conn.execute(labels_sql, params):
             labels.setdefault(ticket_id, []).append(label)
-        return [_ticket(row, tuple(labels.get(row[0], ()))) for row in rows]
-
-
-def _ticket(row: tuple[Any, ...], labels: tuple[str, ...]) -> Ticket:
-    (
-        _id,
-        key,
-        summary,
-        status,
-        category,
-        created,
-        due_date,
-        priority,
-        assignee,
-        resolved_at,
-        evidence,
-    ) = row
-    endpoints = json.loads(evidence).get("endpoints") or ()
-    return Ticket(
-        key=key,
-        summary=summary,
-        status=status,
-        status_category=category,
-        created=_parse_instant(created),
-        due_date=_parse_date(due_date),
-        labels=labels,
-        priority=priority,
-        assignee=assignee,
-        resolved_at=None if resolved_at is None else _parse_instant(resolved_at),
-        tracked_endpoints=tuple(str(endpoint) for endpoint in endpoints),
-    )
-
-
-def _add_labels(conn: sqlite3.Connection, ticket_id: int, labels: Sequence[str]) -> list[str]:
-    """Append the labels the ticket lacks, keeping first-seen order; returns those added."""
-    (last,) = conn.execute(
-        "SELECT coalesce(max(position), -1) FROM labels WHERE ticket_id = ?", (ticket_id,)
-    ).fetchone()
-    added: list[str] = []
-    for label in labels:
-        cursor = conn.execute(
-            "INSERT INTO labels (ticket_id, position, label) VALUES (?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (ticket_id, last + 1 + len(added), label),
-        )
-        if cursor.rowcount:
-            added.append(label)
-    return added
-
-
-def _insert_comment(conn: sqlite3.Connection, ticket_id: int, body: str, now: str) -> None:
-    conn.execute(
-        "INSERT INTO comments (ticket_id, author, body, created) VALUES (?, ?, ?, ?)",
-        (ticket_id, AUTHOR, body, now),
-    )
-
-
-def _record(
-    conn: sqlite3.Connection,
-    ticket_id: int,
-    at: str,
-    field: str,
-    old: str | None,
-    new: str | None,
-) -> None:
-    conn.execute(
-        "INSERT INTO history (ticket_id, at, field, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
-        (ticket_id, at, field, old, new),
-    )
-
-
-def _touch(conn: sqlite3.Connection, ticket_id: int, now: str) -> None:
-    conn.execute("UPDATE tickets SET updated = ? WHERE id = ?", (now, ticket_id))
-
-
-def _unknown(key: str) -> PermanentBackendError:
-    return PermanentBackendError(f"no ticket {key}")
-
-
-def _evidence_json(evidence: Mapping[str, Any]) -> str:
-    evidence_endpoints(evidence)  # refuses anything but a list of endpoint labels
-    try:
-        return json.dumps(dict(evidence), sort_keys=True, allow_nan=False, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise PermanentBackendError(f"evidence: not representable as JSON: {exc}") from exc
-
-
-def _json_default(value: object) -> object:
-    # Evidence is built from domain values: instants and dates travel as ISO text, tuples as lists.
-    if isinstance(value, datetime):
-        return _format_instant(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple | frozenset):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        return [ticket(row, tuple(labels.get(row[0], ()))) for row in rows]
