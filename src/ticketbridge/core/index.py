@@ -4,8 +4,8 @@ dates, and the probes that failed; pure, like the reconciler that reads them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -60,58 +60,24 @@ class RunFacts:
             for cert_id, problem in problems.items()
             if problem is not None
         }
-        by_name: dict[str, set[str]] = defaultdict(set)
-        by_host: dict[str, set[str]] = defaultdict(set)
-        served_expiry: dict[str, datetime] = {}
-        served_ids: dict[str, set[str]] = defaultdict(set)
-        required: dict[str, date] = {}
-        by_required: dict[date, list[str]] = defaultdict(list)
-        for cert_id, cert in certs.items():
-            for name in cert.names:
-                by_name[name].add(cert_id)
-            for endpoint in cert.endpoints:
-                if endpoint.protocol is not Protocol.FILE:
-                    by_host[_host(endpoint.host)].add(cert_id)
-            for label, expiry in _served_expiries(cert):
-                served_ids[label].add(cert_id)
-                previous = served_expiry.get(label)
-                served_expiry[label] = expiry if previous is None else min(previous, expiry)
-            required[cert_id] = required_due_date(cert, policy)
-            by_required[required[cert_id]].append(cert_id)
-        failed_by_label: dict[str, list[Observation]] = defaultdict(list)
-        failed_by_host: dict[str, list[Observation]] = defaultdict(list)
-        failed_at_host: dict[str, list[Observation]] = defaultdict(list)
-        failed_at_name: dict[str, list[Observation]] = defaultdict(list)
-        for observation in sorted(inventory.unobserved, key=lambda o: o.endpoint):
-            failed_by_label[observation.endpoint.label].append(observation)
-            if observation.endpoint.protocol is Protocol.FILE:
-                continue
-            host = _host(observation.endpoint.host)
-            failed_by_host[host].append(observation)
-            for cert_id in by_host.get(host, set()):
-                failed_at_host[cert_id].append(observation)
-            # A host that failed may serve any certificate naming it, literally or by wildcard.
-            named = set(by_name.get(host, set()))
-            if "." in host:
-                named |= by_name.get("*." + host.split(".", 1)[1], set())
-            for cert_id in named:
-                failed_at_name[cert_id].append(observation)
+        served = _ServedIndex.of(certs, policy)
+        failed = _FailedIndex.of(inventory.unobserved, served.by_name, served.by_host)
         return cls(
             policy=policy,
             now=now,
             paging=paging,
             certs=certs,
             summaries={cert_id: CertificateSummary.of(cert) for cert_id, cert in certs.items()},
-            required=required,
-            by_name=dict(by_name),
-            by_host=dict(by_host),
-            served_expiry=served_expiry,
-            served_ids=dict(served_ids),
-            failed_by_label=dict(failed_by_label),
-            failed_by_host=dict(failed_by_host),
-            failed_at_host=dict(failed_at_host),
-            failed_at_name=dict(failed_at_name),
-            by_required=dict(by_required),
+            required=served.required,
+            by_name=dict(served.by_name),
+            by_host=dict(served.by_host),
+            served_expiry=served.expiry,
+            served_ids=dict(served.ids),
+            failed_by_label=dict(failed.by_label),
+            failed_by_host=dict(failed.by_host),
+            failed_at_host=dict(failed.at_host),
+            failed_at_name=dict(failed.at_name),
+            by_required=dict(served.by_required),
             unplaceable=unplaceable_certs,
         )
 
@@ -179,3 +145,66 @@ def _merge_same_id(certificates: Sequence[TrackedCert]) -> dict[str, TrackedCert
             observations=seen.observations + cert.observations,
         )
     return merged
+
+
+@dataclass
+class _ServedIndex:
+    """Where each certificate is served: by name, by host, by endpoint label, by due date."""
+
+    by_name: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    by_host: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    expiry: dict[str, datetime] = field(default_factory=dict)
+    ids: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    required: dict[str, date] = field(default_factory=dict)
+    by_required: dict[date, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def of(cls, certs: Mapping[str, TrackedCert], policy: Policy) -> _ServedIndex:
+        index = cls()
+        for cert_id, cert in certs.items():
+            for name in cert.names:
+                index.by_name[name].add(cert_id)
+            for endpoint in cert.endpoints:
+                if endpoint.protocol is not Protocol.FILE:
+                    index.by_host[_host(endpoint.host)].add(cert_id)
+            for label, expiry in _served_expiries(cert):
+                index.ids[label].add(cert_id)
+                previous = index.expiry.get(label)
+                index.expiry[label] = expiry if previous is None else min(previous, expiry)
+            index.required[cert_id] = required_due_date(cert, policy)
+            index.by_required[index.required[cert_id]].append(cert_id)
+        return index
+
+
+@dataclass
+class _FailedIndex:
+    """This run's failed probes: by endpoint label, by host, and by the certificates they touch."""
+
+    by_label: dict[str, list[Observation]] = field(default_factory=lambda: defaultdict(list))
+    by_host: dict[str, list[Observation]] = field(default_factory=lambda: defaultdict(list))
+    at_host: dict[str, list[Observation]] = field(default_factory=lambda: defaultdict(list))
+    at_name: dict[str, list[Observation]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def of(
+        cls,
+        unobserved: Iterable[Observation],
+        by_name: Mapping[str, set[str]],
+        by_host: Mapping[str, set[str]],
+    ) -> _FailedIndex:
+        index = cls()
+        for observation in sorted(unobserved, key=lambda o: o.endpoint):
+            index.by_label[observation.endpoint.label].append(observation)
+            if observation.endpoint.protocol is Protocol.FILE:
+                continue
+            host = _host(observation.endpoint.host)
+            index.by_host[host].append(observation)
+            for cert_id in by_host.get(host, set()):
+                index.at_host[cert_id].append(observation)
+            # A host that failed may serve any certificate naming it, literally or by wildcard.
+            named = set(by_name.get(host, set()))
+            if "." in host:
+                named |= by_name.get("*." + host.split(".", 1)[1], set())
+            for cert_id in named:
+                index.at_name[cert_id].append(observation)
+        return index
