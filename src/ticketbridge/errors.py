@@ -92,6 +92,16 @@ class Terminated(KeyboardInterrupt):
     exit_code: ClassVar[int] = EXIT_TERMINATED
 
 
+class RunDeadlineExceeded(Terminated):
+    """`[run] deadline` passed: the run unwinds as on SIGTERM, but it is a run error (exit 1)."""
+
+    exit_code = EXIT_RUN_ERROR
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the run took longer than its deadline, [run] deadline = {seconds:g} s")
+        self.seconds = seconds
+
+
 class LocalLimitError(TicketbridgeError):
     """A limit of this machine (open files) stopped the scan: never a property of an endpoint."""
 

@@ -33,6 +33,7 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
         "jira": "[jira]",
         "certificates": "[[certificates]]",
         "audit": "[audit]",
+        "run": "[run]",
     }
     for field_name, header in sections.items():
         assert header in text, header

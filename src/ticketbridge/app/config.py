@@ -115,6 +115,11 @@ class PolicySettings(_Section):
         return name
 
 
+class RunSettings(_Section):
+    # Wall-clock seconds a whole scan, plan or reconcile may take (0: no deadline).
+    deadline: Annotated[float, Field(ge=0)] = 0.0
+
+
 class TicketsSettings(_Section):
     backend: Literal["local", "jira"] = "local"
     local_path: str = "ticketbridge.db"
@@ -185,6 +190,7 @@ class Settings(BaseSettings):
     jira: JiraSettings = Field(default_factory=JiraSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
     certificates: list[CertificateSettings] = Field(default_factory=list)
 
     @classmethod

@@ -27,6 +27,7 @@ from ticketbridge.errors import (
     EXIT_RUN_ERROR,
     EXIT_TERMINATED,
     AuditLogError,
+    RunDeadlineExceeded,
     Terminated,
     TicketbridgeError,
     UnsafePlan,
@@ -188,6 +189,8 @@ def exit_code_of(exc: BaseException) -> int:
     """The exit code the command line maps `exc` to (errors.py's table)."""
     if isinstance(exc, TicketbridgeError):
         return exc.exit_code
+    if isinstance(exc, RunDeadlineExceeded):
+        return exc.exit_code
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED
     if isinstance(exc, KeyboardInterrupt):
@@ -198,6 +201,8 @@ def exit_code_of(exc: BaseException) -> int:
 
 
 def _described(exc: BaseException) -> str:
+    if isinstance(exc, RunDeadlineExceeded):
+        return str(exc)
     if isinstance(exc, Terminated):
         return "terminated (SIGTERM)"
     if isinstance(exc, KeyboardInterrupt):

@@ -14,7 +14,7 @@ import typer
 from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
-from ticketbridge.app.signals import install_sigterm_handler
+from ticketbridge.app.signals import install_sigterm_handler, run_deadline
 from ticketbridge.cli.exits import errors_mapped, fail
 from ticketbridge.cli.options import (
     AppState,
@@ -119,7 +119,7 @@ def scan_command(
         from ticketbridge.app.gather import scan
 
         settings = state.settings()
-        with progress_bar(enabled=True) as progress:
+        with progress_bar(enabled=True) as progress, run_deadline(settings.run.deadline):
             result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
         now = utcnow()
         log.info(
@@ -190,7 +190,10 @@ def _plan_or_apply(
     from ticketbridge.app.run import reconcile
     from ticketbridge.app.wiring import pager_of
 
-    with _observer(state, observations, scan_too, output_format) as (settings, observe):
+    with (
+        _observer(state, observations, scan_too, output_format) as (settings, observe),
+        run_deadline(settings.run.deadline),
+    ):
         return reconcile(
             settings,
             state.config_path,

@@ -18,6 +18,7 @@ from ticketbridge.errors import (
     EXIT_OK,
     EXIT_RUN_ERROR,
     EXIT_TERMINATED,
+    RunDeadlineExceeded,
     Terminated,
     TicketbridgeError,
 )
@@ -48,6 +49,8 @@ def errors_mapped(*, debug: bool) -> Iterator[None]:
         if debug:
             log.exception("%s", type(exc).__name__)
         fail(exc.exit_code, f"{exc.prefix}{exc}")
+    except RunDeadlineExceeded as exc:
+        fail(exc.exit_code, str(exc))
     except Terminated:
         fail(EXIT_TERMINATED, "terminated (SIGTERM)")
     except KeyboardInterrupt:
