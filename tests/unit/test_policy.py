@@ -116,3 +116,143 @@ def test_invalid_policies_are_refused(changes: dict[str, object]) -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         within_horizon(tracked(NOW), Policy(), datetime(2026, 11, 26))
+
+
+# -- boundaries the mutation run found unpinned (issue 11) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # Zero is a policy, not an error: file on the expiry day, never escalate early, ...
+        {"lead_days": 0},
+        {"ticket_horizon_days": 0, "escalate_within_days": 0, "page_within_days": 0},
+        {"escalate_within_days": 0},
+        {"page_within_days": 0},
+        {"max_changes": 0},
+        # Both windows may reach exactly to the horizon: every escalation still has a ticket.
+        {"escalate_within_days": 45, "page_within_days": 45},
+        {"timezone": "Europe/Berlin"},
+        {"escalation_priority": "P1"},
+    ],
+)
+def test_boundary_policies_are_accepted(changes: dict[str, object]) -> None:
+    policy = Policy(**changes)  # type: ignore[arg-type]
+    for name, value in changes.items():
+        assert getattr(policy, name) == value
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lead_days": -1}, "policy.lead_days must not be negative"),
+        ({"ticket_horizon_days": -1}, "policy.ticket_horizon_days must not be negative"),
+        ({"escalate_within_days": -1}, "policy.escalate_within_days must not be negative"),
+        ({"page_within_days": -1}, "policy.page_within_days must not be negative"),
+        ({"max_changes": -1}, "policy.max_changes must not be negative"),
+        (
+            {"escalate_within_days": 46},
+            "policy.escalate_within_days must not exceed ticket_horizon_days",
+        ),
+        ({"page_within_days": 46}, "policy.page_within_days must not exceed ticket_horizon_days"),
+        (
+            {"ticket_horizon_days": 13},
+            "policy.escalate_within_days must not exceed ticket_horizon_days",
+        ),
+        ({"escalation_priority": ""}, "policy.escalation_priority must not be empty"),
+        ({"timezone": ""}, "policy.timezone: unknown time zone ''"),
+        (
+            {"timezone": "Mars/Olympus_Mons"},
+            "policy.timezone: unknown time zone 'Mars/Olympus_Mons'",
+        ),
+    ],
+)
+def test_each_invalid_policy_names_its_key(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        Policy(**changes)  # type: ignore[arg-type]
+    assert str(refused.value) == message
+
+
+def test_the_zone_is_the_configured_one() -> None:
+    assert Policy(timezone="Asia/Tokyo").zone.key == "Asia/Tokyo"
+    assert Policy().zone.key == "UTC"
+
+
+def test_a_pinned_lead_time_of_zero_wins_over_the_policy() -> None:
+    cert = tracked(datetime(2026, 12, 5, 21, 44, tzinfo=UTC), lead_days=0)
+    assert required_due_date(cert, Policy(lead_days=21)) == date(2026, 12, 5)
+
+
+@pytest.mark.parametrize(
+    ("left", "text"),
+    [
+        (timedelta(days=2), "in 2 days"),
+        (timedelta(days=1), "in 1 day"),
+        (timedelta(days=1) - timedelta(seconds=1), "in 23 hours"),
+        (timedelta(hours=2), "in 2 hours"),
+        (timedelta(hours=1), "in 1 hour"),
+        (timedelta(minutes=59, seconds=59), "in 59 minutes"),
+        (timedelta(minutes=2), "in 2 minutes"),
+        (timedelta(minutes=1), "in 1 minute"),
+        (timedelta(seconds=59), "in 0 minutes"),
+        (timedelta(0), "expired 0 minutes ago"),
+        (-timedelta(minutes=1), "expired 1 minute ago"),
+        (-timedelta(minutes=30), "expired 30 minutes ago"),
+        (-timedelta(hours=1), "expired 1 hour ago"),
+        (-timedelta(hours=3), "expired 3 hours ago"),
+        (-timedelta(days=1), "expired 1 day ago"),
+        (-timedelta(days=3, hours=5), "expired 3 days ago"),
+    ],
+)
+def test_describe_time_left_at_every_scale(left: timedelta, text: str) -> None:
+    assert describe_time_left(NOW + left, NOW) == text
+
+
+@pytest.mark.parametrize(
+    ("window", "left", "inside"),
+    [
+        # Just inside, on, and just outside each window of the default policy.
+        ("horizon", timedelta(days=45) - timedelta(seconds=1), True),
+        ("horizon", timedelta(days=45), True),
+        ("horizon", timedelta(days=45) + timedelta(seconds=1), False),
+        ("escalate", timedelta(days=14) - timedelta(seconds=1), True),
+        ("escalate", timedelta(days=14), True),
+        ("escalate", timedelta(days=14) + timedelta(seconds=1), False),
+        ("page", timedelta(days=3) - timedelta(seconds=1), True),
+        ("page", timedelta(days=3), True),
+        ("page", timedelta(days=3) + timedelta(seconds=1), False),
+        ("page", -timedelta(days=400), True),
+    ],
+)
+def test_each_window_just_inside_on_and_just_outside(
+    window: str, left: timedelta, inside: bool
+) -> None:
+    cert, policy = tracked(NOW + left), Policy()
+    check = {"horizon": within_horizon, "escalate": escalation_due, "page": page_due}[window]
+    assert check(cert, policy, NOW) is inside
+
+
+def test_a_ticket_due_today_is_not_late_and_one_due_yesterday_is() -> None:
+    today = NOW.date()
+    assert not past_due(today, Policy(), NOW)
+    assert past_due(today - timedelta(days=1), Policy(), NOW)
+    assert not past_due(today + timedelta(days=1), Policy(), NOW)
+
+
+@pytest.mark.parametrize(
+    ("expiry", "now", "message"),
+    [
+        (datetime(2026, 12, 5), NOW, "expiry must be timezone-aware, got 2026-12-05T00:00:00"),
+        (NOW, datetime(2026, 11, 26), "now must be timezone-aware, got 2026-11-26T00:00:00"),
+    ],
+)
+def test_naive_moments_are_refused_by_name(expiry: datetime, now: datetime, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        describe_time_left(expiry, now)
+    assert str(refused.value) == message
+
+
+def test_a_naive_expiry_has_no_local_date() -> None:
+    with pytest.raises(ValueError) as refused:
+        past_due(date(2026, 11, 1), Policy(), datetime(2026, 11, 26))
+    assert str(refused.value) == "moment must be timezone-aware, got 2026-11-26T00:00:00"
