@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Mutation testing of the pure core with mutmut, one module at a time, scored against the
+# equivalent mutants listed in tests/mutation/equivalent.toml (scripts/mutation_score.py).
+#
+#   scripts/mutation.sh                      every core module (policy inventory decide index x509facts)
+#   scripts/mutation.sh decide policy        just these
+#   scripts/mutation.sh --changed            only the core modules changed since the commit that
+#                                            last recorded tests/mutation/scores.json (CI does this)
+#   scripts/mutation.sh --record ...         also record the scores (commit the file with them)
+#
+# Fails when a module kills fewer than MUTATION_THRESHOLD percent (default 95) of its
+# non-equivalent mutants. MUTATION_CHILDREN (default: all cores) bounds the parallel workers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALL=(policy inventory decide index x509facts)
+SCORES=tests/mutation/scores.json
+changed=false
+record=()
+modules=()
+for arg in "$@"; do
+  case "$arg" in
+    --changed) changed=true ;;
+    --record) record=(--record) ;;
+    *) modules+=("$arg") ;;
+  esac
+done
+
+if $changed; then
+  base=$(git log -1 --format=%H -- "$SCORES" 2>/dev/null || true)
+  if [ -z "$base" ]; then
+    # A shallow clone without the commit that recorded the scores: check everything.
+    echo "mutation: no commit recorded $SCORES in this clone; checking every core module"
+    modules=("${ALL[@]}")
+  else
+    # Committed changes since the scores were recorded, plus any uncommitted ones.
+    core=src/ticketbridge/core/
+    mapfile -t files < <( { git diff --name-only "$base" HEAD -- "$core"
+      git diff --name-only HEAD -- "$core"; } | sort -u)
+    for module in "${ALL[@]}"; do
+      for file in "${files[@]}"; do
+        [ "$file" = "src/ticketbridge/core/$module.py" ] && modules+=("$module")
+      done
+    done
+    if [ "${#modules[@]}" -eq 0 ]; then
+      echo "mutation: no core module changed since ${base:0:12}; nothing to check"
+      exit 0
+    fi
+  fi
+fi
+[ "${#modules[@]}" -gt 0 ] || modules=("${ALL[@]}")
+
+# Fresh state: mutmut caches which tests cover which function, and stale coverage misleads it.
+rm -rf mutants
+children=(--max-children "${MUTATION_CHILDREN:-$(nproc)}")
+for module in "${modules[@]}"; do
+  echo "== mutmut: ticketbridge.core.$module"
+  start=$SECONDS
+  .venv/bin/mutmut run "${children[@]}" "ticketbridge.core.$module.*" >"mutants-$module.log" 2>&1 \
+    || { tail -n 40 "mutants-$module.log"; exit 1; }
+  echo "   $((SECONDS - start)) s"
+done
+.venv/bin/python scripts/mutation_score.py --threshold "${MUTATION_THRESHOLD:-95}" \
+  "${record[@]}" "${modules[@]}"
