@@ -118,3 +118,16 @@ def test_failures_and_certificate_less_successes_are_kept_apart_in_endpoint_orde
         "c.example.com",
     ]
     assert [c.names for c in inventory.certificates] == [WILDCARD]
+
+
+def test_a_failed_probe_that_still_carries_a_certificate_is_a_failure() -> None:
+    # A probe can fail after the certificate arrived (a reset during the handshake's end): its
+    # status says it failed, and a failed probe is never evidence of what is served (SPEC).
+    broken = replace(
+        failed("api.example.com", "192.0.2.11"),
+        certificate=served("api.example.com", "192.0.2.11", WILDCARD, EARLY).certificate,
+    )
+    inventory = build_inventory([served("app.example.com", "192.0.2.10", WILDCARD, LATE), broken])
+    (cert,) = inventory.certificates
+    assert cert.effective_not_after == LATE
+    assert [o.endpoint.host for o in inventory.unobserved] == ["api.example.com"]

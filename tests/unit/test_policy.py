@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import pytest
 
@@ -256,3 +256,17 @@ def test_a_naive_expiry_has_no_local_date() -> None:
     with pytest.raises(ValueError) as refused:
         past_due(date(2026, 11, 1), Policy(), datetime(2026, 11, 26))
     assert str(refused.value) == "moment must be timezone-aware, got 2026-11-26T00:00:00"
+
+
+class _NoOffset(tzinfo):
+    """A time zone that knows no offset: Python counts such a datetime as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_moment_whose_zone_has_no_offset_is_refused_as_naive() -> None:
+    # Python's data model: aware means tzinfo is set *and* utcoffset() is not None.
+    shapeless = datetime(2026, 12, 5, tzinfo=_NoOffset())
+    with pytest.raises(ValueError, match="expiry must be timezone-aware"):
+        describe_time_left(shapeless, NOW)
