@@ -297,3 +297,8 @@ def test_a_lost_marker_label_is_repaired() -> None:
         reason="it lacked the ticketbridge label",
         edit=TicketEdit(add_labels=(MARKER_LABEL,), evidence=evidence(SOON)),
     )
+
+
+def test_a_ticket_that_recorded_no_endpoints_counts_the_certificates_own() -> None:
+    (resolve,) = plan(wildcard(RENEWED), [open_ticket(due=day(SOON, 21), tracked=())]).actions
+    assert resolve.reason == resolve_reason(2, [fp(RENEWED)], iso(RENEWED))

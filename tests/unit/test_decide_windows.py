@@ -14,6 +14,7 @@ import pytest
 from builders import markers
 from decide_kit import (
     APP,
+    NOW,
     URL,
     WILDCARD,
     W,
@@ -316,3 +317,12 @@ def test_a_reopened_ticket_is_paged_again_although_it_carries_the_page_label() -
 def test_paging_disabled_pages_nothing_even_when_expired() -> None:
     result = plan(wildcard(at(-1)), paging=False)
     assert [str(a.kind) for a in result.actions] == ["create", "escalate"]
+
+
+def test_a_certificate_expiring_this_very_second_has_already_expired() -> None:
+    create, _, page = plan(wildcard(NOW)).actions
+    assert create.reason == (
+        f"no open ticket tracks *.example.com, which already expired {iso(NOW)} "
+        "(expired 0 minutes ago)"
+    )
+    assert page.reason.endswith("and has already expired: on-call is paged")
