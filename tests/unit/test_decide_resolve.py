@@ -3,7 +3,8 @@ probed this run never move a due date later, never resolve, never close")."""
 
 from __future__ import annotations
 
-from builders import cert_id, failed, markers, served
+import pytest
+from builders import NOW, cert_id, endpoint, failed, markers, served
 from decide_kit import (
     API,
     APP,
@@ -24,7 +25,7 @@ from decide_kit import (
 )
 
 from ticketbridge.core.inventory import InventoryPin
-from ticketbridge.core.model import MARKER_LABEL, ErrorKind, marker_label
+from ticketbridge.core.model import MARKER_LABEL, ErrorKind, Observation, marker_label
 from ticketbridge.core.plan import PAGED_LABEL
 from ticketbridge.core.policy import Policy
 from ticketbridge.core.ports import TicketEdit
@@ -302,3 +303,35 @@ def test_a_lost_marker_label_is_repaired() -> None:
 def test_a_ticket_that_recorded_no_endpoints_counts_the_certificates_own() -> None:
     (resolve,) = plan(wildcard(RENEWED), [open_ticket(due=day(SOON, 21), tracked=())]).actions
     assert resolve.reason == resolve_reason(2, [fp(RENEWED)], iso(RENEWED))
+
+
+def test_a_failure_without_a_classified_error_is_still_listed() -> None:
+    # An observation may fail without a ProbeError (status "ok" but no certificate read).
+    silent = Observation(
+        endpoint=endpoint("api.example.com", "192.0.2.11"), observed_at=NOW, status="ok"
+    )
+    (report,) = plan([*wildcard(RENEWED, hosts=("app",)), silent], [open_ticket()]).actions
+    assert [e.as_dict() for e in report.unobserved] == [
+        {"endpoint": API, "error": "error", "message": ""}
+    ]
+
+
+@pytest.mark.parametrize(("count", "more"), [(5, ""), (6, " and 1 more")])
+def test_five_failures_are_named_and_a_sixth_is_counted(count: int, more: str) -> None:
+    hosts = [f"n{i}.example.com" for i in range(count)]
+    observations = [*wildcard(RENEWED), *(failed(h, "192.0.2.99") for h in hosts)]
+    (report,) = plan(observations, [open_ticket(due=day(SOON, 21), tracked=())]).actions
+    named = ", ".join(f"{h}:443@192.0.2.99 (timeout)" for h in hosts[:5])
+    assert report.reason == (
+        f"endpoints {named}{more} could not be probed this run, so OPS-1 is not resolved"
+    )
+
+
+def test_a_failed_and_a_missing_endpoint_are_both_named() -> None:
+    remembered = open_ticket(due=day(SOON, 21), tracked=(API, APP, LEGACY))
+    observations = [*wildcard(RENEWED, hosts=("app",)), failed("api.example.com", "192.0.2.11")]
+    (report,) = plan(observations, [remembered]).actions
+    assert report.reason == (
+        f"endpoints {API} (timeout), {LEGACY} (missing) could not be probed this run, "
+        "so OPS-1 is not resolved"
+    )
