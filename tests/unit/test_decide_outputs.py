@@ -148,3 +148,16 @@ def test_a_due_date_that_is_too_early_is_moved_later_with_its_reason() -> None:
 def test_the_plan_is_generated_at_now() -> None:
     assert plan(wildcard(SOON)).generated_at == NOW
     assert plan([]).generated_at == NOW
+
+
+def test_a_create_names_its_assignee_and_its_stale_node() -> None:
+    pin = InventoryPin(names=WILDCARD, assignee="alice")
+    observations = [*wildcard(at(300)), served("app.example.com", "192.0.2.12", WILDCARD, SOON)]
+    (create,) = plan(observations, pins=[pin]).actions
+    assert create.fields["assignee"].as_dict() == {"from": None, "to": "alice"}
+    assert create.reason == (
+        f"no open ticket tracks *.example.com, which expires {iso(SOON)} (in 30 days), within "
+        "the 45-day horizon; app.example.com:443@192.0.2.12 still serves the certificate "
+        f"expiring {iso(SOON)} while 2 other endpoints serve one expiring {iso(at(300))}, so "
+        "the renewal is not done"
+    )

@@ -335,3 +335,13 @@ def test_a_failed_and_a_missing_endpoint_are_both_named() -> None:
         f"endpoints {API} (timeout), {LEGACY} (missing) could not be probed this run, "
         "so OPS-1 is not resolved"
     )
+
+
+def test_a_failed_endpoint_only_the_ticket_remembers_holds_a_later_due_date_back() -> None:
+    remembered = open_ticket(due=day(SOON, 26), tracked=(API, APP, LEGACY))
+    observations = [*wildcard(SOON), failed("legacy.example.net", "198.51.100.9")]
+    (report,) = plan(observations, [remembered]).actions
+    assert report.reason == (
+        f"endpoint {LEGACY} (timeout) could not be probed this run, so the due date stays "
+        f"{day(SOON, 26)} instead of moving later to {day(SOON, 21)}"
+    )
