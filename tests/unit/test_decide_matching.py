@@ -246,3 +246,11 @@ def test_apis_host_in_a_summary_adopts_the_wildcard_it_serves() -> None:
     (update,) = plan(wildcard(SOON), [filed]).actions
     assert update.reason.startswith("its summary names api.example.com, served with certificate")
     assert update.edit is not None and update.edit.evidence == evidence(SOON, [API, APP])
+
+
+def test_a_skipped_ambiguous_summary_does_not_hide_a_later_ambiguous_marker_ticket() -> None:
+    tickets = [
+        hand_filed("OPS-8", "app.example.com and www.example.com"),  # both far: skipped
+        hand_filed("OPS-9", "Renew", labels=(*markers(WILDCARD), marker_label("0" * 16))),
+    ]
+    assert kinds(plan([*wildcard(FAR), www()], tickets)) == [("ambiguous", "OPS-9")]

@@ -7,11 +7,11 @@ scenarios show which of the two rules raised the priority.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
-from builders import markers
+from builders import inventory, markers
 from decide_kit import (
     APP,
     NOW,
@@ -31,6 +31,7 @@ from decide_kit import (
     wildcard,
 )
 
+from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.plan import PAGED_LABEL
@@ -326,3 +327,17 @@ def test_a_certificate_expiring_this_very_second_has_already_expired() -> None:
         "(expired 0 minutes ago)"
     )
     assert page.reason.endswith("and has already expired: on-call is paged")
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "now", [datetime(2026, 11, 26), datetime(2026, 11, 26, tzinfo=_NoOffset())]
+)
+def test_a_naive_now_is_refused(now: datetime) -> None:
+    with pytest.raises(ValueError) as refused:
+        decide(inventory(), [], Policy(), now)
+    assert str(refused.value) == "now must be timezone-aware"
