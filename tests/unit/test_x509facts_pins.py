@@ -6,6 +6,7 @@ parser of the same DER: fingerprint, serial, validity dates and key type must ag
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -17,14 +18,15 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from support.certs import DEFAULT_NOT_AFTER, DEFAULT_NOT_BEFORE, name_with
 from ticketbridge.core.model import CertFacts
 from ticketbridge.core.x509facts import (
     canonical_names,
     effective_not_after,
+    facts_from_certificate,
     facts_from_der,
     hostname_matches,
 )
@@ -219,3 +221,87 @@ def test_blank_sans_fall_back_to_the_trimmed_common_name() -> None:
 def test_host_matching_edges(host: str, san: str, matches: bool) -> None:
     facts = replace(cert(self_signed=True, is_ca=False, not_after=EARLIER), names=(san,))
     assert hostname_matches(host, facts) is matches
+
+
+def test_a_second_san_with_a_different_label_count_is_still_tried() -> None:
+    facts = replace(
+        cert(self_signed=True, is_ca=False, not_after=EARLIER),
+        names=("example.com", "www.example.com"),
+    )
+    assert hostname_matches("www.example.com", facts) is True
+
+
+def test_an_upper_case_san_ending_in_x_matches() -> None:
+    facts = replace(
+        cert(self_signed=True, is_ca=False, not_after=EARLIER), names=("APP.EXAMPLE.BOX",)
+    )
+    assert hostname_matches("app.example.box", facts) is True
+
+
+# -- facts of certificates `cryptography` can only partly read --------------------------------
+
+EC_PUBLIC_KEY_OID = bytes.fromhex("06072a8648ce3d0201")  # id-ecPublicKey, RFC 5480 2.1.1
+ECDSA_SHA256_OID = bytes.fromhex("06082a8648ce3d040302")  # ecdsa-with-SHA256, RFC 5758 3.2
+
+
+def patched(old: bytes, new: bytes) -> bytes:
+    der = self_signed("EC-secp256r1")
+    assert old in der
+    return der.replace(old, new)
+
+
+def test_an_unknown_key_algorithm_is_a_fact_not_a_crash() -> None:
+    der = patched(EC_PUBLIC_KEY_OID, EC_PUBLIC_KEY_OID[:-1] + b"\x09")
+    assert facts_from_der(der).key_type == "unknown"
+
+
+def test_a_malformed_ec_point_is_an_unknown_key() -> None:
+    key = key_for("EC-secp256r1").public_key()
+    point = key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    der = patched(point, b"\x04" + bytes(len(point) - 1))  # (0, 0) is on no curve
+    assert facts_from_der(der).key_type == "unknown"
+
+
+def test_a_key_type_without_a_short_name_is_named_by_its_class() -> None:
+    signer = key_for("EC-secp256r1")
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name_with("x25519"))
+        .issuer_name(name_with("x25519"))
+        .public_key(x25519.X25519PrivateKey.generate().public_key())
+        .serial_number(9)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(DEFAULT_NOT_AFTER)
+        .sign(signer, hashes.SHA256())
+    )
+    assert facts_from_der(certificate.public_bytes(Encoding.DER)).key_type == "X25519PublicKey"
+
+
+def test_an_unknown_signature_algorithm_is_reported_by_its_dotted_oid() -> None:
+    der = patched(ECDSA_SHA256_OID, ECDSA_SHA256_OID[:-1] + b"\x09")
+    assert facts_from_der(der).signature_algorithm == "1.2.840.10045.4.3.9"
+
+
+def test_facts_of_a_parsed_certificate_fingerprint_its_der() -> None:
+    der = self_signed("EC-secp256r1")
+    facts = facts_from_certificate(x509.load_der_x509_certificate(der))
+    assert facts == facts_from_der(der)
+    assert facts.fingerprint_sha256 == hashlib.sha256(der).hexdigest()
+
+
+def test_a_signature_oid_cryptography_cannot_name_is_named_by_its_hash() -> None:
+    # ecdsa-with-SHA3-256 (2.16.840.1.101.3.4.3.10, RFC 8692 / NIST CSOR): cryptography knows
+    # its hash but has no name for the OID, and says "Unknown OID".
+    key = key_for("EC-secp256r1")
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name_with("sha3"))
+        .issuer_name(name_with("sha3"))
+        .public_key(key.public_key())
+        .serial_number(3)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(DEFAULT_NOT_AFTER)
+        .sign(key, hashes.SHA3_256())
+    )
+    assert certificate.signature_algorithm_oid.dotted_string == "2.16.840.1.101.3.4.3.10"
+    assert facts_from_der(certificate.public_bytes(Encoding.DER)).signature_algorithm == "sha3-256"
