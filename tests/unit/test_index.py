@@ -4,11 +4,13 @@ a certificate, and the earliest expiry served at an endpoint (SPEC: failed probe
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from builders import NOW, WWW, cert_id, endpoint, failed, markers, served, ticket
 from decide_kit import at, plan
 
+from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import Endpoint, ErrorKind, Observation, ProbeError, Protocol
 
 RENEWED, SOON = at(300), at(30)
@@ -82,3 +84,90 @@ def test_a_ticket_endpoint_without_port_is_matched_by_host() -> None:
     moved = replace(failed(LB, ""), endpoint=endpoint(LB, ""))
     observations = [served("www.example.com", "192.0.2.20", WWW, RENEWED), moved]
     assert kinds(observations, [www_ticket(tracked=(f"{LB}:443",))]) == [("unobserved", "OPS-1")]
+
+
+OLD_LB = "old-lb.example.net"
+
+
+def early_www_ticket(tracked: tuple[str, ...]) -> object:
+    # Due earlier than needed: only a failed probe that may serve it holds the later date back.
+    return ticket(
+        "OPS-1",
+        "Renew www",
+        due=SOON.date() - timedelta(days=30),
+        labels=markers(WWW),
+        tracked=tracked,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tracked", "failed_endpoint"),
+    [
+        # another address of a host the ticket tracked
+        (f"{OLD_LB}:443@198.51.100.7", endpoint(OLD_LB, "198.51.100.8")),
+        # ... written with a trailing dot and in capitals, as a resolver or a user may
+        (f"{OLD_LB}:443@198.51.100.7", endpoint("OLD-LB.EXAMPLE.NET.", "198.51.100.8")),
+        # an unresolved IPv6 literal host: its label is `host:port`, colons and all
+        ("2001:db8::5:443", Endpoint(host="2001:db8::5", port=8443, address="", sni=None)),
+    ],
+)
+def test_a_failure_on_a_tracked_host_holds_a_later_due_date_back(
+    tracked: str, failed_endpoint: Endpoint
+) -> None:
+    down = replace(failed(LB, "198.51.100.9"), endpoint=failed_endpoint)
+    observations = [served("www.example.com", "192.0.2.20", WWW, SOON), down]
+    assert kinds(observations, [early_www_ticket((tracked,))]) == [("unobserved", "OPS-1")]
+
+
+def test_a_failed_host_named_file_is_no_certificate_file() -> None:
+    tracked = ("file:/etc/ssl/www.pem#0",)
+    observations = [served("www.example.com", "192.0.2.20", WWW, SOON), failed("file", "10.0.0.9")]
+    assert kinds(observations, [early_www_ticket(tracked)]) == [("update", "OPS-1")]
+
+
+def test_a_ticket_tracking_an_unreadable_certificate_file_stays_open() -> None:
+    unreadable = Observation(
+        endpoint=Endpoint(
+            host="/etc/ssl/www.pem", port=0, address="#0", sni=None, protocol=Protocol.FILE
+        ),
+        observed_at=NOW,
+        status="error",
+        error=ProbeError(kind=ErrorKind.FILE, message="unreadable"),
+    )
+    observations = [served("www.example.com", "192.0.2.20", WWW, RENEWED), unreadable]
+    result = kinds(observations, [www_ticket(tracked=("file:/etc/ssl/www.pem#0",))])
+    assert result == [("unobserved", "OPS-1")]
+
+
+def test_an_endpoint_serving_a_renewal_counts_its_own_expiry_not_its_certificates() -> None:
+    # The old name set's ticket tracked one node, which now serves the new name set renewed;
+    # another node serves the new name set's older copy: that is the new ticket's business.
+    new = ("www.example.com", "www2.example.com")
+    observations = [
+        served(LB, "198.51.100.1", new, RENEWED),
+        served(LB, "198.51.100.2", new, SOON),
+    ]
+    result = kinds(observations, [www_ticket(tracked=(f"{LB}:443@198.51.100.1",))])
+    assert result == [("create", None), ("resolve", "OPS-1")]
+
+
+def test_name_sets_pinned_to_one_id_are_one_certificate() -> None:
+    pins = [
+        InventoryPin(names=WWW, id="00000000000000aa"),
+        InventoryPin(names=("www2.example.com",), id="00000000000000aa"),
+    ]
+    observations = [
+        served("www.example.com", "192.0.2.20", WWW, SOON),
+        served("www2.example.com", "192.0.2.21", ("www2.example.com",), at(40)),
+    ]
+    (create,) = plan(observations, pins=pins).actions
+    summary = create.certificate
+    assert summary.id == "00000000000000aa"
+    assert summary.names == ("www.example.com", "www2.example.com")
+    assert summary.effective_not_after == SOON
+    assert summary.endpoints == (
+        "www.example.com:443@192.0.2.20",
+        "www2.example.com:443@192.0.2.21",
+    )
+    assert len(summary.fingerprints) == 2
+    assert [s.endpoint for s in summary.served] == list(summary.endpoints)
