@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from builders import NOW, WWW, cert_id, markers, served, ticket
-from decide_kit import (
+
+from support.builders import NOW, WWW, cert_id, markers, served, ticket
+from support.decide_kit import (
     API,
     APP,
     URL,
@@ -23,8 +24,7 @@ from decide_kit import (
     whole,
     wildcard,
 )
-
-from ticketbridge.core.model import MARKER_LABEL, Ticket, marker_label
+from ticketbridge.core.model import MARKER_LABEL, Observation, Ticket, marker_label
 from ticketbridge.core.plan import DUPLICATE_LABEL
 from ticketbridge.core.ports import TicketEdit
 
@@ -41,8 +41,8 @@ def kinds(result: object) -> list[tuple[str, str | None]]:
     return [(str(a.kind), a.ticket) for a in result.actions]  # type: ignore[attr-defined]
 
 
-def www(expiry: object = FAR) -> object:
-    return served("www.example.com", "192.0.2.20", WWW, expiry)  # type: ignore[arg-type]
+def www(expiry: datetime = FAR) -> Observation:
+    return served("www.example.com", "192.0.2.20", WWW, expiry)
 
 
 # -- adoption ---------------------------------------------------------------------------------

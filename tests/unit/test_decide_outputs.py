@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import json
 
-from builders import NOW, failed, served
-from decide_kit import API, APP, URL, WILDCARD, W, at, day, fp, iso, open_ticket, plan, wildcard
-
+from support.builders import NOW, failed, served
+from support.decide_kit import (
+    API,
+    APP,
+    URL,
+    WILDCARD,
+    W,
+    at,
+    day,
+    fp,
+    iso,
+    open_ticket,
+    plan,
+    wildcard,
+)
 from ticketbridge.core.explain import MAX_LISTED_ENDPOINTS
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import marker_label

@@ -4,8 +4,9 @@ probed this run never move a due date later, never resolve, never close")."""
 from __future__ import annotations
 
 import pytest
-from builders import NOW, cert_id, endpoint, failed, markers, served
-from decide_kit import (
+
+from support.builders import NOW, cert_id, endpoint, failed, markers, served
+from support.decide_kit import (
     API,
     APP,
     URL,
@@ -23,7 +24,6 @@ from decide_kit import (
     whole,
     wildcard,
 )
-
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import MARKER_LABEL, ErrorKind, Observation, marker_label
 from ticketbridge.core.plan import PAGED_LABEL

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
-from builders import inventory, markers
-from decide_kit import (
+
+from support.builders import inventory, markers
+from support.decide_kit import (
     APP,
     NOW,
     URL,
@@ -30,7 +31,6 @@ from decide_kit import (
     whole,
     wildcard,
 )
-
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import MARKER_LABEL, marker_label
@@ -331,6 +331,12 @@ def test_a_certificate_expiring_this_very_second_has_already_expired() -> None:
 
 class _NoOffset(tzinfo):
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
         return None
 
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from builders import NOW, WWW, cert_id, endpoint, failed, markers, served, ticket
-from decide_kit import at, plan
 
+from support.builders import NOW, WWW, cert_id, endpoint, failed, markers, served, ticket
+from support.decide_kit import at, plan
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import Endpoint, ErrorKind, Observation, ProbeError, Protocol
 

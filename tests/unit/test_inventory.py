@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builders import NOW, WILDCARD, WWW, cert_id, endpoint, failed, fingerprint, served
-from decide_kit import at
-
+from support.builders import NOW, WILDCARD, WWW, cert_id, endpoint, failed, fingerprint, served
+from support.decide_kit import at
 from ticketbridge.core.inventory import InventoryPin, build_inventory
 from ticketbridge.core.model import Observation, TrackedCert
 

@@ -145,21 +145,21 @@ def test_boundary_policies_are_accepted(changes: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"lead_days": -1}, "policy.lead_days must not be negative"),
-        ({"ticket_horizon_days": -1}, "policy.ticket_horizon_days must not be negative"),
-        ({"escalate_within_days": -1}, "policy.escalate_within_days must not be negative"),
-        ({"page_within_days": -1}, "policy.page_within_days must not be negative"),
-        ({"max_changes": -1}, "policy.max_changes must not be negative"),
+        ({"lead_days": -1}, "policy.lead_days: must not be negative"),
+        ({"ticket_horizon_days": -1}, "policy.ticket_horizon_days: must not be negative"),
+        ({"escalate_within_days": -1}, "policy.escalate_within_days: must not be negative"),
+        ({"page_within_days": -1}, "policy.page_within_days: must not be negative"),
+        ({"max_changes": -1}, "policy.max_changes: must not be negative"),
         (
             {"escalate_within_days": 46},
-            "policy.escalate_within_days must not exceed ticket_horizon_days",
+            "policy.escalate_within_days: must not exceed ticket_horizon_days",
         ),
-        ({"page_within_days": 46}, "policy.page_within_days must not exceed ticket_horizon_days"),
+        ({"page_within_days": 46}, "policy.page_within_days: must not exceed ticket_horizon_days"),
         (
             {"ticket_horizon_days": 13},
-            "policy.escalate_within_days must not exceed ticket_horizon_days",
+            "policy.escalate_within_days: must not exceed ticket_horizon_days",
         ),
-        ({"escalation_priority": ""}, "policy.escalation_priority must not be empty"),
+        ({"escalation_priority": ""}, "policy.escalation_priority: must not be empty"),
         ({"timezone": ""}, "policy.timezone: unknown time zone ''"),
         (
             {"timezone": "Mars/Olympus_Mons"},
@@ -262,6 +262,12 @@ class _NoOffset(tzinfo):
     """A time zone that knows no offset: Python counts such a datetime as naive."""
 
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
         return None
 
 

@@ -10,6 +10,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -34,7 +35,7 @@ from ticketbridge.core.x509facts import (
 OPENSSL = shutil.which("openssl")
 NOT_BEFORE = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
-KEYS = {
+KEYS: dict[str, Callable[[], Any]] = {
     "RSA-2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
     "EC-secp256r1": lambda: ec.generate_private_key(ec.SECP256R1()),
     "EC-secp384r1": lambda: ec.generate_private_key(ec.SECP384R1()),
@@ -73,7 +74,7 @@ def self_signed(key_name: str, *, ca: bool | None = None, serial: int = 0x1F2E3D
     )
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
-    return builder.sign(key, algorithm).public_bytes(Encoding.DER)  # type: ignore[arg-type]
+    return builder.sign(key, algorithm).public_bytes(Encoding.DER)
 
 
 def openssl(der: bytes) -> str:

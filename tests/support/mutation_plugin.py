@@ -1,7 +1,8 @@
-"""Unit-test fixtures: every test starts with the core's memo caches empty.
+"""A pytest plugin for mutation runs only: each run starts with the core's memo caches empty.
 
-mutmut forks each mutant's run from a process that already ran the suite once: a cached result
-computed by the unmutated code would otherwise answer for the mutant and hide it.
+mutmut forks every mutant's run from a process that already ran the suite once, unmutated: a
+result cached there (facts_from_der, a time zone, an ASCII host name) would answer for the
+mutant and hide it. [tool.mutmut] loads this plugin with `-p support.mutation_plugin`.
 """
 
 from __future__ import annotations

@@ -7,13 +7,32 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from builders import NOW, WILDCARD, cert_id, fingerprint, inventory, markers, served, ticket
-
+from support.builders import NOW, WILDCARD, cert_id, fingerprint, inventory, markers, served, ticket
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import InventoryPin
 from ticketbridge.core.model import Observation, Ticket
 from ticketbridge.core.plan import Action, Plan
 from ticketbridge.core.policy import Policy
+
+__all__ = [
+    "API",
+    "APP",
+    "NOW",
+    "URL",
+    "WILDCARD",
+    "W",
+    "at",
+    "change",
+    "day",
+    "evidence",
+    "expect",
+    "fp",
+    "iso",
+    "open_ticket",
+    "plan",
+    "whole",
+    "wildcard",
+]
 
 W = cert_id(WILDCARD)
 APP = "app.example.com:443@192.0.2.10"
