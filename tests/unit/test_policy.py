@@ -11,6 +11,7 @@ from ticketbridge.core.inventory import InventoryPin, build_inventory
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.policy import (
     Policy,
+    PolicyError,
     beyond_horizon,
     describe_time_left,
     escalation_due,
@@ -168,9 +169,12 @@ def test_boundary_policies_are_accepted(changes: dict[str, object]) -> None:
     ],
 )
 def test_each_invalid_policy_names_its_key(changes: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(PolicyError) as refused:
         Policy(**changes)  # type: ignore[arg-type]
     assert str(refused.value) == message
+    # app/wiring names the configuration key from these, not from the text.
+    key, detail = message.removeprefix("policy.").split(": ", 1)
+    assert (refused.value.field, refused.value.detail) == (key, detail)
 
 
 def test_the_zone_is_the_configured_one() -> None:
