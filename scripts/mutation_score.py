@@ -25,6 +25,7 @@ KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 LEFT_OUT = {"skipped"}
 _RESULT = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 _NUMBER = re.compile(r"__mutmut_\d+$")
+used: dict[int, int] = {}  # equivalent.toml entry -> how many survivors it matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +106,38 @@ def score(module: str, listed: list[dict[str, str]]) -> Score:
             continue
         function = _NUMBER.sub("", name)
         removed, added = changed_lines(name)
-        if any(
-            e["function"] == function and e["removed"] == removed and e["added"] == added
-            for e in listed
-        ):
+        matching = [
+            index
+            for index, e in enumerate(listed)
+            if e["function"] == function and e["removed"] == removed and e["added"] == added
+        ]
+        if matching:
             equivalent += 1
+            for index in matching:
+                used[index] = used.get(index, 0) + 1
         else:
             survivors.append(f"{name} ({status}): {removed!r} -> {added!r}")
     return Score(module, len(statuses), killed, equivalent, tuple(survivors))
+
+
+def check_entries(listed: list[dict[str, str]], modules: list[str]) -> bool:
+    """An entry must name exactly one surviving mutant: two would let a new one hide behind it."""
+    ok = True
+    for index, entry in enumerate(listed):
+        if entry["function"].split(".")[2] not in modules:
+            continue
+        count = used.get(index, 0)
+        if count > 1:
+            print(
+                f"equivalent.toml: {entry['function']} {entry['added']!r} matches {count} mutants"
+            )
+            ok = False
+        elif count == 0:
+            print(
+                f"equivalent.toml: stale entry, no surviving mutant is {entry['function']} "
+                f"{entry['added']!r}"
+            )
+    return ok
 
 
 def main() -> int:
@@ -123,7 +148,7 @@ def main() -> int:
     args = parser.parse_args()
     listed = equivalents()
     scores = [score(module, listed) for module in args.modules]
-    failed = False
+    failed = not check_entries(listed, args.modules)
     for result in scores:
         verdict = "ok" if result.percent >= args.threshold else "BELOW THRESHOLD"
         print(
