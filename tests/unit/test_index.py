@@ -107,6 +107,12 @@ def early_www_ticket(tracked: tuple[str, ...]) -> object:
         (f"{OLD_LB}:443@198.51.100.7", endpoint(OLD_LB, "198.51.100.8")),
         # ... written with a trailing dot and in capitals, as a resolver or a user may
         (f"{OLD_LB}:443@198.51.100.7", endpoint("OLD-LB.EXAMPLE.NET.", "198.51.100.8")),
+        # an upper-case host ending in X, as written in a config file
+        ("old-lb.example.box:443@198.51.100.7", endpoint("OLD-LB.EXAMPLE.BOX", "198.51.100.8")),
+        # a tracked endpoint reached over IPv6: its address is bracketed after the `@`
+        (f"{OLD_LB}:443@[2001:db8::7]", endpoint(OLD_LB, "2001:db8::8")),
+        # evidence written without a port (an older or hand-edited record)
+        (OLD_LB, endpoint(OLD_LB, "198.51.100.8")),
         # an unresolved IPv6 literal host: its label is `host:port`, colons and all
         ("2001:db8::5:443", Endpoint(host="2001:db8::5", port=8443, address="", sni=None)),
     ],
@@ -157,8 +163,8 @@ def test_name_sets_pinned_to_one_id_are_one_certificate() -> None:
         InventoryPin(names=("www2.example.com",), id="00000000000000aa"),
     ]
     observations = [
-        served("www.example.com", "192.0.2.20", WWW, SOON),
-        served("www2.example.com", "192.0.2.21", ("www2.example.com",), at(40)),
+        served("www.example.com", "192.0.2.20", WWW, at(40)),
+        served("www2.example.com", "192.0.2.21", ("www2.example.com",), SOON),
     ]
     (create,) = plan(observations, pins=pins).actions
     summary = create.certificate

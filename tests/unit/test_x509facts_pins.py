@@ -306,3 +306,10 @@ def test_a_signature_oid_cryptography_cannot_name_is_named_by_its_hash() -> None
     )
     assert certificate.signature_algorithm_oid.dotted_string == "2.16.840.1.101.3.4.3.10"
     assert facts_from_der(certificate.public_bytes(Encoding.DER)).signature_algorithm == "sha3-256"
+
+
+def test_a_signature_oid_with_neither_name_nor_hash_is_reported_by_its_dotted_oid() -> None:
+    # 1.3.6.1.5.5.7.6.36 (PKIX id-alg arc): cryptography's table maps it to no hash and knows no
+    # name for it; its DER is as long as ecdsa-with-SHA256's, so it can be patched in place.
+    der = patched(ECDSA_SHA256_OID, bytes.fromhex("06082b06010505070624"))
+    assert facts_from_der(der).signature_algorithm == "1.3.6.1.5.5.7.6.36"
