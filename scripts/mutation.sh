@@ -28,18 +28,23 @@ done
 
 if $changed; then
   base=$(git log -1 --format=%H -- "$SCORES" 2>/dev/null || true)
-  if [ -z "$base" ]; then
-    # A shallow clone without the commit that recorded the scores: check everything.
-    echo "mutation: no commit recorded $SCORES in this clone; checking every core module"
+  if [ -z "$base" ] || [ "$(git rev-parse --is-shallow-repository)" = true ]; then
+    # A shallow clone cannot tell what changed since the scores were recorded: check everything.
+    echo "mutation: no full history behind $SCORES in this clone; checking every core module"
     modules=("${ALL[@]}")
   else
-    # Committed changes since the scores were recorded, plus any uncommitted ones.
-    core=src/ticketbridge/core/
-    mapfile -t files < <( { git diff --name-only "$base" HEAD -- "$core"
-      git diff --name-only HEAD -- "$core"; } | sort -u)
+    # Committed changes since the scores were recorded, plus any uncommitted ones. A change to
+    # the mutation tooling itself (the equivalent list, these scripts) re-checks every module.
+    watched=(src/ticketbridge/core/ tests/mutation/equivalent.toml scripts/mutation.sh
+      scripts/mutation_score.py)
+    mapfile -t files < <( { git diff --name-only "$base" HEAD -- "${watched[@]}"
+      git diff --name-only HEAD -- "${watched[@]}"; } | sort -u)
     for module in "${ALL[@]}"; do
       for file in "${files[@]}"; do
-        [ "$file" = "src/ticketbridge/core/$module.py" ] && modules+=("$module")
+        case "$file" in
+          "src/ticketbridge/core/$module.py" | tests/mutation/* | scripts/mutation*)
+            modules+=("$module"); break ;;
+        esac
       done
     done
     if [ "${#modules[@]}" -eq 0 ]; then
