@@ -16,6 +16,7 @@ echo "== pytest"; .venv/bin/pytest -q -p no:cacheprovider "$@"
 # Mutation testing of the pure core (issue 11): only the core modules changed since the commit
 # that last recorded tests/mutation/scores.json, so a change that leaves the core alone costs
 # nothing. Fails when a module kills fewer than 95% of its non-equivalent mutants. Every core
-# module at once takes about 10 min on 2 cores; the timeout keeps CI well under its 90 min.
+# module at once (a shallow clone, or a change to the mutation tooling) took 11 min with one
+# worker on a loaded 2-core machine; the timeout keeps CI well under its 90 min.
 echo "== mutation testing (changed core modules)"
 timeout 45m scripts/mutation.sh --changed
