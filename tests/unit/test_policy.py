@@ -18,6 +18,7 @@ from ticketbridge.core.policy import (
     page_due,
     past_due,
     required_due_date,
+    unplaceable,
     within_horizon,
 )
 
@@ -280,3 +281,14 @@ def test_a_moment_whose_zone_has_no_offset_is_refused_as_naive() -> None:
     shapeless = datetime(2026, 12, 5, tzinfo=_NoOffset())
     with pytest.raises(ValueError, match="expiry must be timezone-aware"):
         describe_time_left(shapeless, NOW)
+
+
+def test_an_unplaceable_expiry_is_explained_in_the_spec_timestamp_format() -> None:
+    # RFC 5280 4.1.2.5: 99991231235959Z means "no well-defined expiration date"; in Tokyo that
+    # instant is already year 10000, which no calendar date holds.
+    cert = tracked(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert unplaceable(cert, Policy(timezone="Asia/Tokyo")) == (
+        "effective expiry 9999-12-31T23:59:59Z has no date in Asia/Tokyo with 21 days' lead "
+        "time (outside years 1-9999)"
+    )
+    assert unplaceable(cert, Policy()) is None

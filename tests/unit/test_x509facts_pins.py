@@ -313,3 +313,24 @@ def test_a_signature_oid_with_neither_name_nor_hash_is_reported_by_its_dotted_oi
     # name for it; its DER is as long as ecdsa-with-SHA256's, so it can be patched in place.
     der = patched(ECDSA_SHA256_OID, bytes.fromhex("06082b06010505070624"))
     assert facts_from_der(der).signature_algorithm == "1.3.6.1.5.5.7.6.36"
+
+
+@pytest.mark.parametrize(
+    ("names", "canonical"),
+    [
+        (("Mixed.Test.",), ("mixed.test",)),  # RFC 1034 3.1: the absolute form is one name
+        (("APP.EXAMPLE.BOX.",), ("app.example.box",)),
+        ((".lead.example",), (".lead.example",)),  # only a trailing dot is the root
+        (("tab.example\t",), ("tab.example",)),
+    ],
+)
+def test_a_trailing_root_dot_is_not_another_name(
+    names: tuple[str, ...], canonical: tuple[str, ...]
+) -> None:
+    facts = replace(cert(self_signed=True, is_ca=False, not_after=EARLIER), names=names)
+    assert canonical_names(facts) == canonical
+
+
+def test_a_blank_common_name_falls_back_to_the_fingerprint() -> None:
+    facts = replace(cert(self_signed=True, is_ca=False, not_after=EARLIER), common_name="  ")
+    assert canonical_names(facts) == (f"sha256:{'cd' * 32}",)
