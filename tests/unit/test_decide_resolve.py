@@ -3,6 +3,8 @@ probed this run never move a due date later, never resolve, never close")."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from support.builders import NOW, cert_id, endpoint, failed, markers, served
@@ -345,3 +347,29 @@ def test_a_failed_endpoint_only_the_ticket_remembers_holds_a_later_due_date_back
         f"endpoint {LEGACY} (timeout) could not be probed this run, so the due date stays "
         f"{day(SOON, 26)} instead of moving later to {day(SOON, 21)}"
     )
+
+
+# -- an expiry no calendar can hold (RFC 5280 4.1.2.5: 99991231235959Z) -----------------------
+
+FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+TOKYO = Policy(timezone="Asia/Tokyo")
+
+
+def test_an_unplaceable_certificate_names_and_leaves_its_tickets_alone() -> None:
+    tickets = [open_ticket("OPS-1", due=day(SOON, 21)), open_ticket("OPS-2", created=NOW)]
+    (report,) = plan(wildcard(FOREVER), tickets, TOKYO).actions
+    assert whole(report) == expect(
+        "unplaceable",
+        "OPS-1",
+        reason=(
+            "*.example.com: effective expiry 9999-12-31T23:59:59Z has no date in Asia/Tokyo "
+            "with 21 days' lead time (outside years 1-9999), so nothing is planned for it; "
+            "OPS-1, OPS-2 left as is"
+        ),
+    )
+
+
+def test_an_unplaceable_certificate_without_a_ticket_is_reported_alone() -> None:
+    (report,) = plan(wildcard(FOREVER), [], TOKYO).actions
+    assert (str(report.kind), report.ticket, report.ticket_url) == ("unplaceable", None, None)
+    assert report.reason.endswith("(outside years 1-9999), so nothing is planned for it")
