@@ -21,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 
 from support.certs import DEFAULT_NOT_AFTER, DEFAULT_NOT_BEFORE, name_with
 from ticketbridge.core.model import CertFacts
@@ -334,3 +336,63 @@ def test_a_trailing_root_dot_is_not_another_name(
 def test_a_blank_common_name_falls_back_to_the_fingerprint() -> None:
     facts = replace(cert(self_signed=True, is_ca=False, not_after=EARLIER), common_name="  ")
     assert canonical_names(facts) == (f"sha256:{'cd' * 32}",)
+
+
+# -- subjects as RFC 4514 strings, checked against `openssl x509 -nameopt RFC2253` ------------
+
+
+def subject_der(*rdns: list[x509.NameAttribute[Any]]) -> bytes:
+    key = key_for("EC-secp256r1")
+    name = x509.Name([x509.RelativeDistinguishedName(rdn) for rdn in rdns])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(5)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(DEFAULT_NOT_AFTER)
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+
+
+def openssl_subject(der: bytes) -> str:
+    assert OPENSSL is not None
+    out = subprocess.run(
+        [OPENSSL, "x509", "-inform", "DER", "-noout", "-subject", "-nameopt", "RFC2253"],
+        input=der,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return out.strip().removeprefix("subject=")
+
+
+def unique_id(value: bytes) -> x509.NameAttribute[Any]:
+    return x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, value, _type=_ASN1Type.BitString)
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is installed by scripts/install.sh --test")
+@pytest.mark.parametrize(
+    "rdns",
+    [
+        # RFC 4514 2.4: a BIT STRING is "#" and the hex of its whole encoding, tag and length
+        [[unique_id(b"\x00\xab\xcd")], [x509.NameAttribute(NameOID.SURNAME, "Doe")]],
+        [[unique_id(b"\x00" + b"\x11" * 0x7E)]],  # the longest short-form length
+        [
+            [x509.NameAttribute(NameOID.COMMON_NAME, "a=b")],
+            [x509.NameAttribute(NameOID.GIVEN_NAME, "J")],
+        ],
+    ],
+)
+def test_subjects_agree_with_openssl(rdns: list[list[x509.NameAttribute[Any]]]) -> None:
+    der = subject_der(*rdns)
+    assert facts_from_der(der).subject == openssl_subject(der)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a BIT STRING of 128 bytes or more keeps cryptography's form"
+)
+def test_a_long_unique_identifier_agrees_with_openssl() -> None:
+    der = subject_der([unique_id(b"\x00" + b"\x11" * 0x7F)])
+    assert facts_from_der(der).subject == openssl_subject(der)
