@@ -10,6 +10,7 @@ from typing import Any
 from ticketbridge.core.explain import (
     description,
     display,
+    display_summary,
     due_explanation,
     earlier_reason,
     evidence_of,
@@ -33,6 +34,7 @@ from ticketbridge.core.plan import (
     PAGED_LABEL,
     Action,
     ActionKind,
+    CertificateSummary,
     Change,
     PageEvent,
 )
@@ -267,5 +269,19 @@ def duplicate_action(facts: RunFacts, cert: TrackedCert, kept: Ticket, ticket: T
         ),
         fields={"labels": Change(list(ticket.labels), [*ticket.labels, DUPLICATE_LABEL])},
         edit=TicketEdit(add_labels=(DUPLICATE_LABEL,)),
+        ticket_url=ticket.url,
+    )
+
+
+def resolve_page(facts: RunFacts, summary: CertificateSummary, ticket: Ticket) -> PageEvent | None:
+    """The page-resolve event for a renewal that is live everywhere, if the ticket was paged."""
+    if not (facts.paging and PAGED_LABEL in ticket.labels):
+        return None
+    return PageEvent(
+        event="resolve",
+        dedup_key=summary.id,
+        summary=f"{display_summary(summary)} renewed: live on every endpoint",
+        certificate=summary,
+        ticket=ticket.key,
         ticket_url=ticket.url,
     )

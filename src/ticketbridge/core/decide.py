@@ -13,10 +13,10 @@ from ticketbridge.core.actions import (
     escalation_reason,
     page_action,
     reopen_action,
+    resolve_page,
     update_action,
 )
 from ticketbridge.core.explain import (
-    display_summary,
     evidence_of,
     join,
     stale_clause,
@@ -37,7 +37,6 @@ from ticketbridge.core.plan import (
     ActionKind,
     CertificateSummary,
     Change,
-    PageEvent,
     Plan,
     natural_key,
 )
@@ -219,18 +218,7 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
     related = tuple(facts.summaries[i] for i in now_served if i != cert_id)
     fingerprints = sorted({fp for i in now_served for fp in facts.summaries[i].fingerprints})
     count = len(tracked) if tracked else len(summary.endpoints)
-    page = (
-        PageEvent(
-            event="resolve",
-            dedup_key=cert_id,
-            summary=f"{display_summary(summary)} renewed: live on every endpoint",
-            certificate=summary,
-            ticket=ticket.key,
-            ticket_url=ticket.url,
-        )
-        if facts.paging and PAGED_LABEL in ticket.labels
-        else None
-    )
+    page = resolve_page(facts, summary, ticket)
     return [
         Action(
             kind=ActionKind.RESOLVE,
