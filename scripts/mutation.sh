@@ -2,7 +2,7 @@
 # Mutation testing of the pure core with mutmut, one module at a time, scored against the
 # equivalent mutants listed in tests/mutation/equivalent.toml (scripts/mutation_score.py).
 #
-#   scripts/mutation.sh                      every core module (policy inventory decide index x509facts)
+#   scripts/mutation.sh                      every core module (policy inventory decide match actions findings index x509facts)
 #   scripts/mutation.sh decide policy        just these
 #   scripts/mutation.sh --changed            only the core modules changed since the commit that
 #                                            last recorded tests/mutation/scores.json (CI does this)
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(policy inventory decide index x509facts)
+ALL=(policy inventory decide match actions findings index x509facts)
 SCORES=tests/mutation/scores.json
 changed=false
 record=()

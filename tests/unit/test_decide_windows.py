@@ -279,8 +279,9 @@ def test_an_expired_certificate_is_paged_as_expired() -> None:
         f"no open ticket tracks *.example.com, which already expired {iso(expiry)} "
         "(expired 2 days ago)"
     )
-    # (The reason reads "expires expired 2 days ago": wording left to explain.py's owners.)
-    assert page.reason.endswith("expired 2 days ago and has already expired: on-call is paged")
+    assert page.reason == "*.example.com expired 2 days ago: on-call is paged"
+    assert page.page is not None
+    assert page.page.summary == f"*.example.com expired {iso(expiry)} (2 days ago)"
 
 
 def test_a_page_for_an_existing_ticket_names_it() -> None:
@@ -326,7 +327,7 @@ def test_a_certificate_expiring_this_very_second_has_already_expired() -> None:
         f"no open ticket tracks *.example.com, which already expired {iso(NOW)} "
         "(expired 0 minutes ago)"
     )
-    assert page.reason.endswith("and has already expired: on-call is paged")
+    assert page.reason == "*.example.com expired 0 minutes ago: on-call is paged"
 
 
 class _NoOffset(tzinfo):

@@ -25,9 +25,8 @@ def test_an_expired_certificate_reads_expired_not_expires_expired() -> None:
     assert reasons
     assert not [reason for reason in reasons if "expires expired" in reason], reasons
     assert any("www.example.com expired 2373 days ago, within the" in r for r in reasons), reasons
-    assert any(
-        "www.example.com expired 2373 days ago and has already expired" in r for r in reasons
-    )
+    assert "www.example.com expired 2373 days ago: on-call is paged" in reasons
+    assert not [reason for reason in reasons if "has already expired" in reason], reasons
 
 
 def test_a_create_that_is_also_escalated_lists_the_priority_change_once() -> None:

@@ -24,9 +24,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from support.certs import DEFAULT_NOT_AFTER, DEFAULT_NOT_BEFORE, name_with
+from support.certs import DEFAULT_NOT_AFTER, DEFAULT_NOT_BEFORE, make_ca, make_leaf, name_with
 from ticketbridge.core.model import CertFacts
 from ticketbridge.core.x509facts import (
+    UNREADABLE_NAME,
     canonical_names,
     effective_not_after,
     facts_from_certificate,
@@ -396,3 +397,18 @@ def test_subjects_agree_with_openssl(rdns: list[list[x509.NameAttribute[Any]]]) 
 def test_a_long_unique_identifier_agrees_with_openssl() -> None:
     der = subject_der([unique_id(b"\x00" + b"\x11" * 0x7F)])
     assert facts_from_der(der).subject == openssl_subject(der)
+
+
+def test_a_subject_that_is_not_valid_text_still_yields_every_other_fact() -> None:
+    """A UTF8String subject that is not UTF-8: `cryptography` refuses to read the name, but the
+    certificate is served and its expiry counts; before, the whole certificate was lost."""
+    issued = make_leaf(make_ca("Unreadable Root"), names=("a.example.com",), common_name="Z" * 18)
+    der = issued.certificate.public_bytes(Encoding.DER).replace(b"Z" * 18, b"\xff\xfe" * 9)
+
+    facts = facts_from_der(der)
+
+    assert facts.subject == UNREADABLE_NAME
+    assert facts.issuer == "CN=Unreadable Root"
+    assert facts.names == ("a.example.com",)
+    assert facts.not_after == issued.certificate.not_valid_after_utc
+    assert facts.self_signed is False

@@ -226,8 +226,13 @@ def escalation_reason(
 def page_action(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Action:
     policy, now = facts.policy, facts.now
     summary = facts.summaries[cert.id]
+    expired = cert.effective_not_after <= now
     timing = describe_time_left(cert.effective_not_after, now)
-    text = f"{display(cert)} expires {iso_z(cert.effective_not_after)} ({timing})"
+    # "expires 2026-12-05T21:44:22Z (in 2 days)", or "expired 2026-11-27T09:00:00Z (2 days ago)".
+    verb, when_text = (
+        ("expired", timing.removeprefix("expired ")) if expired else ("expires", timing)
+    )
+    text = f"{display(cert)} {verb} {iso_z(cert.effective_not_after)} ({when_text})"
     if ticket is not None:
         text += f"; renewal ticket {ticket.key}"
     event = PageEvent(
@@ -238,18 +243,14 @@ def page_action(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Ac
         ticket=ticket.key if ticket else None,
         ticket_url=ticket.url if ticket else None,
     )
-    window = (
-        "has already expired"
-        if cert.effective_not_after <= now
-        else f"is within the {policy.page_within_days}-day paging window"
-    )
+    window = "" if expired else f" and is within the {policy.page_within_days}-day paging window"
     labels_before = list(ticket.labels) if ticket is not None else None
     labels_after = [*(labels_before or []), PAGED_LABEL]
     return Action(
         kind=ActionKind.PAGE,
         ticket=ticket.key if ticket else None,
         certificate=summary,
-        reason=f"{display(cert)} {expiry_phrase(cert, facts)} and {window}: on-call is paged",
+        reason=f"{display(cert)} {expiry_phrase(cert, facts)}{window}: on-call is paged",
         fields={"labels": Change(labels_before, labels_after)},
         edit=TicketEdit(add_labels=(PAGED_LABEL,)),
         page=event,

@@ -169,7 +169,6 @@ def _keep_current(
     if failures:
         actions.append(
             unobserved_action(
-                facts,
                 facts.summaries[cert.id],
                 ticket,
                 failures,
@@ -199,12 +198,10 @@ def _renewed(facts: RunFacts, ticket: Ticket, cert: TrackedCert | None) -> list[
     missing = [label for label in tracked if label not in facts.served_expiry]
     unprobed = [label for label in missing if label not in facts.failed_by_label]
     if failures or (tracked and unprobed):
-        return [
-            unobserved_action(facts, summary, ticket, failures, held_back=None, unprobed=unprobed)
-        ]
+        return [unobserved_action(summary, ticket, failures, held_back=None, unprobed=unprobed)]
     if not tracked:
         if cert is None:
-            return [unobserved_action(facts, summary, ticket, [], held_back=None, unprobed=[])]
+            return [unobserved_action(summary, ticket, [], held_back=None, unprobed=[])]
         expiries = [cert.effective_not_after]
         now_served = [cert.id]
     else:

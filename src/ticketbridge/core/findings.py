@@ -28,7 +28,6 @@ from ticketbridge.core.policy import (
 
 
 def unobserved_action(
-    facts: RunFacts,
     summary: CertificateSummary,
     ticket: Ticket,
     failures: Sequence[Observation],

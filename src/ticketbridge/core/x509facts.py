@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -58,8 +59,8 @@ def _facts(certificate: x509.Certificate, der: bytes | None) -> CertFacts:
     return CertFacts(
         fingerprint_sha256=fingerprint_sha256(raw),
         serial=_serial_hex(certificate),
-        subject=_rfc4514(certificate.subject),
-        issuer=_rfc4514(certificate.issuer),
+        subject=_name_text(certificate, "subject"),
+        issuer=_name_text(certificate, "issuer"),
         names=dns_names,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
@@ -132,6 +133,19 @@ _SIGNATURE_NAMES = {
 }
 
 
+# What a subject or issuer reads as when its DER is not valid (a UTF8String that is not UTF-8):
+# the certificate is still served, and its expiry still counts.
+UNREADABLE_NAME = "(unreadable: not a valid X.501 name)"
+
+
+def _name_text(certificate: x509.Certificate, which: Literal["subject", "issuer"]) -> str:
+    try:
+        name = certificate.subject if which == "subject" else certificate.issuer
+    except ValueError:
+        return UNREADABLE_NAME
+    return _rfc4514(name)
+
+
 def _rfc4514(name: x509.Name) -> str:
     try:
         return ",".join(
@@ -198,7 +212,10 @@ def _is_ca(certificate: x509.Certificate) -> bool:
 
 
 def _is_self_signed(certificate: x509.Certificate) -> bool:
-    if certificate.issuer != certificate.subject:
+    try:
+        if certificate.issuer != certificate.subject:
+            return False
+    except ValueError:  # an unreadable name cannot be shown to be its own issuer
         return False
     try:
         certificate.verify_directly_issued_by(certificate)
