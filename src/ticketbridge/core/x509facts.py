@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -59,8 +58,8 @@ def _facts(certificate: x509.Certificate, der: bytes | None) -> CertFacts:
     return CertFacts(
         fingerprint_sha256=fingerprint_sha256(raw),
         serial=_serial_hex(certificate),
-        subject=_name_text(certificate, "subject"),
-        issuer=_name_text(certificate, "issuer"),
+        subject=_name_text(lambda: certificate.subject),
+        issuer=_name_text(lambda: certificate.issuer),
         names=dns_names,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
@@ -138,9 +137,9 @@ _SIGNATURE_NAMES = {
 UNREADABLE_NAME = "(unreadable: not a valid X.501 name)"
 
 
-def _name_text(certificate: x509.Certificate, which: Literal["subject", "issuer"]) -> str:
+def _name_text(read: Callable[[], x509.Name]) -> str:
     try:
-        name = certificate.subject if which == "subject" else certificate.issuer
+        name = read()
     except ValueError:
         return UNREADABLE_NAME
     return _rfc4514(name)
