@@ -34,15 +34,18 @@ if $changed; then
     modules=("${ALL[@]}")
   else
     # Committed changes since the scores were recorded, plus any uncommitted ones. A change to
-    # the mutation tooling itself (the equivalent list, these scripts) re-checks every module.
+    # the mutation tooling itself (the equivalent list, these scripts) or to the unit tests that
+    # do the killing re-checks every module: deleting a test must fail CI as surely as
+    # deleting the logic it pins.
     watched=(src/ticketbridge/core/ tests/mutation/equivalent.toml scripts/mutation.sh
-      scripts/mutation_score.py)
+      scripts/mutation_score.py tests/unit/ tests/support/builders.py tests/support/decide_kit.py
+      tests/support/mutation_plugin.py)
     mapfile -t files < <( { git diff --name-only "$base" HEAD -- "${watched[@]}"
       git diff --name-only HEAD -- "${watched[@]}"; } | sort -u)
     for module in "${ALL[@]}"; do
       for file in "${files[@]}"; do
         case "$file" in
-          "src/ticketbridge/core/$module.py" | tests/mutation/* | scripts/mutation*)
+          "src/ticketbridge/core/$module.py" | tests/mutation/* | scripts/mutation* | tests/*)
             modules+=("$module"); break ;;
         esac
       done
