@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +162,9 @@ def main() -> int:
     if args.record:
         recorded = json.loads(SCORES.read_text("utf-8")) if SCORES.exists() else {}
         recorded.update({result.module: result.as_dict() for result in scores})
+        # Every record changes the file, even with the same scores: `mutation.sh --changed`
+        # takes the last commit that touched it as the point the scores describe.
+        recorded["recorded_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
         SCORES.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n", "utf-8")
     return 1 if failed else 0
 
