@@ -257,7 +257,6 @@ def gather(
     zone) can each report what only they can reach.
     """
     observations: list[Observation] = []
-    from ticketbridge.core.shapes import read_observations
     from ticketbridge.errors import ObservationsFileError
 
     for path in observation_files:
@@ -277,3 +276,17 @@ def gather(
         if current is None or observation.observed_at >= current.observed_at:
             newest[observation.endpoint] = observation
     return sorted(newest.values(), key=lambda observation: observation.endpoint)
+
+
+def read_observations(path: Path) -> list[Observation]:
+    """The observations of one `--observations` JSONL file; an error names the file and line."""
+    from ticketbridge.core.shapes import observations_from_jsonl
+    from ticketbridge.errors import ObservationsFileError
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return list(observations_from_jsonl(handle, str(path)))
+    except OSError as exc:
+        raise ObservationsFileError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ObservationsFileError(f"{path}: not UTF-8 text: {exc.reason}") from None

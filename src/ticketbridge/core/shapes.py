@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -45,21 +44,16 @@ def dumps_line(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def read_observations(path: Path) -> Iterator[Observation]:
-    """Observations from a JSONL file (one per line, blank lines ignored); errors name the line."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise ObservationsFileError(f"{path}: {exc.strerror or exc}") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield observation_from_json(json.loads(line))
-            except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
-                first = str(exc).splitlines()[0]
-                raise ObservationsFileError(f"{path}: line {number}: {first}") from None
+def observations_from_jsonl(lines: Iterable[str], source: str) -> Iterator[Observation]:
+    """Observations from JSONL lines (blank lines ignored); an error names `source` and the line."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield observation_from_json(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            first = str(exc).splitlines()[0]
+            raise ObservationsFileError(f"{source}: line {number}: {first}") from None
 
 
 def observations_jsonl(observations: Iterable[Observation]) -> Iterator[str]:
