@@ -54,6 +54,11 @@ class ConfigError(TicketbridgeError):
     exit_code = EXIT_USAGE
 
 
+class NoConfigError(ConfigError):
+    """No config file was given, none is in the working directory, and no setting is in the
+    environment: the message says where ticketbridge looked and how to make one."""
+
+
 class UsageError(TicketbridgeError):
     """A command line that cannot be carried out as given (an --output that cannot be written)."""
 

@@ -173,9 +173,12 @@ def test_config_is_found_through_the_environment_then_the_working_directory(
     empty_dir.mkdir()
     nothing = run_cli("scan", cwd=empty_dir)
     assert nothing.returncode == 2
-    assert (
-        "ticketbridge.toml: endpoints: no [[endpoints]] or [[files]] configured" in nothing.stderr
-    )
+    # Not a complaint about the contents of a file that does not exist: where it looked, and how
+    # to make one (issue 19).
+    assert nothing.stderr.count("\n") == 1
+    assert "no configuration found" in nothing.stderr
+    assert "$TICKETBRIDGE_CONFIG" in nothing.stderr and "./ticketbridge.toml" in nothing.stderr
+    assert "ticketbridge init" in nothing.stderr
 
 
 def test_certificate_files_are_scanned_offline(tmp_path: Path, pki: dict[str, Issued]) -> None:

@@ -29,9 +29,13 @@ from ticketbridge.app.config_sources import (
     origin_of,
     read_toml,
 )
-from ticketbridge.errors import ConfigError
+from ticketbridge.errors import ConfigError, NoConfigError
 
 DEFAULT_CONFIG_PATH = Path("ticketbridge.toml")
+_NO_CONFIG = (
+    "no configuration found: no --config given, ${variable} is not set, and there is no ./{path};"
+    " make one with `ticketbridge init NAME...` (or try `ticketbridge demo` first)"
+)
 
 StartTLS = Literal["smtp", "imap", "pop3", "ftp", "postgres", "ldap", "xmpp"]
 
@@ -230,6 +234,8 @@ def load_settings(
         overrides, origins = environment_overrides(
             Settings, environ, ignore=_password_variables(data)
         )
+        if not required and not overrides and not path.exists():
+            raise NoConfigError(_NO_CONFIG.format(path=path, variable=CONFIG_ENV_VAR))
         settings = Settings(**merged(data, overrides))
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]

@@ -131,6 +131,7 @@ def reconcile(
     now: datetime | Callable[[], datetime],
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
+    on_result: Callable[[ActionResult], None] | None = None,
 ) -> RunOutcome:
     """Validate, lock, observe, plan, refuse an unsafe plan, apply (unless a dry run).
 
@@ -164,7 +165,7 @@ def reconcile(
                     plan,
                     JournaledTicketSystem(backend, audit),
                     JournaledPager(pager, audit) if pager is not None else None,
-                    on_result=_scrubbed(audit.action),
+                    on_result=_both(_scrubbed(audit.action), on_result),
                 )
             except BaseException as exc:
                 # The audit trail records the exit code the process is about to exit with
@@ -175,6 +176,20 @@ def reconcile(
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen)
+
+
+def _both(
+    record: Callable[[ActionResult], None], watch: Callable[[ActionResult], None] | None
+) -> Callable[[ActionResult], None]:
+    """The audit record first (it must survive a crash), then whoever watches the run."""
+    if watch is None:
+        return record
+
+    def both(result: ActionResult) -> None:
+        record(result)
+        watch(result)
+
+    return both
 
 
 def _at(now: datetime | Callable[[], datetime]) -> datetime:

@@ -15,10 +15,20 @@ from ticketbridge import __version__
 from ticketbridge.app.config import Settings, environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
 from ticketbridge.app.signals import install_sigterm_handler, run_deadline
+from ticketbridge.cli import helptext
 from ticketbridge.cli.exits import errors_mapped, fail
+from ticketbridge.cli.init import INIT_EPILOG, init_command
+from ticketbridge.cli.lookups import (
+    audit_verify_command,
+    demo_command,
+    doctor_command,
+    tickets_command,
+)
 from ticketbridge.cli.options import (
     AppState,
+    ExpiringWithinOption,
     LogFormat,
+    NameOption,
     ObservationsOption,
     ReportFormat,
     ScanTooOption,
@@ -30,6 +40,7 @@ from ticketbridge.cli.output import (
     json_out,
     output_to,
     progress_bar,
+    write_progress,
     write_scan,
 )
 from ticketbridge.core.timefmt import iso_z
@@ -51,8 +62,8 @@ log = logging.getLogger("ticketbridge")
 app = typer.Typer(
     name="ticketbridge",
     help="Track the certificates actually served and keep their renewal tickets honest.",
+    epilog=helptext.MAIN,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -103,7 +114,7 @@ def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
         yield pool
 
 
-@app.command("scan")
+@app.command("scan", epilog=helptext.SCAN)
 def scan_command(
     ctx: typer.Context,
     output_format: Annotated[
@@ -112,16 +123,24 @@ def scan_command(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
     ] = None,
+    expiring_within: ExpiringWithinOption = None,
+    name: NameOption = None,
+    untrusted: Annotated[
+        bool,
+        typer.Option("--untrusted", help="Only certificates some endpoint serves untrusted."),
+    ] = False,
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
     with errors_mapped(debug=state.debug), prefork() as pool:
         from ticketbridge.app.gather import scan
+        from ticketbridge.app.views import ScanFilter
 
         settings = state.settings()
         with progress_bar(enabled=True) as progress, run_deadline(settings.run.deadline):
             result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
         now = utcnow()
+        result = ScanFilter(expiring_within, name, untrusted).apply(result, now)
         log.info(
             "scan finished",
             extra={
@@ -131,17 +150,11 @@ def scan_command(
             },
         )
         if output_format is ScanFormat.table:
-            from rich.console import Console
-
+            from ticketbridge.cli.layout import print_fitted
             from ticketbridge.cli.tables import scan_report
 
             with output_to(output) as handle:
-                console = (
-                    Console()
-                    if output is None
-                    else Console(file=handle, width=160, color_system=None)
-                )
-                console.print(scan_report(result.inventory, now))
+                print_fitted(scan_report(result.inventory, now), None if output is None else handle)
             return
         with output_to(output) as handle:
             write_scan(result, output_format, handle, iso_z(now))
@@ -193,6 +206,7 @@ def _plan_or_apply(
     with (
         _observer(state, observations, scan_too, output_format) as (settings, observe),
         run_deadline(settings.run.deadline),
+        write_progress(enabled=not dry_run) as on_result,
     ):
         return reconcile(
             settings,
@@ -203,10 +217,11 @@ def _plan_or_apply(
             max_changes=max_changes,
             now=utcnow,  # read after the scan, which may take minutes
             pager=pager_of(settings),
+            on_result=on_result,
         )
 
 
-@app.command("plan")
+@app.command("plan", epilog=helptext.PLAN)
 def plan_command(
     ctx: typer.Context,
     output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
@@ -230,7 +245,7 @@ def plan_command(
         raise typer.Exit(EXIT_CHANGES_PENDING)
 
 
-@app.command("reconcile")
+@app.command("reconcile", epilog=helptext.RECONCILE)
 def reconcile_command(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
@@ -285,66 +300,7 @@ def reconcile_command(
         raise typer.Exit(EXIT_CHANGES_PENDING)
 
 
-@app.command("tickets")
-def tickets_command(
-    ctx: typer.Context,
-    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
-    show_all: Annotated[
-        bool,
-        typer.Option(
-            "--all",
-            help="Untracked tickets too: everything the local store holds, or Jira's adoption scope.",
-        ),
-    ] = False,
-) -> None:
-    """The tickets ticketbridge tracks, from whichever backend is configured."""
-    state: AppState = ctx.obj
-    with errors_mapped(debug=state.debug):
-        from ticketbridge.app.wiring import opened
-        from ticketbridge.cli.tables import tickets_table
-        from ticketbridge.core.ports import ListsAllTickets
-        from ticketbridge.core.shapes import ticket_to_json
-
-        settings = state.settings()
-        with contextlib.ExitStack() as stack:
-            backend = opened(stack, settings, state.config_path)
-            # The embedded store can list all it holds; a Jira project is only read in scope.
-            tickets = (
-                backend.all_tickets()
-                if show_all and isinstance(backend, ListsAllTickets)
-                else backend.open_tickets()
-            )
-        listed = sorted(
-            (ticket for ticket in tickets if show_all or ticket.marker_ids),
-            key=lambda ticket: (ticket.created, ticket.key),
-        )
-        if output_format is TableOrJson.json:
-            json_out({"tickets": [ticket_to_json(ticket) for ticket in listed]})
-        else:
-            emit(tickets_table(listed))
-
-
-@app.command("doctor")
-def doctor_command(
-    ctx: typer.Context,
-    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
-) -> None:
-    """Check config, ticket-system reachability, credentials, permissions, fields, transitions."""
-    state: AppState = ctx.obj
-    with errors_mapped(debug=state.debug):
-        from ticketbridge.app.doctor import checks_to_json, run_checks
-        from ticketbridge.cli.tables import doctor_table
-
-        results = run_checks(state.settings(), state.config_path)
-        if output_format is TableOrJson.json:
-            json_out(checks_to_json(results))
-        else:
-            emit(doctor_table(results))
-    if not all(result.ok for result in results):
-        raise typer.Exit(EXIT_RUN_ERROR)
-
-
-@app.command("report")
+@app.command("report", epilog=helptext.REPORT)
 def report_command(
     ctx: typer.Context,
     output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
@@ -378,59 +334,13 @@ def report_command(
             fail(EXIT_RUN_ERROR, f"audit log does not verify: {report.log.problem}")
 
 
+app.command("tickets", epilog=helptext.TICKETS)(tickets_command)
+app.command("doctor", epilog=helptext.DOCTOR)(doctor_command)
+app.command("demo", epilog=helptext.DEMO)(demo_command)
+app.command("init", epilog=INIT_EPILOG)(init_command)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+audit_app.command("verify", epilog=helptext.AUDIT_VERIFY)(audit_verify_command)
 app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("verify")
-def audit_verify_command(
-    ctx: typer.Context,
-    log_file: Annotated[
-        Path | None, typer.Option("--log", help="The log to verify (default: audit.log_path).")
-    ] = None,
-    output_format: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
-) -> None:
-    """Recompute the hash chain of the audit log; exit 1 at the first broken record."""
-    state: AppState = ctx.obj
-    with errors_mapped(debug=state.debug):
-        from ticketbridge.app.gather import resolve_relative
-        from ticketbridge.audit import verify_log
-        from ticketbridge.cli.tables import render_verification
-
-        if log_file is None:
-            settings = state.settings()
-            log_file = resolve_relative(settings.audit.log_path, state.config_path)
-        verification = verify_log(log_file)
-        if output_format is TableOrJson.json:
-            json_out(verification.as_dict())
-        else:
-            emit(render_verification(verification))
-    if not verification.ok:
-        raise typer.Exit(EXIT_RUN_ERROR)
-
-
-@app.command("demo")
-def demo_command(
-    ctx: typer.Context,
-    workdir: Annotated[
-        Path | None,
-        typer.Option(
-            "--workdir",
-            file_okay=False,
-            help="Keep the demo's config, ticket store and certificates in this directory.",
-        ),
-    ] = None,
-) -> None:
-    """Replay the incident on loopback and reconcile it: no network, no credentials."""
-    state: AppState = ctx.obj
-    with errors_mapped(debug=state.debug):
-        from rich.console import Console
-
-        from ticketbridge.cli.demo import run_demo
-
-        converged = run_demo(Console(), utcnow(), workdir)
-    if not converged:
-        raise typer.Exit(EXIT_RUN_ERROR)
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ def _config_text(endpoints: list[DemoEndpoint], workdir: Path, webhook_url: str)
     return (
         "# Written by `ticketbridge demo`: the incident, served on loopback.\n"
         "[discovery]\nconcurrency = 8\nconnect_timeout = 2.0\nhandshake_timeout = 3.0\n"
-        f'ca_bundle = "{workdir / "demo-root.pem"}"\n\n'
+        'ca_bundle = "demo-root.pem"\n\n'  # relative to the config file, wherever it is
         + "\n".join(blocks)
         + '\n[tickets]\nbackend = "local"\nlocal_path = "ticketbridge.db"\n'
         + f'\n[[alerts.webhook]]\nurl = "{webhook_url}"\n'

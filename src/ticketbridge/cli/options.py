@@ -58,3 +58,24 @@ ObservationsOption = Annotated[
 ScanTooOption = Annotated[
     bool, typer.Option("--scan", help="With --observations: also scan locally and merge.")
 ]
+
+
+ExpiringWithinOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expiring-within",
+        metavar="DAYS",
+        min=0,
+        help="Only certificates expiring within DAYS days (expired ones included).",
+    ),
+]
+
+
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        metavar="PATTERN",
+        help="Only names or hosts matching PATTERN ('*.example.com', 'api*'; case-insensitive).",
+    ),
+]

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 from ticketbridge.errors import UsageError
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
 
     from ticketbridge.app.gather import ScanResult
+    from ticketbridge.core.apply import ActionResult
 
 
 class ScanFormat(StrEnum):
@@ -53,6 +54,53 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
     with bar:
         yield update
+
+
+@contextlib.contextmanager
+def write_progress(enabled: bool) -> Iterator[Callable[[ActionResult], None] | None]:
+    """How a long reconcile shows its writes: a counter on a terminal; otherwise (a scheduled
+    job's stderr, a journal) one log line per write, without `--debug`."""
+    if not enabled:
+        yield None
+        return
+    if not sys.stderr.isatty():
+        import logging
+
+        writes = logging.getLogger("ticketbridge.writes")
+        writes.setLevel(logging.INFO)
+
+        def log_line(result: ActionResult) -> None:
+            if result.action.writes:
+                writes.info("%s", _write_line(result))
+
+        yield log_line
+        return
+    from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("writing"),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+
+    def advance(result: ActionResult) -> None:
+        bar.update(task, advance=1, description=_write_line(result))
+
+    with bar:
+        yield advance
+
+
+def _write_line(result: ActionResult) -> str:
+    from ticketbridge.infra.escape import inert
+
+    action = result.action
+    ticket = result.ticket or action.ticket or "(new)"
+    verdict = "failed" if result.error else "done" if result.applied else "not written"
+    return inert(f"{action.kind} {ticket} {action.certificate.id}: {verdict}", 200)
 
 
 @contextlib.contextmanager
@@ -96,10 +144,11 @@ def write_scan(
     raise AssertionError(output_format)
 
 
-def emit(renderable: object) -> None:
-    from rich.console import Console
+def emit(renderable: RenderableType) -> None:
+    """A table on a terminal at its width; in a pipe, at the width of its content."""
+    from ticketbridge.cli.layout import print_fitted
 
-    Console().print(renderable)
+    print_fitted(renderable)
 
 
 def json_out(document: object) -> None:

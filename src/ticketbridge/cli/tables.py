@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ticketbridge.audit.chain import Verification
+from ticketbridge.cli.layout import Fitted, blocks
 from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
@@ -76,41 +77,77 @@ def certificate_verdict(certificate: TrackedCert) -> Text:
     return Text("\n".join(lines), style="yellow")
 
 
-def scan_table(inventory: Inventory, now: datetime) -> Table:
+def _expiry_text(moment: datetime) -> Text:
+    return Text(moment.strftime("%Y-%m-%d %H:%M"))
+
+
+def scan_table(inventory: Inventory, now: datetime) -> Fitted:
     table = Table(title="Certificates served", title_justify="left", show_lines=True, expand=False)
-    table.add_column("Certificate", overflow="fold")
+    # Names, ids and host:port@address labels are never wrapped (a column too narrow for them
+    # gives the stacked layout instead); only the verdict, which is prose, wraps.
+    table.add_column("Certificate", no_wrap=True)
     table.add_column("Effective expiry (UTC)", no_wrap=True)
     table.add_column("Days left", justify="right", no_wrap=True)
-    table.add_column("Endpoints", overflow="fold")
+    table.add_column("Endpoints", no_wrap=True)
     table.add_column("Verdict", overflow="fold")
     for certificate in inventory.certificates:
-        names = Text.assemble(_names_text(certificate.names), ("\n" + certificate.id, "dim"))
         table.add_row(
-            names,
-            certificate.effective_not_after.strftime("%Y-%m-%d %H:%M"),
+            _certificate_cell(certificate.names, certificate.id),
+            _expiry_text(certificate.effective_not_after),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
             certificate_verdict(certificate),
         )
-    return table
+
+    def stacked() -> RenderableType:
+        return blocks(
+            "Certificates served",
+            (
+                (
+                    Text.assemble((", ".join(certificate.names[:MAX_NAMES_SHOWN]), "bold")),
+                    [
+                        ("id", Text(certificate.id)),
+                        ("expires", _expiry_text(certificate.effective_not_after) + " UTC"),
+                        ("days left", _days_text(certificate.effective_not_after, now)),
+                        ("endpoints", _endpoints_text(certificate.endpoint_labels)),
+                        ("verdict", certificate_verdict(certificate)),
+                    ],
+                )
+                for certificate in inventory.certificates
+            ),
+        )
+
+    return Fitted(table, stacked)
 
 
-def errors_table(failures: Iterable[Observation]) -> Table | None:
+def errors_table(failures: Iterable[Observation]) -> Fitted | None:
     rows = [observation for observation in failures if observation.error is not None]
     if not rows:
         return None
-    table = Table(title="Endpoints that could not be observed", title_justify="left")
-    table.add_column("Endpoint", overflow="fold")
+    title = "Endpoints that could not be observed"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Endpoint", no_wrap=True)
     table.add_column("Error", no_wrap=True)
     table.add_column("Detail", overflow="fold")
+    cells = []
     for observation in rows:
         assert observation.error is not None
-        table.add_row(
-            Text(printable(observation.endpoint.label)),
-            Text(observation.error.kind.value, style="red"),
-            Text(printable(observation.error.message)),
+        cells.append(
+            (
+                Text(printable(observation.endpoint.label)),
+                Text(observation.error.kind.value, style="red"),
+                Text(printable(observation.error.message)),
+            )
         )
-    return table
+    for endpoint, kind, detail in cells:
+        table.add_row(endpoint, kind, detail)
+    return Fitted(
+        table,
+        lambda: blocks(
+            title,
+            ((endpoint, [("error", kind), ("detail", detail)]) for endpoint, kind, detail in cells),
+        ),
+    )
 
 
 def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
@@ -166,20 +203,24 @@ def _certificate_cell(names: Sequence[str], certificate_id: str) -> Text:
     return Text.assemble(_names_text(names), ("\n" + certificate_id, "dim"))
 
 
-def plan_table(plan: Plan, results: Sequence[ActionResult] | None = None) -> Table:
+def _result_text(result: ActionResult) -> Text:
+    if result.error:
+        return Text(f"failed: {printable(result.error, 300)}", style="red")
+    if result.applied:
+        return Text("done" + (f" ({result.note})" if result.note else ""), style="green")
+    return Text(result.note or "not written", style="dim")
+
+
+def plan_table(plan: Plan, results: Sequence[ActionResult] | None = None) -> Fitted:
     title = "Plan" if results is None else "Applied"
-    table = Table(title=title, title_justify="left", show_lines=True)
-    table.add_column("Action", no_wrap=True)
-    table.add_column("Ticket", no_wrap=True)
-    table.add_column("Certificate", overflow="fold")
-    table.add_column("Change", overflow="fold")
-    table.add_column("Reason", overflow="fold", ratio=2)
+    headers = ["Action", "Ticket", "Certificate", "Change", "Reason"]
     if results is not None:
-        table.add_column("Result", overflow="fold")
-    rows = results if results is not None else [None] * len(plan.actions)
-    for action, result in zip(plan.actions, rows, strict=True):
+        headers.append("Result")
+    rows: list[list[Text]] = []
+    outcomes = results if results is not None else [None] * len(plan.actions)
+    for action, result in zip(plan.actions, outcomes, strict=True):
         ticket = (result.ticket if result is not None else None) or action.ticket or "(new)"
-        cells: list[RenderableType] = [
+        cells = [
             Text(str(action.kind), style=_KIND_STYLE.get(str(action.kind), "")),
             Text(printable(ticket, 40)),
             _certificate_cell(action.certificate.names, action.certificate.id),
@@ -187,16 +228,33 @@ def plan_table(plan: Plan, results: Sequence[ActionResult] | None = None) -> Tab
             Text(printable(action.reason, 600)),
         ]
         if result is not None:
-            if result.error:
-                cells.append(Text(f"failed: {printable(result.error, 300)}", style="red"))
-            elif result.applied:
-                cells.append(
-                    Text("done" + (f" ({result.note})" if result.note else ""), style="green")
-                )
-            else:
-                cells.append(Text(result.note or "not written", style="dim"))
+            cells.append(_result_text(result))
+        rows.append(cells)
+    table = Table(title=title, title_justify="left", show_lines=True)
+    for header in headers:
+        wraps = header in ("Change", "Reason", "Result")  # prose; the rest are tokens
+        table.add_column(
+            header, no_wrap=not wraps, overflow="fold", ratio=2 if header == "Reason" else None
+        )
+    for cells in rows:
         table.add_row(*cells)
-    return table
+
+    def stacked() -> RenderableType:
+        return blocks(
+            title,
+            (
+                (
+                    Text.assemble(cells[0], "  ", cells[1]),
+                    [
+                        (header.lower(), cell)
+                        for header, cell in zip(headers[2:], cells[2:], strict=True)
+                    ],
+                )
+                for cells in rows
+            ),
+        )
+
+    return Fitted(table, stacked)
 
 
 def plan_summary_line(plan: Plan) -> Text:
@@ -226,16 +284,9 @@ def apply_report(report: ApplyReport) -> RenderableType:
 def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
     if not tickets:
         return Text("No tickets.", style="dim")
-    table = Table(title="Tickets", title_justify="left")
-    table.add_column("Key", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Due", no_wrap=True)
-    table.add_column("Priority", no_wrap=True)
-    table.add_column("Summary", overflow="fold")
-    table.add_column("Certificate", overflow="fold")
-    table.add_column("Endpoints", overflow="fold")
-    for ticket in tickets:
-        table.add_row(
+    headers = ["Key", "Status", "Due", "Priority", "Summary", "Certificate", "Endpoints"]
+    rows = [
+        [
             # Key, status and priority come from the ticket system: as hostile as a summary.
             Text(printable(ticket.key, 40)),
             Text(printable(ticket.status, 60), style="green" if not ticket.is_open else ""),
@@ -247,8 +298,32 @@ def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
                 style="" if ticket.marker_ids else "dim",
             ),
             _endpoints_text(ticket.tracked_endpoints),
+        ]
+        for ticket in tickets
+    ]
+    table = Table(title="Tickets", title_justify="left")
+    for header in headers:
+        table.add_column(header, no_wrap=header != "Summary", overflow="fold")
+    for cells in rows:
+        table.add_row(*cells)
+
+    def stacked() -> RenderableType:
+        return blocks(
+            "Tickets",
+            (
+                (
+                    Text.assemble((cells[0].plain, "bold"), "  ", cells[4]),
+                    [
+                        (header.lower(), cell)
+                        for header, cell in zip(headers, cells, strict=True)
+                        if header not in ("Key", "Summary")
+                    ],
+                )
+                for cells in rows
+            ),
         )
-    return table
+
+    return Fitted(table, stacked)
 
 
 def render_verification(verification: Verification) -> Table:
