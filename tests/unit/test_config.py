@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from ticketbridge.app.config import Settings, load_settings, resolve_config_path
+from ticketbridge.app.config import Settings, load_settings
+from ticketbridge.app.config_path import resolve_config_path
 from ticketbridge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"

@@ -22,8 +22,8 @@ from pydantic import (
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ticketbridge.app.config_path import CONFIG_ENV_VAR
 from ticketbridge.app.config_sources import (
-    CONFIG_ENV_VAR,
     environment_overrides,
     merged,
     origin_of,
@@ -31,7 +31,6 @@ from ticketbridge.app.config_sources import (
 )
 from ticketbridge.errors import ConfigError, NoConfigError
 
-DEFAULT_CONFIG_PATH = Path("ticketbridge.toml")
 _NO_CONFIG = (
     "no configuration found: no --config given, ${variable} is not set, and there is no ./{path};"
     " make one with `ticketbridge init NAME...` (or try `ticketbridge demo` first)"
@@ -211,16 +210,6 @@ class Settings(BaseSettings):
         return (init_settings,)
 
 
-def resolve_config_path(cli_path: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
-    """`--config`, else `$TICKETBRIDGE_CONFIG`, else `./ticketbridge.toml`; and whether it was asked for."""
-    if cli_path is not None:
-        return cli_path, True
-    from_env = environ.get(CONFIG_ENV_VAR)
-    if from_env:
-        return Path(from_env), True
-    return DEFAULT_CONFIG_PATH, False
-
-
 def load_settings(
     path: Path, *, required: bool = True, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -306,7 +295,3 @@ def pkcs12_password(
             f"{path}: files[{index}].password_env: environment variable {entry.password_env} is not set"
         )
     return value.encode("utf-8")
-
-
-def environment() -> Mapping[str, str]:
-    return os.environ

@@ -14,10 +14,10 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from ticketbridge.app.config_path import CONFIG_ENV_VAR
 from ticketbridge.errors import ConfigError
 
 ENV_PREFIX = "TICKETBRIDGE_"
-CONFIG_ENV_VAR = "TICKETBRIDGE_CONFIG"
 # Variables with the prefix that are not settings: they are read where they are used.
 NOT_SETTINGS = frozenset({CONFIG_ENV_VAR})
 # A config is a few KiB; a cap keeps a mistaken `--config /var/log/huge` from eating memory.

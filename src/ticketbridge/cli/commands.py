@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ticketbridge import __version__
-from ticketbridge.app.config import Settings, environment, resolve_config_path
+from ticketbridge.app.config_path import environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
 from ticketbridge.app.signals import install_sigterm_handler, run_deadline
 from ticketbridge.cli import helptext
@@ -44,7 +44,6 @@ from ticketbridge.cli.output import (
     write_scan,
 )
 from ticketbridge.core.timefmt import iso_z
-from ticketbridge.discovery.workers import WorkerPool, prefork
 from ticketbridge.errors import (
     EXIT_CHANGES_PENDING,
     EXIT_RUN_ERROR,
@@ -54,8 +53,10 @@ from ticketbridge.infra.clock import utcnow_seconds as utcnow
 # Commands import what they use when they run (rich, the reconciler, pydantic schemas): a
 # scheduled `scan --format jsonl` should not pay for a table renderer at start-up.
 if TYPE_CHECKING:
+    from ticketbridge.app.config import Settings
     from ticketbridge.app.run import RunOutcome
     from ticketbridge.core.model import Observation
+    from ticketbridge.discovery.workers import WorkerPool
 
 log = logging.getLogger("ticketbridge")
 
@@ -107,6 +108,8 @@ def global_options(
 @contextlib.contextmanager
 def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
     """Probing workers, forked before the configuration is loaded, when this run will scan."""
+    from ticketbridge.discovery.workers import prefork
+
     if no_scan:
         yield None
         return
@@ -132,6 +135,8 @@ def scan_command(
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
+    from ticketbridge.discovery.workers import prefork
+
     with errors_mapped(debug=state.debug), prefork() as pool:
         from ticketbridge.app.gather import scan
         from ticketbridge.app.views import ScanFilter

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ticketbridge.app.config import DEFAULT_CONFIG_PATH, load_settings
+from ticketbridge.app.config_path import DEFAULT_CONFIG_PATH
 from ticketbridge.app.starter import parse_endpoint, starter_config
 from ticketbridge.cli.exits import errors_mapped
 from ticketbridge.cli.options import AppState
@@ -75,6 +75,8 @@ def _write_checked(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
+        from ticketbridge.app.config import load_settings
+
         try:
             load_settings(Path(temporary), environ={})
         except ConfigError as exc:

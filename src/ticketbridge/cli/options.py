@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ticketbridge.app.config import Settings, load_settings
 from ticketbridge.app.logs import register_settings_secrets
+
+if TYPE_CHECKING:
+    from ticketbridge.app.config import Settings
 
 
 class LogFormat(StrEnum):
@@ -33,6 +35,10 @@ class AppState:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from ticketbridge.app.config import (
+                load_settings,  # pydantic: only when a command needs it
+            )
+
             self._settings = load_settings(self.config_path, required=self.config_required)
             register_settings_secrets(self._settings)  # before anything can echo them
         return self._settings
