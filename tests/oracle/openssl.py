@@ -42,6 +42,13 @@ CLASSES = {
     34: "critical-extension",  # UNHANDLED_CRITICAL_EXTENSION
     47: "name-constraints",  # PERMITTED_VIOLATION
     48: "name-constraints",  # EXCLUDED_VIOLATION
+    49: "name-constraints",  # SUBTREE_MINMAX
+    51: "name-constraints",  # UNSUPPORTED_CONSTRAINT_TYPE
+    52: "name-constraints",  # UNSUPPORTED_CONSTRAINT_SYNTAX
+    53: "name-constraints",  # UNSUPPORTED_NAME_SYNTAX
+    # UNSPECIFIED: in path validation only v3_ncons.c NAME_CONSTRAINTS_check() returns it, when
+    # names x constraints exceed NAME_CHECK_MAX (its guard against denial of service).
+    1: "name-constraints",
     62: "hostname",  # HOSTNAME_MISMATCH
     64: "hostname",  # IP_ADDRESS_MISMATCH
     66: "weak-key",  # EE_KEY_TOO_SMALL

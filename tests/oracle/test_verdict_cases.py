@@ -80,8 +80,8 @@ def _judged(spec: ChainSpec) -> tuple[BuiltChain, str | None, bool]:
 @pytest.mark.parametrize(
     ("key", "words"),
     [
-        ("rsa-512", "RSA-512, clients require at least RSA-2048"),
-        ("rsa-1024", "RSA-1024, clients require at least RSA-2048"),
+        ("rsa-512", "RSA-512 gives 56-bit security, clients require 112-bit security"),
+        ("rsa-1024", "RSA-1024 gives 80-bit security, clients require 112-bit security"),
     ],
 )
 def test_a_weak_leaf_key_from_a_trusted_ca_is_refused_in_plain_words(key: str, words: str) -> None:

@@ -7,13 +7,15 @@ v3_ncons.c; the 3.0 branch); `chaincheck` applies them in OpenSSL's order.
 
 from __future__ import annotations
 
-import ipaddress
+import math
 from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from ticketbridge.discovery import issuers
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
@@ -71,7 +73,10 @@ def acts_as_ca(certificate: x509.Certificate, anchor: bool) -> bool:
         return False
     if certificate.version == x509.Version.v1 and self_issued(certificate):
         return True  # v3_purp.c: V1_ROOT
-    return usage is not None
+    if usage is not None:
+        return True
+    netscape = ns_cert_type(certificate)  # v3_purp.c check_ca(): "Netscape-specific CA types"
+    return netscape is not None and bool(netscape & NS_ANY_CA)
 
 
 def purpose_failure(certificate: x509.Certificate, as_ca: bool) -> str | None:
@@ -86,8 +91,22 @@ def purpose_failure(certificate: x509.Certificate, as_ca: bool) -> str | None:
     }
     if usage is not None and not allowed.intersection(usage):
         return "is not allowed for TLS servers (extendedKeyUsage lacks serverAuth)"
+    netscape = ns_cert_type(certificate)
     if as_ca:
+        # check_ssl_ca(): a CA known as one only by nsCertType must have its SSL CA bit.
+        if (
+            netscape is not None
+            and extension(certificate, x509.BasicConstraints) is None
+            and extension(certificate, x509.KeyUsage) is None
+            and not (certificate.version == x509.Version.v1 and self_issued(certificate))
+            and netscape & NS_ANY_CA
+            and not netscape & NS_SSL_CA
+        ):
+            return "is not allowed to issue TLS server certificates (nsCertType lacks sslCA)"
         return None
+    if netscape is not None and not netscape & NS_SSL_SERVER:
+        # ns_reject(x, NS_SSL_SERVER): the old Netscape type is obeyed, extendedKeyUsage or not.
+        return "is not allowed for TLS servers (nsCertType lacks sslServer)"
     key_usage = extension(certificate, x509.KeyUsage)
     if key_usage is not None and not (
         key_usage.digital_signature or key_usage.key_encipherment or key_usage.key_agreement
@@ -105,23 +124,78 @@ def path_length(certificate: x509.Certificate) -> int | None:
     return constraints.path_length
 
 
+# v3_purp.c: the nsCertType bits OpenSSL reads (NS_SSL_SERVER, NS_SSL_CA, NS_ANY_CA).
+NS_SSL_SERVER = 0x40
+NS_SSL_CA = 0x04
+NS_ANY_CA = 0x07
+_NS_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+
+# rsa_lib.c RSA_security_bits() -> ossl_ifc_ffc_compute_security_bits(): SP 800-56B's formula,
+# evaluated by OpenSSL in fixed point. At 112 bits its edge is 1,963 bits, measured against
+# `openssl verify -auth_level 2` (OpenSSL 3.0): RSA-1962 is refused, RSA-1963 accepted.
+RSA_MIN_BITS = 1963
+_RSA_TABLE = {2048: 112, 3072: 128, 4096: 152, 6144: 176, 8192: 200}
+
+
+def rsa_security_bits(size: int) -> int:
+    """The security bits OpenSSL credits an RSA modulus of `size` bits with (a multiple of 8)."""
+    if size in _RSA_TABLE:
+        return _RSA_TABLE[size]
+    if size < 8:
+        return 0
+    x = size * math.log(2)
+    bits = (1.923 * (x * math.log(x) ** 2) ** (1 / 3) - 4.69) / math.log(2)
+    rounded = (int(bits) + 4) & ~7
+    if size >= RSA_MIN_BITS:
+        return max(rounded, MIN_SECURITY_BITS)
+    return min(rounded, MIN_SECURITY_BITS - 8)
+
+
 def weak_key(certificate: x509.Certificate) -> str | None:
-    """x509_vfy.c check_key_level() with EVP_PKEY_get_security_bits(): RSA and DSA below 2048
-    bits and EC below 224 bits give fewer than 112 bits of security."""
+    """x509_vfy.c check_key_level() with EVP_PKEY_get_security_bits(): fewer than 112 bits of
+    security. RSA follows OpenSSL's formula (RSA-1963 and up pass); DSA's table needs 2048 bits
+    (bn_lib.c BN_security_bits()); EC gives half its order's bits."""
     try:
         key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm):
         return None  # OpenSSL fails such keys later, on the signature
-    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
-        kind = "RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < RSA_MIN_BITS:
+            bits = rsa_security_bits(key.key_size)
+            return (
+                f"RSA-{key.key_size} gives {bits}-bit security, "
+                f"clients require {MIN_SECURITY_BITS}-bit security"
+            )
+    elif isinstance(key, dsa.DSAPublicKey):
         if key.key_size < 2048:
-            return f"{kind}-{key.key_size}, clients require at least {kind}-2048"
+            return (
+                f"DSA-{key.key_size} gives at most 80-bit security, "
+                f"clients require {MIN_SECURITY_BITS}-bit security"
+            )
     elif isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.key_size // 2 < MIN_SECURITY_BITS:
-            return f"EC {key.curve.name}, clients require a curve of at least 224 bits"
+            return (
+                f"EC {key.curve.name} gives {key.curve.key_size // 2}-bit security, "
+                f"clients require {MIN_SECURITY_BITS}-bit security"
+            )
     elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         return None
     return None
+
+
+def ns_cert_type(certificate: x509.Certificate) -> int | None:
+    """v3_purp.c: ex_nscert, the first byte of a Netscape cert type BIT STRING, or None."""
+    try:
+        found = certificate.extensions.get_extension_for_oid(_NS_CERT_TYPE).value
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        return None
+    except x509.UnsupportedGeneralNameType:
+        return None
+    raw = getattr(found, "value", b"")
+    # DER BIT STRING: tag 0x03, one length byte (a short one here), unused-bits count, bits.
+    if len(raw) < 3 or raw[0] != 0x03:
+        return None
+    return raw[3] if len(raw) > 3 else 0
 
 
 def weak_digest(certificate: x509.Certificate) -> str | None:
@@ -135,55 +209,6 @@ def weak_digest(certificate: x509.Certificate) -> str | None:
     if bits < MIN_SECURITY_BITS:
         return algorithm.name.upper().replace("SHA1", "SHA-1")
     return None
-
-
-def leaf_names(
-    leaf: x509.Certificate,
-) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
-    san = extension(leaf, x509.SubjectAlternativeName)
-    if san is None:
-        return [], []
-    addresses = [
-        a
-        for a in san.get_values_for_type(x509.IPAddress)
-        if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address)
-    ]
-    return [n.lower() for n in san.get_values_for_type(x509.DNSName)], addresses
-
-
-def _dns_within(name: str, base: str) -> bool:
-    # x509/v3_ncons.c nc_dns(): an empty base matches all; otherwise equal or a subdomain.
-    base = base.lower().lstrip(".")
-    return not base or name == base or name.endswith("." + base)
-
-
-def dns_allowed(name: str, constraints: x509.NameConstraints) -> bool:
-    excluded = [s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.DNSName)]
-    permitted = [
-        s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.DNSName)
-    ]
-    if any(_dns_within(name, base) for base in excluded):
-        return False
-    return not permitted or any(_dns_within(name, base) for base in permitted)
-
-
-def ip_allowed(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address, constraints: x509.NameConstraints
-) -> bool:
-    def networks(
-        subtrees: list[x509.GeneralName] | None,
-    ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [
-            s.value
-            for s in subtrees or ()
-            if isinstance(s, x509.IPAddress)
-            and isinstance(s.value, ipaddress.IPv4Network | ipaddress.IPv6Network)
-        ]
-
-    if any(address in net for net in networks(constraints.excluded_subtrees)):
-        return False
-    permitted = networks(constraints.permitted_subtrees)
-    return not permitted or any(address in net for net in permitted)
 
 
 def _all_extensions(certificate: x509.Certificate) -> list[x509.Extension[x509.ExtensionType]]:
@@ -203,4 +228,4 @@ def extension(certificate: x509.Certificate, kind: type[_E]) -> _E | None:
 
 
 def self_issued(certificate: x509.Certificate) -> bool:
-    return certificate.issuer == certificate.subject
+    return issuers.self_issued(certificate)

@@ -19,10 +19,6 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from ticketbridge.discovery.certrules import (
     acts_as_ca,
-    dns_allowed,
-    extension,
-    ip_allowed,
-    leaf_names,
     path_length,
     purpose_failure,
     self_issued,
@@ -30,9 +26,20 @@ from ticketbridge.discovery.certrules import (
     weak_digest,
     weak_key,
 )
+from ticketbridge.discovery.issuers import (
+    Anchors,
+    issuer_key,
+    issuer_mismatch,
+    preferred_issuer,
+    self_signed,
+    subject_key,
+)
+from ticketbridge.discovery.nameconstraints import NAME_CHECK_MAX, violation
 
 # x509_vfy.c: X509_V_FLAG_X509_STRICT is off for clients, and the default verify depth is 100;
-# we stop at 8 (no real chain is longer) which also bounds the work a hostile server can cause.
+# we stop at 8 certificates (no real chain is longer), which bounds the work a hostile server or
+# a looping trust store can cause: path building is greedy, as OpenSSL's is (no backtracking),
+# so a verdict costs at most 8 issuer look-ups, each among the certificates of one name.
 MAX_CHAIN_DEPTH = 8
 
 
@@ -77,74 +84,132 @@ def _subject(certificate: x509.Certificate) -> str:
 
 def check_chain(
     served: Sequence[x509.Certificate],
-    anchors: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate] | Anchors,
     now: datetime,
 ) -> TrustFailure | None:
     """The first failure OpenSSL would report for this served chain (leaf first), or None."""
+    store = anchors if isinstance(anchors, Anchors) else Anchors(anchors)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd serials are facts, not terminal noise
-        return _check(list(served), list(anchors), now)
+        return _check(list(served), store, now)
 
 
-def _check(
-    served: list[x509.Certificate], anchors: list[x509.Certificate], now: datetime
-) -> TrustFailure | None:
+def _check(served: list[x509.Certificate], anchors: Anchors, now: datetime) -> TrustFailure | None:
     leaf = served[0]
     # x509_vfy.c X509_verify_cert(): the leaf key is judged before any chain is built.
     weak = weak_key(leaf)
     if weak:
         return TrustFailure(Failure.WEAK_KEY, f"certificate key is too weak: {weak}")
-    if not anchors:
+    if not len(anchors):
         return TrustFailure(Failure.NO_ANCHORS, "no trust anchors available")
     built = _build(leaf, served[1:], anchors, now)
     if isinstance(built, TrustFailure):
         return built
     chain = built
-    for check in (_extensions_failure, _auth_level_failure, _name_constraints_failure):
+    # x509_vfy.c verify_chain() (3.0): extensions, auth level, then internal_verify()'s
+    # signatures and dates, and only then name constraints.
+    for check in (_extensions_failure, _auth_level_failure):
         failure = check(chain)
         if failure:
             return failure
-    return _signatures_and_times(chain, now)
+    return _signatures_and_times(chain, now) or _name_constraints_failure(chain)
 
 
 def _build(
     leaf: x509.Certificate,
     untrusted: list[x509.Certificate],
-    anchors: list[x509.Certificate],
+    anchors: Anchors,
     now: datetime,
 ) -> list[x509.Certificate] | TrustFailure:
     """x509_vfy.c build_chain(): issuers from the trust store first (X509_V_FLAG_TRUSTED_FIRST,
-    the default since 1.1.0), then from what was served, until a self-signed trust anchor."""
-    if any(anchor == leaf for anchor in anchors):
-        return [leaf]  # a certificate that is itself a trust anchor verifies as itself
+    the default since 1.1.0), then from what was served, until a self-signed trust anchor.
+
+    Like OpenSSL, the trust store is searched without regard to what the chain already holds
+    (so CAs cross-signed by each other loop until the depth limit: "certificate chain too
+    long"), while served certificates already on the path are not used again. A certificate in
+    the trust store anchors itself only when self-signed: OpenSSL needs -partial_chain
+    (X509_V_FLAG_PARTIAL_CHAIN) to stop at a CA-issued one, and its clients do not set it.
+    """
+    if leaf in anchors and self_signed(leaf):
+        return [leaf]  # a self-signed certificate that is itself a trust anchor
     chain = [leaf]
     while True:
         current = chain[-1]
-        trusted = _find_issuer(current, anchors, now)
-        if trusted is not None:
-            chain.append(trusted)
-            if self_issued(trusted):
-                return chain
-            continue  # a trusted intermediate still needs a root (no X509_V_FLAG_PARTIAL_CHAIN)
-        if self_issued(current) and _issued_by(current, current):
-            reason = (
-                "self-signed certificate that is not a trust anchor"
-                if len(chain) == 1
-                else f"chain ends at self-signed {_subject(current)}, which is not a trust anchor"
-            )
-            return TrustFailure(Failure.UNKNOWN_ISSUER, reason)
-        issuer = _find_issuer(current, [c for c in untrusted if c not in chain], now)
+        trusted = anchors.issuer_of(current, now)
+        issuer = trusted
         if issuer is None:
-            return TrustFailure(
-                Failure.UNKNOWN_ISSUER,
-                f"issuer {_issuer(current)} is neither served nor a trusted CA "
-                "(missing intermediate or unknown CA)",
-            )
+            if self_signed(current):
+                return TrustFailure(Failure.UNKNOWN_ISSUER, _untrusted_root(chain))
+            served = [c for c in untrusted if c not in chain]
+            issuer = preferred_issuer(current, served, now)
+            if issuer is None:
+                return TrustFailure(
+                    Failure.UNKNOWN_ISSUER, _missing_issuer(chain, untrusted, anchors)
+                )
         if len(chain) >= MAX_CHAIN_DEPTH:
-            return TrustFailure(
-                Failure.CHAIN_TOO_LONG, f"chain longer than {MAX_CHAIN_DEPTH} certificates"
-            )
+            return TrustFailure(Failure.CHAIN_TOO_LONG, _too_long(chain))
         chain.append(issuer)
+        if trusted is not None and self_signed(trusted):
+            return chain
+
+
+def _untrusted_root(chain: list[x509.Certificate]) -> str:
+    current = chain[-1]
+    if len(chain) == 1:
+        return "self-signed certificate that is not a trust anchor"
+    return f"chain ends at self-signed {_subject(current)}, which is not a trust anchor"
+
+
+def _too_long(chain: list[x509.Certificate]) -> str:
+    repeated = next((c for i, c in enumerate(chain) if c in chain[:i]), None)
+    if repeated is None:
+        return f"chain longer than {MAX_CHAIN_DEPTH} certificates"
+    loop = chain[chain.index(repeated) :]
+    names = sorted({_subject(c) for c in loop})
+    return (
+        f"path building loops through the trusted CA certificates {' and '.join(names)}, "
+        "which are cross-signed by each other: clients following them never reach a "
+        f"self-signed root (stopped after {MAX_CHAIN_DEPTH} certificates; OpenSSL says "
+        '"certificate chain too long")'
+    )
+
+
+_MISMATCH_WORDS = {
+    "key identifier": "its key is not the one the certificate's authority key identifier names",
+    "serial": "the certificate's authority key identifier names another issuer serial or name",
+    "key type": "its key is of another type than the certificate's signature algorithm",
+    "no key": "its public key cannot be read",
+    "algorithm": "the certificate's signature algorithm is not supported",
+}
+
+
+def _missing_issuer(
+    chain: list[x509.Certificate], untrusted: list[x509.Certificate], anchors: Anchors
+) -> str:
+    """Why no issuer was found, naming same-name certificates that were served or trusted and
+    why none of them fits (x509_vfy.c reports them all as "unable to get issuer")."""
+    current = chain[-1]
+    wanted = issuer_key(current)
+    served = [c for c in untrusted if subject_key(c) == wanted]
+    trusted = anchors.named(wanted)
+    who = role(len(chain) - 1, current)
+    for kind, candidates in (("served", served), ("trusted", trusted)):
+        for candidate in candidates:
+            if candidate in chain:
+                return (
+                    f"issuer {_issuer(current)} of {who} is {kind} but already on the path "
+                    "(the served chain loops)"
+                )
+            why = issuer_mismatch(current, candidate)
+            if why is not None:
+                return (
+                    f"issuer {_issuer(current)} is {kind}, but not as the issuer of {who}: "
+                    f"{_MISMATCH_WORDS.get(why, why)} (a re-keyed or wrong CA certificate)"
+                )
+    return (
+        f"issuer {_issuer(current)} is neither served nor a trusted CA "
+        "(missing intermediate or unknown CA)"
+    )
 
 
 def _issuer(certificate: x509.Certificate) -> str:
@@ -152,39 +217,6 @@ def _issuer(certificate: x509.Certificate) -> str:
         return certificate.issuer.rfc4514_string() or "(empty issuer)"
     except ValueError:
         return "(undecodable issuer)"
-
-
-def _find_issuer(
-    certificate: x509.Certificate, candidates: Sequence[x509.Certificate], now: datetime
-) -> x509.Certificate | None:
-    """x509_vfy.c get_issuer_sk()/X509_STORE_CTX_get1_issuer(): a likely issuer, preferring one
-    inside its validity period."""
-    found = [c for c in candidates if _issued_by(certificate, c)]
-    current = [c for c in found if _within(c, now)]
-    if current:
-        return current[0]
-    return found[-1] if found else None
-
-
-def _issued_by(subject: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """x509_vfy.c check_issued() -> v3_purp.c ossl_x509_likely_issued(): the names chain and an
-    authority key identifier, when both sides have one, matches. Key usage and signatures are
-    judged later (check_chain_extensions, internal_verify), as OpenSSL does."""
-    if subject.issuer != issuer.subject:
-        return False
-    authority = extension(subject, x509.AuthorityKeyIdentifier)
-    subject_key = extension(issuer, x509.SubjectKeyIdentifier)
-    return (
-        authority is None
-        or authority.key_identifier is None
-        or subject_key is None
-        or authority.key_identifier == subject_key.digest
-    )
-
-
-def _within(certificate: x509.Certificate, now: datetime) -> bool:
-    # x509_vfy.c check_cert_time(): valid from notBefore inclusive to notAfter exclusive.
-    return certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc
 
 
 def _extensions_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
@@ -234,25 +266,23 @@ def _auth_level_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
 
 
 def _name_constraints_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
-    """x509_vfy.c check_name_constraints() for DNS names and IP addresses of the leaf."""
-    names, addresses = leaf_names(chain[0])
-    for position, certificate in enumerate(chain[1:], start=1):
-        constraints = extension(certificate, x509.NameConstraints)
-        if constraints is None:
-            continue
-        for name in names:
-            if not dns_allowed(name, constraints):
-                return TrustFailure(
-                    Failure.NAME_CONSTRAINTS,
-                    f"{role(position, certificate)} is not allowed to issue for {name}",
-                )
-        for address in addresses:
-            if not ip_allowed(address, constraints):
-                return TrustFailure(
-                    Failure.NAME_CONSTRAINTS,
-                    f"{role(position, certificate)} is not allowed to issue for {address}",
-                )
-    return None
+    """x509_vfy.c check_name_constraints(), v3_ncons.c: see `nameconstraints`."""
+    found = violation(chain)
+    if found is None:
+        return None
+    ca = role(found.constrainer, chain[found.constrainer])
+    who = role(found.subject, chain[found.subject])
+    if found.kind == "too-many":
+        return TrustFailure(
+            Failure.NAME_CONSTRAINTS,
+            f"{who} and the name constraints of {ca} are too many to check ({found.name}): "
+            f"clients refuse more than {NAME_CHECK_MAX:,} comparisons",
+        )
+    outside = "outside the names it permits" if found.kind == "permitted" else "a name it excludes"
+    return TrustFailure(
+        Failure.NAME_CONSTRAINTS,
+        f"{ca} is not allowed to issue for {found.name} ({outside}, in {who})",
+    )
 
 
 def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> TrustFailure | None:
@@ -262,10 +292,15 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
         certificate = chain[position]
         who = role(position, certificate)
         if position < len(chain) - 1:
+            issuer = chain[position + 1]
             try:
-                certificate.verify_directly_issued_by(chain[position + 1])
+                certificate.verify_directly_issued_by(issuer)
             except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-                return TrustFailure(Failure.SIGNATURE, f"{who} has an invalid signature")
+                return TrustFailure(
+                    Failure.SIGNATURE,
+                    f"{who} has an invalid signature: it does not verify with the key of "
+                    f"{_signer(position + 1, issuer, len(chain))}",
+                )
         if now < certificate.not_valid_before_utc:
             return TrustFailure(
                 Failure.NOT_YET_VALID,
@@ -276,6 +311,11 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
                 Failure.EXPIRED, f"{who} expired at {_stamp(certificate.not_valid_after_utc)}"
             )
     return None
+
+
+def _signer(position: int, issuer: x509.Certificate, length: int) -> str:
+    kind = "trusted " if position == length - 1 else ""
+    return f"{kind}CA certificate {_subject(issuer)}"
 
 
 def _stamp(moment: datetime) -> str:

@@ -15,6 +15,7 @@ from cryptography import x509
 from ticketbridge.core.model import Verification
 from ticketbridge.core.x509facts import facts_from_der, hostname_matches
 from ticketbridge.discovery.chaincheck import Failure, TrustFailure, check_chain
+from ticketbridge.discovery.issuers import Anchors
 
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
@@ -67,6 +68,7 @@ class TrustVerifier:
 
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
         self.anchors = tuple(anchors)
+        self._store = Anchors(self.anchors)  # indexed once by name, not scanned per look-up
         self._cache: dict[tuple[tuple[bytes, ...], tuple[bool, ...], date], str | None] = {}
 
     @classmethod
@@ -126,7 +128,7 @@ class TrustVerifier:
             warnings.simplefilter("ignore")
             try:
                 served = [x509.load_der_x509_certificate(der) for der in chain]
-                return check_chain(served, self.anchors, now)
+                return check_chain(served, self._store, now)
             except Exception as exc:  # noqa: BLE001 - a hostile certificate is a verdict, not a crash
                 return TrustFailure(
                     Failure.UNREADABLE,
