@@ -90,9 +90,20 @@ def scan_table(inventory: Inventory, now: datetime) -> Table:
             certificate.effective_not_after.strftime("%Y-%m-%d %H:%M"),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
-            certificate_verdict(certificate),
+            _with_strays(certificate_verdict(certificate), certificate),
         )
     return table
+
+
+def _with_strays(verdict: Text, certificate: TrackedCert) -> Text:
+    """Strays beside the verdict: served, on no path from the leaf, never counted (SPEC)."""
+    if not certificate.strays:
+        return verdict
+    lines = [
+        f"stray: {printable(stray.subject, 80)} (expires {stray.not_after:%Y-%m-%d})"
+        for stray in certificate.strays[:MAX_ENDPOINTS_SHOWN]
+    ]
+    return Text.assemble(verdict, ("\n" + "\n".join(lines), "dim"))
 
 
 def errors_table(failures: Iterable[Observation]) -> Table | None:

@@ -183,6 +183,16 @@ class TrackedCert:
         return tuple(endpoint.label for endpoint in self.endpoints)
 
     @property
+    def strays(self) -> tuple[CertFacts, ...]:
+        """Served certificates on no path from the leaf, over every endpoint, once each."""
+        found = {
+            stray.fingerprint_sha256: stray
+            for observation in self.observations
+            for stray in observation.strays
+        }
+        return tuple(sorted(found.values(), key=lambda s: (s.not_after, s.fingerprint_sha256)))
+
+    @property
     def validated_path_not_after(self) -> datetime:
         """The earliest expiry of the validated paths over every endpoint serving it: what
         paging waits for. The effective expiry where no observation says more."""
