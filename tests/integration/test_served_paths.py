@@ -1,0 +1,112 @@
+"""Effective expiry, validated path and strays from real handshakes and real files, held to
+`openssl verify` for the verdict on every shape (SPEC "Effective expiry")."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from oracle.chains import BuiltChain, CertSpec, ChainSpec
+from oracle.openssl import openssl_verdict
+from support.servedpki import Scenario, scenarios
+from support.tlsservers import Served, TLSServer
+from ticketbridge.core.model import Endpoint, Observation
+from ticketbridge.discovery.files import FileSource, observe_files
+from ticketbridge.discovery.tls import ProbeOptions, probe
+from ticketbridge.discovery.verify import TrustVerifier
+from ticketbridge.testing.pki import Issued
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+HOST = "app.example.com"
+FAST = ProbeOptions(connect_timeout=2.0, handshake_timeout=2.0)
+SCENARIOS = scenarios(NOW, HOST)
+
+
+def fingerprints(items: tuple[Issued, ...]) -> list[str]:
+    from ticketbridge.core.x509facts import fingerprint_sha256
+
+    return [fingerprint_sha256(item.der) for item in items]
+
+
+def oracle_trusts(scenario: Scenario) -> bool:
+    # The chain is hand-built: the spec is a placeholder the oracle does not read.
+    chain = BuiltChain(
+        spec=ChainSpec(root=CertSpec(), intermediates=(), leaf=CertSpec()),
+        served=tuple(item.certificate for item in scenario.served),
+        anchors=tuple(item.certificate for item in scenario.anchors),
+        host=HOST,
+        now=NOW,
+    )
+    return openssl_verdict(chain).trusted
+
+
+def verifier(scenario: Scenario) -> TrustVerifier:
+    return TrustVerifier([anchor.certificate for anchor in scenario.anchors])
+
+
+def assert_answers(observation: Observation, scenario: Scenario) -> None:
+    assert observation.ok, observation.error
+    assert observation.effective_not_after == scenario.effective
+    assert observation.validated_path_not_after == scenario.validated
+    assert [s.fingerprint_sha256 for s in observation.strays] == fingerprints(scenario.strays)
+    off_path = observation.off_path_expiry
+    expected = fingerprints((scenario.off_path,)) if scenario.off_path else []
+    assert ([off_path.fingerprint_sha256] if off_path else []) == expected
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_served_chain_over_tls(name: str) -> None:
+    scenario = SCENARIOS[name]
+    with TLSServer(Served(scenario.served)) as server:
+        endpoint = Endpoint(host=HOST, port=server.port, address=server.address, sni=HOST)
+        observation = asyncio.run(probe(endpoint, FAST, verifier(scenario)))
+
+    assert_answers(observation, scenario)
+    assert observation.verification is not None
+    # Every shape here is one OpenSSL clients accept; the verdict must agree.
+    assert oracle_trusts(scenario) is True
+    assert observation.verification.trusted is True, observation.verification.error
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_bundle_file_in_every_order(name: str, tmp_path: Path) -> None:
+    scenario = SCENARIOS[name]
+    for number, order in enumerate(itertools.permutations(scenario.served)):
+        path = tmp_path / f"bundle{number}.pem"
+        path.write_bytes(b"".join(item.pem for item in order))
+
+        observations = observe_files([FileSource(str(path))], NOW, verifier(scenario))
+
+        assert len(observations) == 1, [o.endpoint.label for o in observations]
+        observation = observations[0]
+        assert observation.certificate is not None
+        assert observation.certificate.names == (HOST,)
+        assert observation.endpoint.address == f"#{order.index(scenario.served[0])}"
+        assert_answers(observation, scenario)
+        assert observation.verification is not None
+        assert observation.verification.trusted is True, observation.verification.error
+
+
+def test_a_ca_bundle_keeps_each_unrelated_ca_tracked_with_its_issuers(tmp_path: Path) -> None:
+    scenario = SCENARIOS["stray-expired"]
+    _leaf, stray, intermediate = scenario.served
+    root = scenario.anchors[0]
+    path = tmp_path / "ca-bundle.pem"
+    path.write_bytes(b"".join(item.pem for item in (root, stray, intermediate)))
+
+    observations = observe_files([FileSource(str(path))], NOW)
+
+    chains = {o.endpoint.address: fingerprints_of(o) for o in observations}
+    assert chains == {
+        "#1": fingerprints((stray,)),
+        "#2": fingerprints((intermediate, root)),
+    }
+    assert all(not o.strays for o in observations)
+
+
+def fingerprints_of(observation: Observation) -> list[str]:
+    return [facts.fingerprint_sha256 for facts in observation.chain]
