@@ -90,20 +90,36 @@ def scan_table(inventory: Inventory, now: datetime) -> Table:
             certificate.effective_not_after.strftime("%Y-%m-%d %H:%M"),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
-            _with_strays(certificate_verdict(certificate), certificate),
+            _with_strays(certificate_verdict(certificate), certificate, now),
         )
     return table
 
 
-def _with_strays(verdict: Text, certificate: TrackedCert) -> Text:
-    """Strays beside the verdict: served, on no path from the leaf, never counted (SPEC)."""
-    if not certificate.strays:
-        return verdict
+def _with_strays(verdict: Text, certificate: TrackedCert, now: datetime) -> Text:
+    """Beside the verdict: a served certificate off the validated path that sets the effective
+    expiry, and strays (served, on no path from the leaf, never counted; SPEC)."""
+    off_path = {
+        served.fingerprint_sha256: served
+        for observation in certificate.observations
+        if (served := observation.off_path_expiry) is not None
+    }
     lines = [
-        f"stray: {printable(stray.subject, 80)} (expires {stray.not_after:%Y-%m-%d})"
+        f"chain still includes {printable(served.subject, 80)} "
+        f"({_tense(served.not_after, now)} {served.not_after:%Y-%m-%d}): older clients use it"
+        for served in off_path.values()
+    ][:MAX_ENDPOINTS_SHOWN]
+    lines += [
+        f"stray: {printable(stray.subject, 80)} "
+        f"({_tense(stray.not_after, now)} {stray.not_after:%Y-%m-%d})"
         for stray in certificate.strays[:MAX_ENDPOINTS_SHOWN]
     ]
+    if not lines:
+        return verdict
     return Text.assemble(verdict, ("\n" + "\n".join(lines), "dim"))
+
+
+def _tense(moment: datetime, now: datetime) -> str:
+    return "expired" if moment <= now else "expires"
 
 
 def errors_table(failures: Iterable[Observation]) -> Table | None:
