@@ -61,6 +61,7 @@ def workdir(
     (tmp_path / "ticketbridge.toml").write_text(
         '[discovery]\nca_bundle = "anchors.pem"\nconnect_timeout = 1.0\nhandshake_timeout = 2.0\n\n'
         '[tickets]\nbackend = "local"\nlocal_path = "tickets.db"\n\n'
+        f'[audit]\nlog_path = "{tmp_path / "audit.jsonl"}"\n\n'
         f'[[alerts.webhook]]\nurl = "{hook.url}"\n\n{endpoints}',
         encoding="utf-8",
     )
@@ -145,3 +146,9 @@ def test_plan_reconcile_plan(
 
     code, again, err = cli(workdir, "plan", "--format", "json", "--detailed-exitcode")
     assert code == 0, (err, again)
+
+    # The audit trail keeps the evidence that the stray was seen, and why it moved no date.
+    records = [json.loads(line) for line in (workdir / "audit.jsonl").read_text().splitlines()]
+    observed = next(r for r in records if r["event"] == "observed")
+    stray_cert = next(c for c in observed["data"]["certificates"] if c["id"] == cert_id(STRAY))
+    assert [s["subject"] for s in stray_cert["strays"]] == ["CN=Unrelated Expired CA"]

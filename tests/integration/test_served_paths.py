@@ -110,3 +110,31 @@ def test_a_ca_bundle_keeps_each_unrelated_ca_tracked_with_its_issuers(tmp_path: 
 
 def fingerprints_of(observation: Observation) -> list[str]:
     return [facts.fingerprint_sha256 for facts in observation.chain]
+
+
+def test_certificates_cross_signed_in_a_loop_end_the_walk_at_once() -> None:
+    # A signed by B and B signed by A, both served: every path stops where it would repeat.
+    from datetime import timedelta
+
+    from ticketbridge.discovery.servedpaths import served_paths
+    from ticketbridge.testing.pki import issue, new_key
+
+    day = timedelta(days=1)
+    key_a, key_b = new_key(), new_key()
+    root_b = issue(
+        "Loop B", None, not_before=NOW - day, not_after=NOW + 90 * day, ca=True, key=key_b
+    )
+    a_by_b = issue(
+        "Loop A", root_b, not_before=NOW - day, not_after=NOW + 80 * day, ca=True, key=key_a
+    )
+    b_by_a = issue(
+        "Loop B", a_by_b, not_before=NOW - day, not_after=NOW + 70 * day, ca=True, key=key_b
+    )
+    leaf = issue(HOST, a_by_b, not_before=NOW - day, not_after=NOW + 100 * day, names=[HOST])
+
+    paths = served_paths([leaf.der, a_by_b.der, b_by_a.der])
+
+    assert paths.on_path == (1, 2)
+    assert paths.strays == ()
+    assert paths.effective_not_after == b_by_a.certificate.not_valid_after_utc
+    assert paths.trusted_path_found is False
