@@ -166,23 +166,12 @@ def create_actions(facts: RunFacts, cert: TrackedCert) -> list[Action]:
         fields["priority"] = Change(None, priority)
     if cert.assignee:
         fields["assignee"] = Change(None, cert.assignee)
-    expired = cert.effective_not_after <= now
     actions = [
         Action(
             kind=ActionKind.CREATE,
             ticket=None,
             certificate=summary,
-            reason=join(
-                f"no open ticket tracks {display(cert)}, which "
-                + (
-                    f"already expired {when(cert, facts)}"
-                    if expired
-                    else f"expires {when(cert, facts)}, within the "
-                    f"{policy.ticket_horizon_days}-day horizon"
-                ),
-                stale_clause(cert, facts),
-                off_path_clause(cert, facts),
-            ),
+            reason=_create_reason(facts, cert),
             fields=fields,
             new_ticket=new_ticket,
         )
@@ -200,6 +189,21 @@ def create_actions(facts: RunFacts, cert: TrackedCert) -> list[Action]:
     if facts.paging and page_due(cert, policy, now):
         actions.append(page_action(facts, cert, None))
     return actions
+
+
+def _create_reason(facts: RunFacts, cert: TrackedCert) -> str:
+    expired = cert.effective_not_after <= facts.now
+    return join(
+        f"no open ticket tracks {display(cert)}, which "
+        + (
+            f"already expired {when(cert, facts)}"
+            if expired
+            else f"expires {when(cert, facts)}, within the "
+            f"{facts.policy.ticket_horizon_days}-day horizon"
+        ),
+        stale_clause(cert, facts),
+        off_path_clause(cert, facts),
+    )
 
 
 def escalation_reason(

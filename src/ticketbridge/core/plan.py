@@ -184,7 +184,9 @@ class PageEvent:
 
     def as_dict(self) -> dict[str, Any]:
         certificate = self.certificate.as_dict()
+        # The page carries SPEC's certificate shape: no per-endpoint detail, no strays.
         certificate.pop("served")
+        certificate.pop("strays")
         return {
             "event": self.event,
             "dedup_key": self.dedup_key,
