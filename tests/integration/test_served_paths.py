@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def test_a_bundle_file_in_every_order(name: str, tmp_path: Path) -> None:
         assert_answers(observation, scenario)
         assert observation.verification is not None
         assert observation.verification.trusted is True, observation.verification.error
+        assert openssl_accepts_with_untrusted_file(scenario, path)
+
+
+def openssl_accepts_with_untrusted_file(scenario: Scenario, bundle: Path) -> bool:
+    """`openssl verify -untrusted FILE`, the reading SPEC asks of a bundle (openssl-verify(1)),
+    with the options of tests/oracle/openssl.py."""
+    directory = bundle.parent
+    (directory / "anchors.pem").write_bytes(b"".join(a.pem for a in scenario.anchors))
+    (directory / "leaf.pem").write_bytes(scenario.served[0].pem)
+    command = [
+        "openssl", "verify", "-auth_level", "2", "-purpose", "sslserver",
+        "-attime", str(int(NOW.timestamp())), "-CAfile", str(directory / "anchors.pem"),
+        "-untrusted", str(bundle), str(directory / "leaf.pem"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return result.returncode == 0
 
 
 def test_a_ca_bundle_keeps_each_unrelated_ca_tracked_with_its_issuers(tmp_path: Path) -> None:
