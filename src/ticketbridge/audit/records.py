@@ -42,6 +42,9 @@ def _certificate(summary: CertificateSummary) -> dict[str, Any]:
         ),
         "fingerprints": list(summary.fingerprints),
         "endpoints": list(summary.endpoints),
+        # Served certificates on no path from the leaf: evidence that they were seen and why
+        # they moved no date (absent when there are none, so older records read the same).
+        **({"strays": [stray.as_dict() for stray in summary.strays]} if summary.strays else {}),
     }
 
 

@@ -96,7 +96,7 @@ def scan_table(inventory: Inventory, now: datetime) -> Fitted:
             _expiry_text(certificate.effective_not_after),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
-            certificate_verdict(certificate),
+            _with_strays(certificate_verdict(certificate), certificate, now),
         )
 
     def stacked() -> RenderableType:
@@ -110,7 +110,10 @@ def scan_table(inventory: Inventory, now: datetime) -> Fitted:
                         ("expires", _expiry_text(certificate.effective_not_after) + " UTC"),
                         ("days left", _days_text(certificate.effective_not_after, now)),
                         ("endpoints", _endpoints_text(certificate.endpoint_labels)),
-                        ("verdict", certificate_verdict(certificate)),
+                        (
+                            "verdict",
+                            _with_strays(certificate_verdict(certificate), certificate, now),
+                        ),
                     ],
                 )
                 for certificate in inventory.certificates
@@ -118,6 +121,33 @@ def scan_table(inventory: Inventory, now: datetime) -> Fitted:
         )
 
     return Fitted(table, stacked)
+
+
+def _with_strays(verdict: Text, certificate: TrackedCert, now: datetime) -> Text:
+    """Beside the verdict: a served certificate off the validated path that sets the effective
+    expiry, and strays (served, on no path from the leaf, never counted; SPEC)."""
+    off_path = {
+        served.fingerprint_sha256: served
+        for observation in certificate.observations
+        if (served := observation.off_path_expiry) is not None
+    }
+    lines = [
+        f"chain still includes {printable(served.subject, 80)} "
+        f"({_tense(served.not_after, now)} {served.not_after:%Y-%m-%d}): older clients use it"
+        for served in off_path.values()
+    ][:MAX_ENDPOINTS_SHOWN]
+    lines += [
+        f"stray: {printable(stray.subject, 80)} "
+        f"({_tense(stray.not_after, now)} {stray.not_after:%Y-%m-%d})"
+        for stray in certificate.strays[:MAX_ENDPOINTS_SHOWN]
+    ]
+    if not lines:
+        return verdict
+    return Text.assemble(verdict, ("\n" + "\n".join(lines), "dim"))
+
+
+def _tense(moment: datetime, now: datetime) -> str:
+    return "expired" if moment <= now else "expires"
 
 
 def errors_table(failures: Iterable[Observation]) -> Fitted | None:

@@ -17,6 +17,7 @@ from ticketbridge.core.explain import (
     expiry_phrase,
     iso,
     join,
+    off_path_clause,
     stale_clause,
     ticket_summary,
     when,
@@ -105,6 +106,7 @@ def update_action(
     reasons: list[str] = [due.reason] if due.reason else []
     if due.new_due is not None:
         fields["duedate"] = Change(iso(ticket.due_date), due.new_due.isoformat())
+        reasons.append(off_path_clause(cert, facts))
     missing = [
         label for label in (MARKER_LABEL, marker_label(cert.id)) if label not in ticket.labels
     ]
@@ -164,22 +166,12 @@ def create_actions(facts: RunFacts, cert: TrackedCert) -> list[Action]:
         fields["priority"] = Change(None, priority)
     if cert.assignee:
         fields["assignee"] = Change(None, cert.assignee)
-    expired = cert.effective_not_after <= now
     actions = [
         Action(
             kind=ActionKind.CREATE,
             ticket=None,
             certificate=summary,
-            reason=join(
-                f"no open ticket tracks {display(cert)}, which "
-                + (
-                    f"already expired {when(cert, facts)}"
-                    if expired
-                    else f"expires {when(cert, facts)}, within the "
-                    f"{policy.ticket_horizon_days}-day horizon"
-                ),
-                stale_clause(cert, facts),
-            ),
+            reason=_create_reason(facts, cert),
             fields=fields,
             new_ticket=new_ticket,
         )
@@ -197,6 +189,21 @@ def create_actions(facts: RunFacts, cert: TrackedCert) -> list[Action]:
     if facts.paging and page_due(cert, policy, now):
         actions.append(page_action(facts, cert, None))
     return actions
+
+
+def _create_reason(facts: RunFacts, cert: TrackedCert) -> str:
+    expired = cert.effective_not_after <= facts.now
+    return join(
+        f"no open ticket tracks {display(cert)}, which "
+        + (
+            f"already expired {when(cert, facts)}"
+            if expired
+            else f"expires {when(cert, facts)}, within the "
+            f"{facts.policy.ticket_horizon_days}-day horizon"
+        ),
+        stale_clause(cert, facts),
+        off_path_clause(cert, facts),
+    )
 
 
 def escalation_reason(
@@ -226,13 +233,16 @@ def escalation_reason(
 def page_action(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Action:
     policy, now = facts.policy, facts.now
     summary = facts.summaries[cert.id]
-    expired = cert.effective_not_after <= now
-    timing = describe_time_left(cert.effective_not_after, now)
+    # The page is about the validated path (what paging waits for), not a served certificate
+    # only older clients build through: that one is the ticket's business.
+    expiry = cert.validated_path_not_after
+    expired = expiry <= now
+    timing = describe_time_left(expiry, now)
     # "expires 2026-12-05T21:44:22Z (in 2 days)", or "expired 2026-11-27T09:00:00Z (2 days ago)".
     verb, when_text = (
         ("expired", timing.removeprefix("expired ")) if expired else ("expires", timing)
     )
-    text = f"{display(cert)} {verb} {iso_z(cert.effective_not_after)} ({when_text})"
+    text = f"{display(cert)} {verb} {iso_z(expiry)} ({when_text})"
     if ticket is not None:
         text += f"; renewal ticket {ticket.key}"
     event = PageEvent(
@@ -250,7 +260,8 @@ def page_action(facts: RunFacts, cert: TrackedCert, ticket: Ticket | None) -> Ac
         kind=ActionKind.PAGE,
         ticket=ticket.key if ticket else None,
         certificate=summary,
-        reason=f"{display(cert)} {expiry_phrase(cert, facts)}{window}: on-call is paged",
+        reason=f"{display(cert)} {timing if expired else 'expires ' + timing}{window}: "
+        "on-call is paged",
         fields={"labels": Change(labels_before, labels_after)},
         edit=TicketEdit(add_labels=(PAGED_LABEL,)),
         page=event,

@@ -136,6 +136,26 @@ def _earliest_hosts(cert: TrackedCert) -> str:
     return " and ".join(shown) + (" and others" if len(hosts) > 3 else "") or cert.id
 
 
+def off_path_clause(cert: TrackedCert, facts: RunFacts) -> str:
+    """What to do when the effective expiry comes from a served certificate off the validated
+    path (SPEC "Effective expiry"): clients that build through it break when it expires."""
+    found = {
+        served.fingerprint_sha256: served
+        for observation in cert.observations
+        if observation.effective_not_after == cert.effective_not_after
+        and (served := observation.off_path_expiry) is not None
+    }
+    if not found:
+        return ""
+    served = min(found.values(), key=lambda facts_: (facts_.not_after, facts_.subject))
+    tense = "expired" if served.not_after <= facts.now else "expires"
+    return (
+        f"the served chain still includes {shorten(served.subject)} ({tense} "
+        f"{iso_z(served.not_after)}), which older clients may use: remove it from the chain "
+        "or renew it"
+    )
+
+
 def stale_clause(cert: TrackedCert, facts: RunFacts) -> str:
     """Names the endpoints still serving an older copy when the others serve a renewal.
 
@@ -191,6 +211,9 @@ def description(cert: TrackedCert, facts: RunFacts) -> str:
         f"ticketbridge tracks this renewal with the label {marker_label(cert.id)}: keep it. "
         "The ticket is resolved automatically once every endpoint serves the renewed certificate.",
     ]
+    off_path = off_path_clause(cert, facts)
+    if off_path:
+        lines[1:1] = ["", off_path[0].upper() + off_path[1:] + "."]
     if cert.owner:
         lines.insert(1, f"Owner: {shorten(cert.owner)}")
     return fit("\n".join(lines))
@@ -322,4 +345,11 @@ def _certificate_lines(facts: RunFacts, certificate: CertificateSummary) -> list
             lines.append(f"- and {len(certificate.served) - MAX_LISTED_ENDPOINTS:,} more")
     elif certificate.endpoints:
         lines.append("Endpoints tracked: " + listed(certificate.endpoints, NAMES_BUDGET))
+    if certificate.strays:
+        lines.append("Also served, on no path from the certificate (not counted):")
+        lines.extend(
+            f"- {shorten(stray.subject)} sha256 {stray.fingerprint_sha256} "
+            f"expires {iso_z(stray.not_after)}"
+            for stray in certificate.strays[:MAX_LISTED_ENDPOINTS]
+        )
     return lines

@@ -131,10 +131,37 @@ class Observation:
     chain: tuple[CertFacts, ...] = field(default=())
     effective_not_after: datetime | None = None
     verification: Verification | None = None
+    # The expiry of the path clients validate (effective_not_after may be earlier: a served
+    # cross-sign or old intermediate that only older clients build through), and the served
+    # certificates on no path from the leaf: reported, never counted.
+    validated_path_not_after: datetime | None = None
+    strays: tuple[CertFacts, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.certificate is not None
+
+    @property
+    def paging_not_after(self) -> datetime | None:
+        """The validated path's expiry where known, else the effective expiry."""
+        return self.validated_path_not_after or self.effective_not_after
+
+    @property
+    def off_path_expiry(self) -> CertFacts | None:
+        """The served certificate off the validated path that sets the effective expiry, if the
+        earliest expiry comes from one (an expired intermediate beside its re-issue, say)."""
+        effective, validated = self.effective_not_after, self.validated_path_not_after
+        if effective is None or validated is None or effective >= validated:
+            return None
+        strays = {stray.fingerprint_sha256 for stray in self.strays}
+        return next(
+            (
+                served
+                for served in self.chain[1:]
+                if served.not_after == effective and served.fingerprint_sha256 not in strays
+            ),
+            None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +181,25 @@ class TrackedCert:
     @property
     def endpoint_labels(self) -> tuple[str, ...]:
         return tuple(endpoint.label for endpoint in self.endpoints)
+
+    @property
+    def strays(self) -> tuple[CertFacts, ...]:
+        """Served certificates on no path from the leaf, over every endpoint, once each."""
+        found = {
+            stray.fingerprint_sha256: stray
+            for observation in self.observations
+            for stray in observation.strays
+        }
+        return tuple(sorted(found.values(), key=lambda s: (s.not_after, s.fingerprint_sha256)))
+
+    @property
+    def validated_path_not_after(self) -> datetime:
+        """The earliest expiry of the validated paths over every endpoint serving it: what
+        paging waits for. The effective expiry where no observation says more."""
+        expiries = [
+            expiry for observation in self.observations if (expiry := observation.paging_not_after)
+        ]
+        return max(min(expiries, default=self.effective_not_after), self.effective_not_after)
 
 
 StatusCategory = Literal["new", "indeterminate", "done"]

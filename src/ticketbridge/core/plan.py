@@ -74,6 +74,22 @@ class ServedEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class StraySummary:
+    """A served certificate on no path from the leaf: reported beside the tracked one."""
+
+    subject: str
+    fingerprint_sha256: str
+    not_after: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "not_after": iso_z(self.not_after),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateSummary:
     """A tracked certificate as a plan reports it: SPEC's `certificates[]` shape plus `served`."""
 
@@ -83,6 +99,7 @@ class CertificateSummary:
     fingerprints: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
     served: tuple[ServedEndpoint, ...] = ()
+    strays: tuple[StraySummary, ...] = ()
 
     @classmethod
     def of(cls, cert: TrackedCert) -> CertificateSummary:
@@ -105,6 +122,10 @@ class CertificateSummary:
             fingerprints=cert.fingerprints,
             endpoints=cert.endpoint_labels,
             served=served,
+            strays=tuple(
+                StraySummary(stray.subject, stray.fingerprint_sha256, stray.not_after)
+                for stray in cert.strays
+            ),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,6 +138,7 @@ class CertificateSummary:
             "fingerprints": list(self.fingerprints),
             "endpoints": list(self.endpoints),
             "served": [served.as_dict() for served in self.served],
+            "strays": [stray.as_dict() for stray in self.strays],
         }
 
 
@@ -162,7 +184,9 @@ class PageEvent:
 
     def as_dict(self) -> dict[str, Any]:
         certificate = self.certificate.as_dict()
+        # The page carries SPEC's certificate shape: no per-endpoint detail, no strays.
         certificate.pop("served")
+        certificate.pop("strays")
         return {
             "event": self.event,
             "dedup_key": self.dedup_key,

@@ -141,7 +141,9 @@ def escalation_due(cert: TrackedCert, policy: Policy, now: datetime) -> bool:
 
 
 def page_due(cert: TrackedCert, policy: Policy, now: datetime) -> bool:
-    return expires_within(cert.effective_not_after, policy.page_within_days, now)
+    """Paging waits for the validated path: a served certificate only older clients build
+    through (an expired cross-sign) files a ticket, but wakes nobody while the path works."""
+    return expires_within(cert.validated_path_not_after, policy.page_within_days, now)
 
 
 def past_due(due_date: date | None, policy: Policy, now: datetime) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ticketbridge.core.model import Observation, Ticket, TrackedCert
+from ticketbridge.core.model import CertFacts, Observation, Ticket, TrackedCert
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import ObservationsFileError
 
@@ -37,6 +37,18 @@ def certificate_to_json(certificate: TrackedCert) -> dict[str, Any]:
         "effective_not_after": iso_z(certificate.effective_not_after),
         "fingerprints": list(certificate.fingerprints),
         "endpoints": list(certificate.endpoint_labels),
+        "validated_path_not_after": iso_z(certificate.validated_path_not_after),
+        "strays": [stray_to_json(stray) for stray in certificate.strays],
+    }
+
+
+def stray_to_json(stray: CertFacts) -> dict[str, Any]:
+    """A served certificate on no path from the leaf: reported, never counted (SPEC)."""
+    return {
+        "fingerprint_sha256": stray.fingerprint_sha256,
+        "subject": stray.subject,
+        "issuer": stray.issuer,
+        "not_after": iso_z(stray.not_after),
     }
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
@@ -24,8 +24,9 @@ from ticketbridge.core.model import (
     Verification,
     Verifier,
 )
-from ticketbridge.core.x509facts import effective_not_after, facts_from_der
+from ticketbridge.core.x509facts import facts_from_der
 from ticketbridge.discovery.globwalk import bounded_glob
+from ticketbridge.discovery.servedpaths import bundle_chains, path_facts
 
 # Certificate files are kilobytes; a CA bundle is a few hundred. Anything this large is a mistake
 # (a log, a disk image) and must not be read whole into memory.
@@ -250,43 +251,58 @@ def _issuer_order(leaf: x509.Certificate, others: list[x509.Certificate]) -> lis
     return [*chain, *remaining]
 
 
-def _group_into_chains(entries: list[_Entry]) -> Iterator[list[_Parsed] | _Broken]:
-    """Consecutive certificates form one chain while each was issued by the one before it."""
-    group: list[_Parsed] = []
-    for entry in entries:
-        if isinstance(entry, _Broken):
-            if group:
-                yield group
-                group = []
-            yield entry
-            continue
-        if group and _issued(entry.facts, by=group[-1].facts):
-            group.append(entry)
-            continue
-        if group:
-            yield group
-        group = [entry]
-    if group:
-        yield group
+def _group_into_chains(entries: list[_Entry]) -> list[_Chain | _Broken]:
+    """Each tracked certificate with its issuers from anywhere in the file (SPEC: a `[[files]]`
+    bundle builds each leaf's path from every certificate in the file, in any order), and the
+    blocks that could not be read, in file order."""
+    groups: list[_Chain | _Broken] = [entry for entry in entries if isinstance(entry, _Broken)]
+    groups.extend(_chains([entry for entry in entries if isinstance(entry, _Parsed)]))
+    return sorted(groups, key=lambda group: group.index)
 
 
-def _issued(certificate: CertFacts, by: CertFacts) -> bool:
-    # A self-signed certificate ends a chain: two roots of the same name in a bundle stay apart.
-    return by.issuer == certificate.subject and by.issuer != by.subject
+def _chains(parsed: list[_Parsed]) -> Iterator[_Chain]:
+    if not parsed:
+        return
+    try:
+        bundle = bundle_chains([entry.der for entry in parsed])
+    except Exception:  # noqa: BLE001 - hostile DER: every certificate stands on its own
+        yield from (_Chain([entry]) for entry in parsed)
+        return
+    strays = [parsed[i] for i in bundle.strays]
+    for position, (leaf, issuers) in enumerate(bundle.chains):
+        members = [parsed[leaf], *(parsed[i] for i in issuers)]
+        # The file's strays are reported once, with its first tracked certificate.
+        yield _Chain(members, strays if position == 0 else [])
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """One tracked certificate of a file, its issuers in file order, and strays to report."""
+
+    members: list[_Parsed]
+    strays: list[_Parsed] = field(default_factory=list)
+
+    @property
+    def index(self) -> int:
+        return self.members[0].index
 
 
 def _observation(
-    path: str, group: list[_Parsed], observed_at: datetime, verifier: Verifier | None
+    path: str, group: _Chain, observed_at: datetime, verifier: Verifier | None
 ) -> Observation:
-    chain = tuple(entry.facts for entry in group)
+    chain = tuple(entry.facts for entry in group.members)
+    ders = [entry.der for entry in group.members]
+    paths = path_facts(ders, chain, verifier)
     return Observation(
-        endpoint=_endpoint(path, f"#{group[0].index}"),
+        endpoint=_endpoint(path, f"#{group.members[0].index}"),
         observed_at=observed_at,
         status="ok",
         certificate=chain[0],
         chain=chain,
-        effective_not_after=effective_not_after(chain),
-        verification=_verify(verifier, [entry.der for entry in group], observed_at),
+        effective_not_after=paths.effective_not_after,
+        verification=_verify(verifier, ders, observed_at),
+        validated_path_not_after=paths.validated_path_not_after,
+        strays=paths.strays + tuple(entry.facts for entry in group.strays),
     )
 
 

@@ -24,12 +24,13 @@ from ticketbridge.core.model import (
     Verifier,
     is_ip_literal,
 )
-from ticketbridge.core.x509facts import CertificateParseError, effective_not_after, facts_from_der
+from ticketbridge.core.x509facts import CertificateParseError, facts_from_der
 from ticketbridge.discovery.fdlimit import (
     LOCAL_LIMIT_ERRNOS,
     connection_budget,
     local_limit_error,
 )
+from ticketbridge.discovery.servedpaths import path_facts
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
 from ticketbridge.errors import LocalLimitError
 from ticketbridge.infra.clock import utcnow_seconds
@@ -273,14 +274,17 @@ async def probe(
     verification = None
     if verifier is not None:
         verification = verifier.verdict(chain_der, server_name or endpoint.address, observed_at)
+    paths = path_facts(chain_der, chain, verifier)
     return Observation(
         endpoint=endpoint,
         observed_at=observed_at,
         status="ok",
         certificate=chain[0],
         chain=chain,
-        effective_not_after=effective_not_after(chain),
+        effective_not_after=paths.effective_not_after,
         verification=verification,
+        validated_path_not_after=paths.validated_path_not_after,
+        strays=paths.strays,
     )
 
 
