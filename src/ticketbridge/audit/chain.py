@@ -18,6 +18,7 @@ __all__ = [
     "REPAIR_EVENT",
     "Entry",
     "LogWalk",
+    "RecentRuns",
     "Verification",
     "canonical_json",
     "parse_record",
@@ -98,6 +99,28 @@ _CHUNK = 1024 * 1024
 _RECORD_LIMIT = 256 * 1024 * 1024
 
 
+class RecentRuns:
+    """Distinct run ids, remembering only the last few: a run's records are written within
+    minutes of each other (runs hold the run lock; a dry run may interleave with one), so a
+    run id unseen among the last `capacity` runs is a new run, and a log of years costs no
+    more memory to count than a day of it."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self.recent: dict[str, None] = {}
+        self.count = 0
+
+    def add(self, run: str) -> bool:
+        """Whether `run` is new (and now remembered)."""
+        if run in self.recent:
+            return False
+        self.recent[run] = None
+        if len(self.recent) > self.capacity:
+            del self.recent[next(iter(self.recent))]
+        self.count += 1
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One record as the walk met it: which file and line, and whether the chain held so far."""
@@ -120,7 +143,7 @@ class LogWalk:
         self.head_at = ""
         self.seq = 0
         self.records = 0
-        self.runs: set[str] = set()
+        self.runs = RecentRuns()
         self.broken: tuple[str, Path, int] | None = None
         self.segments: list[Path] = []
         # Unparseable lines not yet set aside by a repair: where they start, and their digest.
@@ -149,9 +172,11 @@ class LogWalk:
                 for number, content in self._lines(segment, handle):
                     if self.stop_at_break and self.broken:
                         return
-                    record = parse_record(content) if content is not None else None
+                    if content is None:
+                        continue  # damage, already fed to the digest as it was read
+                    record = parse_record(content)
                     if record is None:
-                        self._damaged(number, content or b"")
+                        self._damaged(number, content)
                         continue
                     if self.broken is None:
                         self._check(segment, number, record)
@@ -211,7 +236,7 @@ class LogWalk:
             records=self.records,
             head=None if self.records == 0 else self.head,
             problem=problem,
-            runs=len(self.runs),
+            runs=self.runs.count,
             path=str(segment if problem is not None else self.path),
             line=line or None,
             files=tuple(str(s) for s in self.segments),

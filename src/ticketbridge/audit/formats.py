@@ -173,8 +173,18 @@ CSV_COLUMNS = (
 )
 
 
+# A spreadsheet cell holds at most 32,767 characters (Microsoft KB 211878, "Worksheet cells can
+# contain a maximum of 32,767 characters", https://mskb.pkisolutions.com/kb/211878); past it,
+# the cell is cut without a word. We cut it ourselves, say so, and the JSON keeps every byte.
+CSV_CELL_LIMIT = 32_767
+
+
 def _csv_cell(value: Any) -> str:
-    return csv_cell(inert(_value(value) if isinstance(value, list) else value))
+    text = csv_cell(inert(_value(value) if isinstance(value, list) else value))
+    if len(text) <= CSV_CELL_LIMIT:
+        return text
+    note = f" … [cut at {CSV_CELL_LIMIT} of {len(text)} characters: the JSON report has all]"
+    return text[: CSV_CELL_LIMIT - len(note)] + note
 
 
 def render_csv(report: Report) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ticketbridge.audit.chain import REPAIR_EVENT, Entry, LogWalk, Verification
+from ticketbridge.audit.chain import REPAIR_EVENT, Entry, LogWalk, RecentRuns, Verification
 from ticketbridge.audit.intents import intent_changes
 from ticketbridge.audit.reportfacts import (
     CertificateTrack,
@@ -131,7 +131,7 @@ class _Collector:
     def __init__(self, window: Window) -> None:
         self.window = window
         self.runs: dict[str, dict[str, Any]] = {}
-        self.seen_runs: set[str] = set()
+        self.seen_runs = RecentRuns()
         self.changes: list[dict[str, Any]] = []
         self.action_failures: list[dict[str, Any]] = []
         self.certificates = CertificateTrack(window.contains, window.not_after_end)
@@ -158,11 +158,9 @@ class _Collector:
 
     def _run(self, record: Mapping[str, Any], verified: bool, in_window: bool) -> None:
         key = record["run"]
-        if key not in self.seen_runs:
-            self.seen_runs.add(key)
-            # A run belongs to the window it started in (or, its start lost, its first record).
-            if in_window:
-                self.runs[key] = _new_run(record)
+        # A run belongs to the window it started in (or, its start lost, its first record).
+        if self.seen_runs.add(key) and in_window:
+            self.runs[key] = _new_run(record)
         run = self.runs.get(key)
         if run is None:
             return
