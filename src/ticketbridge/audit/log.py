@@ -8,7 +8,7 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,11 +90,14 @@ class AuditLog:
         self._tail: _Tail | None = None
         self._mode_checked = False
 
-    def start_run(self, *, config_path: str, backend: str) -> str:
-        """Write `run_started` and return the new run id. Only the path and backend name are
-        recorded from the configuration: the rest may hold credentials."""
+    def start_run(
+        self, *, config_path: str, backend: str, policy: Mapping[str, Any] | None = None
+    ) -> str:
+        """Write `run_started` and return the new run id. Only the path, backend name and
+        `[policy]` (lead days, horizons, timezone: the control's parameters, which the report
+        shows as in force) are recorded from the configuration: the rest may hold credentials."""
         self.run = uuid.uuid4().hex
-        started = RunStarted(__version__, config_path, backend, socket.gethostname())
+        started = RunStarted(__version__, config_path, backend, socket.gethostname(), policy)
         self._append(records.RUN_STARTED, started.data())
         return self.run
 
