@@ -15,6 +15,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ticketbridge.audit.report import Report
+from ticketbridge.audit.timeline import expiry_chart, runs_chart
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.infra.escape import csv_cell, inert, markdown_cell
 
@@ -56,6 +57,56 @@ def window_text(report: Report) -> str:
     return f"{since} to {until} (inclusive, UTC)"
 
 
+# The policy keys the report states, and how it names them.
+POLICY_LABELS = (
+    ("lead_days", "Lead time (days before expiry a ticket is due)"),
+    ("ticket_horizon_days", "Ticket horizon (days)"),
+    ("escalate_within_days", "Escalate within (days)"),
+    ("page_within_days", "Page within (days)"),
+    ("timezone", "Timezone of due dates"),
+    ("keep_earlier_due_date", "Keep an earlier due date"),
+    ("resolve_on_renewal", "Resolve on renewal"),
+    ("max_changes", "Most writes per run without --force"),
+)
+
+
+def control_statement(report: Report) -> str:
+    """What the control is, in the terms of the policy in force: what an auditor tests against."""
+    policy = report.policy
+
+    def value(key: str) -> str:
+        return str(policy.get(key, "(not recorded)"))
+
+    return (
+        "ticketbridge probes every configured endpoint, groups the endpoints by the certificate "
+        "each actually serves, and keeps one open change ticket per certificate that expires "
+        f"within {value('ticket_horizon_days')} days, due {value('lead_days')} days before the "
+        "earliest expiry on any endpoint serving it (dates in "
+        f"{value('timezone')}). It escalates within {value('escalate_within_days')} days of "
+        f"expiry, pages on-call within {value('page_within_days')}, and resolves the ticket only "
+        "when every endpoint serves the renewal. Every run and every write is recorded before "
+        "and after it is made in a hash-chained audit log; this report is built from that log "
+        f"for {window_text(report)}."
+    )
+
+
+def approval_text(change: Mapping[str, Any]) -> str:
+    """`automatic`, or the saved plan applied and who approved it."""
+    approver = change.get("approved_by") or "automatic"
+    if not change.get("plan_id"):
+        return str(approver)
+    return f"plan {change['plan_id']} approved by {approver}"
+
+
+def hsts_text(hsts: Mapping[str, Any] | None) -> str:
+    """`present`, `absent`, `error: …` or `not probed`: the HSTS column in every format."""
+    if not hsts:
+        return "not probed"
+    if hsts.get("error"):
+        return f"error: {hsts['error']}"
+    return "present" if hsts.get("present") else "absent"
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=PackageLoader("ticketbridge.audit", "templates"),
@@ -68,12 +119,21 @@ def _environment() -> Environment:
     )
     environment.filters["fields_text"] = fields_text
     environment.filters["outcome"] = outcome_text
+    environment.filters["hsts_text"] = hsts_text
+    environment.filters["approval"] = approval_text
     return environment
 
 
 def render_html(report: Report) -> str:
     template = _environment().get_template("report.html.j2")
-    return template.render(report=report, window=window_text(report))
+    return template.render(
+        report=report,
+        window=window_text(report),
+        statement=control_statement(report),
+        policy_labels=POLICY_LABELS,
+        expiry_chart=expiry_chart(report.certificates, report.policy, report.generated_at),
+        runs_chart=runs_chart(report.operation),
+    )
 
 
 def _md(value: Any) -> str:

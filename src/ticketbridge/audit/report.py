@@ -11,6 +11,7 @@ from typing import Any
 from ticketbridge.audit.chain import REPAIR_EVENT, Entry, LogWalk, RecentRuns, Verification
 from ticketbridge.audit.intents import intent_changes
 from ticketbridge.audit.reportfacts import (
+    STATUSES,
     CertificateTrack,
     EndpointTrack,
     approvals,
@@ -52,6 +53,11 @@ class Report:
     never_observed: tuple[dict[str, Any], ...] = ()
     hsts: tuple[dict[str, Any], ...] = ()
 
+    def statuses(self) -> dict[str, int]:
+        """How many certificates ended the window in each status, every status named."""
+        counts = _count(str(c.get("status")) for c in self.certificates)
+        return {status: counts.get(status, 0) for status in STATUSES}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "generated_at": iso_z(self.generated_at),
@@ -67,9 +73,17 @@ class Report:
             "changes": list(self.changes),
             "failures": list(self.failures),
             "certificates": list(self.certificates),
+            "statuses": self.statuses(),
             "never_observed": list(self.never_observed),
             "hsts": list(self.hsts),
         }
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def moment(text: Any) -> datetime | None:
@@ -137,11 +151,13 @@ class _Collector:
         self.certificates = CertificateTrack(window.contains, window.not_after_end)
         self.endpoints = EndpointTrack()
         self.policies: list[Mapping[str, Any]] = []
+        self.log_began: str | None = None
         # What `intent_changes` needs, slimmed: intents and their answers around the window.
         self.intent_stream: list[dict[str, Any]] = []
 
     def add(self, entry: Entry) -> None:
         record, verified = entry.record, entry.verified
+        self.log_began = self.log_began or str(record["time"])
         event, in_window = record["event"], self.window.contains(record["time"])
         if event != REPAIR_EVENT:
             self._run(record, verified, in_window)
@@ -300,7 +316,7 @@ def build_report(
         failures=_failures(collector.action_failures, runs),
         certificates=collector.certificates.entries(),
         policy=policy_in_force(collector.policies, policy),
-        operation=operation(runs, since, end, schedule_hours),
+        operation=operation(runs, since, end, schedule_hours, collector.log_began),
         approvals=approvals(runs),
         never_observed=collector.endpoints.never_observed(),
         hsts=collector.endpoints.hsts(),

@@ -234,12 +234,18 @@ def operation(
     since: date | None,
     end: datetime,
     schedule_hours: float | None,
+    log_began: str | None = None,
 ) -> dict[str, Any]:
     """Runs per UTC day over the window, and every stretch without a run longer than the
-    schedule (from the window's start to the first run, and from the last run to its end)."""
+    schedule (from the window's start to the first run, and from the last run to its end).
+    A log that began inside the window is counted from its first record: before it, there was
+    no control to operate, and the report says when it began instead."""
     starts = sorted(t for t in (_parsed(run.get("started")) for run in runs) if t is not None)
     first_day = since or (starts[0].date() if starts else end.date())
     begin = datetime.combine(first_day, datetime.min.time(), UTC)
+    began = _parsed(log_began) if log_began else None
+    if began is not None and began > begin:
+        begin, first_day = began, began.date()
     per_day: dict[date, int] = {}
     for start in starts:
         per_day[start.date()] = per_day.get(start.date(), 0) + 1
@@ -261,6 +267,7 @@ def operation(
                 )
     return {
         "schedule_hours": schedule_hours,
+        "log_began": log_began,
         "runs": len(starts),
         "days_without_runs": sum(1 for day in days if not day["runs"]),
         "days": days,
