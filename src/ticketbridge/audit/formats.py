@@ -151,6 +151,7 @@ def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
 def render_md(report: Report) -> str:
     log = report.log
     verdict = "**verified**" if log.ok else f"**NOT VERIFIED**: {_md(log.problem)}"
+    operation = report.operation
     lines = [
         "# ticketbridge audit report",
         "",
@@ -161,14 +162,47 @@ def render_md(report: Report) -> str:
         f"- Head hash: `{_md(log.head or '(none)')}`",
         f"- Records verified: {log.records}; runs: {log.runs}",
         "",
+        "## Control statement",
+        "",
+        _md(control_statement(report)),
+        "",
+        "## Policy in force",
+        "",
+        *(
+            f"- {label}: {_md(report.policy.get(key, 'not recorded'))}"
+            for key, label in POLICY_LABELS
+        ),
+        f"- Source: {_md(report.policy.get('source', 'unknown'))}",
+        "",
+        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        "## When the control operated",
+        "",
+        f"- Runs: {operation.get('runs', 0)} over {len(operation.get('days') or [])} days; "
+        f"days without a run: {operation.get('days_without_runs', 0)}",
+        f"- Schedule: every {_md(operation.get('schedule_hours') or '?')} h; "
+        f"longer gaps: {len(operation.get('gaps') or [])}",
+        "",
+        *_md_section(
+            f"Gaps ({len(operation.get('gaps') or [])})", _GAP_COLUMNS, operation.get("gaps") or []
+        ),
         *_md_section(f"Runs ({len(report.runs)})", _RUN_COLUMNS, report.runs),
-        *_md_section(f"Changes ({len(report.changes)})", _CHANGE_COLUMNS, report.changes),
-        *_md_section(f"Failures ({len(report.failures)})", _FAILURE_COLUMNS, report.failures),
+        "## Inventory status",
+        "",
+        "; ".join(f"{status}: {count}" for status, count in report.statuses().items()),
+        "",
         *_md_section(
             f"Certificates last observed in the window ({len(report.certificates)})",
             _CERTIFICATE_COLUMNS,
             report.certificates,
         ),
+        *_md_section(f"Changes ({len(report.changes)})", _CHANGE_COLUMNS, report.changes),
+        *_md_section(f"Failures ({len(report.failures)})", _FAILURE_COLUMNS, report.failures),
+        *_md_section(
+            f"Endpoints never observed ({len(report.never_observed)})",
+            _NEVER_COLUMNS,
+            report.never_observed,
+        ),
+        *_md_section(f"HSTS per endpoint ({len(report.hsts)})", _HSTS_COLUMNS, report.hsts),
     ]
     return "\n".join(lines)
 
@@ -184,6 +218,7 @@ _RUN_COLUMNS: Columns = (
     ("Applied", lambda run: run["applied"]),
     ("Failed", lambda run: run["failed"]),
     ("Exit code", lambda run: run["exit_code"]),
+    ("Approved by", lambda run: run.get("approved_by") or "automatic"),
 )
 _CHANGE_COLUMNS: Columns = (
     ("Time", lambda change: change["time"]),
@@ -193,6 +228,7 @@ _CHANGE_COLUMNS: Columns = (
     ("Names", lambda change: change["certificate"]["names"]),
     ("Fields", lambda change: fields_text(change["fields"])),
     ("Reason", lambda change: change["reason"]),
+    ("Approval", approval_text),
     ("Outcome", outcome_text),
 )
 _FAILURE_COLUMNS: Columns = (
@@ -204,12 +240,40 @@ _FAILURE_COLUMNS: Columns = (
     ("Error", lambda failure: failure["error"]),
 )
 _CERTIFICATE_COLUMNS: Columns = (
+    ("Status", lambda cert: cert["status"]),
     ("Certificate", lambda cert: cert["id"]),
     ("Names", lambda cert: cert["names"]),
     ("Effective expiry", lambda cert: cert["effective_not_after"]),
     ("Endpoints", lambda cert: cert["endpoints"]),
     ("Observed", lambda cert: cert["observed_at"]),
     ("Open ticket", lambda cert: cert["ticket"]),
+    ("Due date", lambda cert: cert["due_date"]),
+    ("Due date before", lambda cert: cert["due_date_before"]),
+)
+_APPROVAL_COLUMNS: Columns = (
+    ("Run", lambda approval: approval["run"]),
+    ("Started", lambda approval: approval["time"]),
+    ("Plan id", lambda approval: approval["plan_id"]),
+    ("Approved by", lambda approval: approval["approved_by"]),
+)
+_GAP_COLUMNS: Columns = (
+    ("No run from", lambda gap: gap["from"]),
+    ("To", lambda gap: gap["to"]),
+    ("Hours", lambda gap: gap["hours"]),
+)
+_NEVER_COLUMNS: Columns = (
+    ("Endpoint", lambda endpoint: endpoint["endpoint"]),
+    ("Failed probes", lambda endpoint: endpoint["probes"]),
+    ("Last error", lambda endpoint: f"{endpoint.get('kind')}: {endpoint.get('message')}"),
+    ("Last tried", lambda endpoint: endpoint.get("last")),
+)
+_HSTS_COLUMNS: Columns = (
+    ("Endpoint", lambda entry: entry["endpoint"]),
+    ("Strict-Transport-Security", lambda entry: hsts_text(entry["hsts"])),
+    ("max-age", lambda entry: (entry["hsts"] or {}).get("max_age")),
+    ("includeSubDomains", lambda entry: (entry["hsts"] or {}).get("include_subdomains")),
+    ("preload", lambda entry: (entry["hsts"] or {}).get("preload")),
+    ("HTTP status", lambda entry: (entry["hsts"] or {}).get("status")),
 )
 
 
@@ -230,6 +294,8 @@ CSV_COLUMNS = (
     "applied",
     "error",
     "verified",
+    "plan_id",
+    "approved_by",
 )
 
 
@@ -264,6 +330,8 @@ def render_csv(report: Report) -> str:
             {True: "true", False: "false"}.get(change["applied"], "unknown"),
             change["error"],
             "true" if change.get("verified", True) else "false",
+            change.get("plan_id"),
+            change.get("approved_by") or "automatic",
         ]
         writer.writerow([_csv_cell(cell) for cell in row])
     return buffer.getvalue()

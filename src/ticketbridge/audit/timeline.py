@@ -188,7 +188,8 @@ def runs_chart(operation: Mapping[str, Any]) -> RunsChart:
     schedule, marked in red."""
     days = list(operation.get("days") or [])
     plot_x, plot_width, plot_height, top = 60, WIDTH - 80, 70, 10
-    step = plot_width / max(len(days), 1)
+    # A short window gets bars a few days wide, not one bar across the page.
+    step = min(plot_width / max(len(days), 1), 40.0)
     peak = max([1, *(int(day["runs"]) for day in days)])
     baseline = top + plot_height
     bars, idle = [], []
