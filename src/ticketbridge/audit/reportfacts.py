@@ -246,12 +246,14 @@ def operation(
     began = _parsed(log_began) if log_began else None
     if began is not None and began > begin:
         begin, first_day = began, began.date()
+    # The window ends at the midnight after its last day: that midnight is not a day of it.
+    last_day = max(first_day, (end - timedelta(microseconds=1)).date())
     per_day: dict[date, int] = {}
     for start in starts:
         per_day[start.date()] = per_day.get(start.date(), 0) + 1
     days = [
         {"date": day.isoformat(), "runs": per_day.get(day, 0)}
-        for day in (first_day + timedelta(days=n) for n in range((end.date() - first_day).days + 1))
+        for day in (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
     ]
     gaps = []
     if schedule_hours:
