@@ -192,3 +192,21 @@ def test_csv_cells_stay_within_spreadsheet_limits_and_json_keeps_all(tmp_path: P
 @pytest.fixture(autouse=True)
 def _no_stray_tracing() -> None:
     assert not tracemalloc.is_tracing()
+
+
+def test_a_crash_on_the_first_write_after_rotation_is_repaired_onto_the_chain(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    audited_run(path, NOW)
+    rotate(path, ".1")
+    path.write_bytes(b'{"seq": 9, "ti')  # the new file's first record, cut short by a crash
+
+    audited_run(path, NOW + timedelta(days=1))
+
+    # Line 1 is the damage; the repair after it continues the rotated file's chain.
+    repair = json.loads(path.read_bytes().splitlines()[1])
+    assert repair["event"] == "log_repaired" and repair["seq"] > 1
+    verdict = verify_log(path)
+    assert verdict.ok, verdict.problem
+    assert verdict.runs == 2 and len(verdict.files) == 2

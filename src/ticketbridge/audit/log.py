@@ -292,8 +292,10 @@ def _scan_tail(fd: int, size: int, path: Path) -> _Tail:
             if after >= size:
                 return _Tail(size, record["seq"], record["hash"], None, ends_with_newline)
             return _Tail(size, record["seq"], record["hash"], after, ends_with_newline)
-    # No record at all: everything in the file is damaged.
-    return _Tail(size, 0, GENESIS, 0, ends_with_newline)
+    # No record at all: everything in the file is damaged. The repair chains on from where a
+    # rotated log left off, as the first record of a new file would.
+    seq, head = previous_head(path)
+    return _Tail(size, seq, head, 0, ends_with_newline)
 
 
 def _lines_backwards(handle: BinaryIO, size: int) -> Iterator[tuple[int, int]]:

@@ -27,9 +27,11 @@ __all__ = ["ROTATED_SUFFIX", "log_segments", "open_segment", "rotated_segments"]
 
 # `.1`, `.12`, `-20261204`, `.2026-12-04`, then an optional `.gz`.
 ROTATED_SUFFIX = re.compile(r"(?:\.\d{1,6}|-\d{8}|\.\d{4}-\d{2}-\d{2})(?:\.gz)?")
-# Enough of a file's start to hold its first record's `seq` (canonical JSON sorts keys, so
-# `seq` comes after `data`, `event` and `hash`): read lines until one parses.
+# How far into a file to look for its first record (whose `seq` orders the set): past a
+# damaged start, a file this far in without a record sorts by its name.
 _FIRST_LINE_LIMIT = 64 * 1024 * 1024
+# Lines are read at most this long at a time: damage (a run of NULs) is never held whole.
+_LINE_LIMIT = 1024 * 1024
 
 
 @contextmanager
@@ -82,13 +84,11 @@ def _first_seq(segment: Path) -> int:
     try:
         with open_segment(segment) as handle:
             read = 0
-            for line in handle:
+            while read < _FIRST_LINE_LIMIT and (line := handle.readline(_LINE_LIMIT)):
                 read += len(line)
                 record = parse_record(line.rstrip(b"\n"))
                 if record is not None:
                     return int(record["seq"])
-                if read > _FIRST_LINE_LIMIT:
-                    break
     except (OSError, EOFError, AuditLogError):
         return 0  # an unreadable file sorts first, where the walk will name it
     return 0
