@@ -21,6 +21,8 @@ if $with_tests; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v openssl >/dev/null || need_apt+=(openssl)
   command -v ip >/dev/null || need_apt+=(iproute2)
+  # Headless Chromium renders the HTML report in the browser test (tests/e2e/test_report_browser.py).
+  command -v chromium >/dev/null || need_apt+=(chromium)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

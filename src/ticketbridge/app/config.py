@@ -164,6 +164,8 @@ class AlertsSettings(_Section):
 
 class AuditSettings(_Section):
     log_path: str = "ticketbridge-audit.jsonl"
+    # How often the scheduled reconcile runs: the report flags longer stretches without a run.
+    schedule_hours: Annotated[float, NOT_BOOL, Field(gt=0, le=8760)] = 24
 
 
 class CertificateSettings(_Section):

@@ -151,7 +151,11 @@ def reconcile(
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
             audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
-            audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
+            audit.start_run(
+                config_path=str(config_path),
+                backend=settings.tickets.backend,
+                policy=settings.policy.model_dump(),
+            )
             report: ApplyReport | None = None
             try:
                 # Writes a past run made but could not record are settled first.

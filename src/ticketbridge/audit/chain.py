@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ticketbridge.audit.evidence import open_evidence
+from ticketbridge.audit.segments import log_segments, open_segment
 from ticketbridge.errors import AuditLogError
 
 __all__ = [
     "GENESIS",
     "REPAIR_EVENT",
+    "Entry",
+    "LogWalk",
+    "RecentRuns",
     "Verification",
     "canonical_json",
     "parse_record",
@@ -74,6 +76,8 @@ class Verification:
     runs: int
     path: str = ""
     line: int | None = None
+    # Every file walked, oldest first: the rotated ones, then the live log.
+    files: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,91 +88,203 @@ class Verification:
             "head": self.head,
             "problem": self.problem,
             "line": self.line,
+            "files": list(self.files),
         }
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, content without newline, whether it was newline-terminated)."""
-    with os.fdopen(open_evidence(path, os.O_RDONLY), "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            terminated = raw.endswith(b"\n")
-            yield number, raw[:-1] if terminated else raw, terminated
+# Lines longer than this are read a chunk at a time; a line that does not open like a record
+# (`{`) is never held whole, so a crash's tail of a gigabyte of NULs costs one chunk of memory.
+_CHUNK = 1024 * 1024
+# A record line is held whole to be parsed, up to this size; past it, it is damage.
+_RECORD_LIMIT = 256 * 1024 * 1024
 
 
-class _Verifier:
-    """Walks the chain one line at a time; stops at the first broken line."""
+class RecentRuns:
+    """Distinct run ids, remembering only the last few: a run's records are written within
+    minutes of each other (runs hold the run lock; a dry run may interleave with one), so a
+    run id unseen among the last `capacity` runs is a new run, and a log of years costs no
+    more memory to count than a day of it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self.recent: dict[str, None] = {}
+        self.count = 0
+
+    def add(self, run: str) -> bool:
+        """Whether `run` is new (and now remembered)."""
+        if run in self.recent:
+            return False
+        self.recent[run] = None
+        if len(self.recent) > self.capacity:
+            del self.recent[next(iter(self.recent))]
+        self.count += 1
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record as the walk met it: which file and line, and whether the chain held so far."""
+
+    path: Path
+    line: int
+    record: dict[str, Any]
+    verified: bool
+
+
+class LogWalk:
+    """One pass over the whole chain, every rotated file then the live one, in linear time and
+    bounded memory: yields each record, marked verified while the chain holds; after the walk,
+    `verification` is the verdict. With `stop_at_break`, the walk ends at the first break."""
+
+    def __init__(self, path: Path, *, stop_at_break: bool = False) -> None:
+        self.path = Path(path)
+        self.stop_at_break = stop_at_break
         self.head = GENESIS
-        self.head_line = 0
+        self.head_at = ""
         self.seq = 0
         self.records = 0
-        self.runs: set[str] = set()
-        self.damaged: list[tuple[int, bytes]] = []
+        self.runs = RecentRuns()
+        self.broken: tuple[str, Path, int] | None = None
+        self.segments: list[Path] = []
+        # Unparseable lines not yet set aside by a repair: where they start, and their digest.
+        self.damaged_line: int | None = None
+        self.damaged_digest = hashlib.sha256()
+        self.verification: Verification | None = None
 
-    def result(self, problem: str | None = None, line: int | None = None) -> Verification:
+    def __iter__(self) -> Iterator[Entry]:
+        try:
+            yield from self._walk()
+        except AuditLogError as exc:
+            self._break(str(exc), self.path, 0)
+        except OSError as exc:
+            self._break(
+                f"{self.path}: cannot read the audit log: {exc.strerror or exc}", self.path, 0
+            )
+        self.verification = self._verdict()
+
+    def _walk(self) -> Iterator[Entry]:
+        self.segments = log_segments(self.path)
+        if not self.segments:
+            self._break(f"{self.path}: no audit log here (it does not exist)", self.path, 0)
+            return
+        for segment in self.segments:
+            with open_segment(segment) as handle:
+                for number, content in self._lines(segment, handle):
+                    if self.stop_at_break and self.broken:
+                        return
+                    if content is None:
+                        continue  # damage, already fed to the digest as it was read
+                    record = parse_record(content)
+                    if record is None:
+                        self._damaged(number, content)
+                        continue
+                    if self.broken is None:
+                        self._check(segment, number, record)
+                    yield Entry(segment, number, record, self.broken is None)
+            if self.damaged_line is not None and self.broken is None:
+                self._break(
+                    f"line {self.damaged_line}: an incomplete or unreadable record at the end of "
+                    "the log (an interrupted write?), not yet repaired by a log_repaired record",
+                    segment,
+                    self.damaged_line,
+                )
+
+    def _lines(self, segment: Path, handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+        """(line number, content without its newline); None for a damaged line already fed
+        to the damage digest a chunk at a time."""
+        number = 0
+        while piece := handle.readline(_CHUNK):
+            number += 1
+            if piece.endswith(b"\n"):
+                yield number, piece[:-1]
+                continue
+            held: list[bytes] | None = [piece] if piece.startswith(b"{") else None
+            if held is None:
+                self._damaged(number, piece)
+            size = len(piece)
+            while len(piece) == _CHUNK and not piece.endswith(b"\n"):
+                piece = handle.readline(_CHUNK)
+                size += len(piece)
+                if held is not None and size > _RECORD_LIMIT:
+                    self._damaged(number, b"".join(held))
+                    held = None
+                chunk = piece.removesuffix(b"\n")
+                if held is not None:
+                    held.append(chunk)
+                else:
+                    self.damaged_digest.update(chunk)
+            yield number, (b"".join(held).removesuffix(b"\n") if held is not None else None)
+
+    def _damaged(self, number: int, content: bytes) -> None:
+        if self.damaged_line is None:
+            self.damaged_line = number
+            self.damaged_digest = hashlib.sha256()
+        else:
+            self.damaged_digest.update(b"\n")
+        self.damaged_digest.update(content)
+
+    def _break(self, problem: str, segment: Path, line: int) -> None:
+        if self.broken is None:
+            if len(self.segments) > 1 and line:
+                problem = f"{segment.name}: {problem}"
+            self.broken = (problem, segment, line)
+
+    def _verdict(self) -> Verification:
+        problem, segment, line = self.broken or (None, self.path, None)
         return Verification(
             ok=problem is None,
             records=self.records,
             head=None if self.records == 0 else self.head,
             problem=problem,
-            runs=len(self.runs),
-            path=str(self.path),
-            line=line,
+            runs=self.runs.count,
+            path=str(segment if problem is not None else self.path),
+            line=line or None,
+            files=tuple(str(s) for s in self.segments),
         )
 
-    def run(self) -> Verification:
-        for number, content, _ in _lines(self.path):
-            record = parse_record(content)
-            if record is None:
-                self.damaged.append((number, content))
-                continue
-            problem = self._check(number, record)
-            if problem is not None:
-                return self.result(*problem)
-        if self.damaged:
-            number = self.damaged[0][0]
-            return self.result(
-                f"line {number}: an incomplete or unreadable record at the end of the log "
-                "(an interrupted write?), not yet repaired by a log_repaired record",
+    def _check(self, segment: Path, number: int, record: dict[str, Any]) -> None:
+        problem = self._check_repair(record) if self.damaged_line is not None else None
+        if problem is not None:
+            self._break(problem[0], segment, problem[1])
+            return
+        if record_hash(record) != record["hash"]:
+            self._break(
+                f"line {number}: the hash does not match the record (it was altered)",
+                segment,
                 number,
             )
-        return self.result()
-
-    def _check(self, number: int, record: dict[str, Any]) -> tuple[str, int] | None:
-        if self.damaged:
-            problem = self._check_repair(record)
-            if problem is not None:
-                return problem
-        if record_hash(record) != record["hash"]:
-            return (f"line {number}: the hash does not match the record (it was altered)", number)
+            return
         if record["prev"] != self.head:
-            after = f"line {self.head_line}" if self.head_line else "the start of the log"
-            return (
+            after = self.head_at or "the start of the log"
+            self._break(
                 f"line {number}: prev does not chain to {after} "
                 "(a record was deleted, inserted, reordered or rewritten)",
+                segment,
                 number,
             )
+            return
         if record["seq"] != self.seq + 1:
-            return (f"line {number}: seq {record['seq']} follows seq {self.seq}", number)
-        self.head, self.head_line, self.seq = record["hash"], number, record["seq"]
+            self._break(
+                f"line {number}: seq {record['seq']} follows seq {self.seq}", segment, number
+            )
+            return
+        self.head, self.seq = record["hash"], record["seq"]
+        self.head_at = f"line {number}" if segment == self.path else f"{segment.name} line {number}"
         self.records += 1
         self.runs.add(record["run"])
-        return None
 
     def _check_repair(self, record: dict[str, Any]) -> tuple[str, int] | None:
         """Damaged lines are accepted only when the next record is the log_repaired naming
         exactly them: anything else is an edit."""
-        number = self.damaged[0][0]
-        damaged = b"\n".join(content for _, content in self.damaged)
+        number = self.damaged_line
+        assert number is not None
         data = record["data"]
         matches = (
             record["event"] == REPAIR_EVENT
             and data.get("line") == number
-            and data.get("sha256") == hashlib.sha256(damaged).hexdigest()
+            and data.get("sha256") == self.damaged_digest.hexdigest()
         )
-        self.damaged = []
+        self.damaged_line = None
         if not matches:
             return (
                 f"line {number}: not an audit record, and not set aside by a log_repaired record "
@@ -179,46 +295,26 @@ class _Verifier:
 
 
 def verify_log(path: Path) -> Verification:
-    """Check every line of the log: hashes, the chain, sequence numbers and repairs."""
-    path = Path(path)
-    if not path.exists():
-        return Verification(
-            ok=False,
-            records=0,
-            head=None,
-            problem=f"{path}: no audit log here (it does not exist)",
-            runs=0,
-            path=str(path),
-        )
-    try:
-        return _Verifier(path).run()
-    except AuditLogError as exc:
-        return Verification(
-            ok=False, records=0, head=None, problem=str(exc), runs=0, path=str(path)
-        )
-    except OSError as exc:
-        return Verification(
-            ok=False,
-            records=0,
-            head=None,
-            problem=f"{path}: cannot read the audit log: {exc.strerror or exc}",
-            runs=0,
-            path=str(path),
-        )
+    """Check every line of the log and its rotated files: hashes, the chain, sequence numbers
+    and repairs."""
+    walk = LogWalk(Path(path), stop_at_break=True)
+    for _ in walk:
+        pass
+    assert walk.verification is not None
+    return walk.verification
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every line that is a record in shape, in file order; damaged lines are skipped.
+    """Every line that is a record in shape, in chain order across rotated files; damaged
+    lines are skipped.
 
     This does not verify anything: call `verify_log` to know whether to trust what it yields.
     """
-    for _, record in read_numbered_records(path):
-        yield record
+    for entry in LogWalk(Path(path)):
+        yield entry.record
 
 
 def read_numbered_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """`read_records` with each record's line number, to set it against a verdict's `line`."""
-    for number, content, _ in _lines(Path(path)):
-        record = parse_record(content)
-        if record is not None:
-            yield number, record
+    """`read_records` with each record's line number (in its own file)."""
+    for entry in LogWalk(Path(path)):
+        yield entry.line, entry.record

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ticketbridge.audit.report import Report
+from ticketbridge.audit.timeline import expiry_chart, runs_chart
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.infra.escape import csv_cell, inert, markdown_cell
 
@@ -56,6 +57,56 @@ def window_text(report: Report) -> str:
     return f"{since} to {until} (inclusive, UTC)"
 
 
+# The policy keys the report states, and how it names them.
+POLICY_LABELS = (
+    ("lead_days", "Lead time (days before expiry a ticket is due)"),
+    ("ticket_horizon_days", "Ticket horizon (days)"),
+    ("escalate_within_days", "Escalate within (days)"),
+    ("page_within_days", "Page within (days)"),
+    ("timezone", "Timezone of due dates"),
+    ("keep_earlier_due_date", "Keep an earlier due date"),
+    ("resolve_on_renewal", "Resolve on renewal"),
+    ("max_changes", "Most writes per run without --force"),
+)
+
+
+def control_statement(report: Report) -> str:
+    """What the control is, in the terms of the policy in force: what an auditor tests against."""
+    policy = report.policy
+
+    def value(key: str) -> str:
+        return str(policy.get(key, "(not recorded)"))
+
+    return (
+        "ticketbridge probes every configured endpoint, groups the endpoints by the certificate "
+        "each actually serves, and keeps one open change ticket per certificate that expires "
+        f"within {value('ticket_horizon_days')} days, due {value('lead_days')} days before the "
+        "earliest expiry on any endpoint serving it (dates in "
+        f"{value('timezone')}). It escalates within {value('escalate_within_days')} days of "
+        f"expiry, pages on-call within {value('page_within_days')}, and resolves the ticket only "
+        "when every endpoint serves the renewal. Every run and every write is recorded before "
+        "and after it is made in a hash-chained audit log; this report is built from that log "
+        f"for {window_text(report)}."
+    )
+
+
+def approval_text(change: Mapping[str, Any]) -> str:
+    """`automatic`, or the saved plan applied and who approved it."""
+    approver = change.get("approved_by") or "automatic"
+    if not change.get("plan_id"):
+        return str(approver)
+    return f"plan {change['plan_id']} approved by {approver}"
+
+
+def hsts_text(hsts: Mapping[str, Any] | None) -> str:
+    """`present`, `absent`, `error: …` or `not probed`: the HSTS column in every format."""
+    if not hsts:
+        return "not probed"
+    if hsts.get("error"):
+        return f"error: {hsts['error']}"
+    return "present" if hsts.get("present") else "absent"
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=PackageLoader("ticketbridge.audit", "templates"),
@@ -68,12 +119,21 @@ def _environment() -> Environment:
     )
     environment.filters["fields_text"] = fields_text
     environment.filters["outcome"] = outcome_text
+    environment.filters["hsts_text"] = hsts_text
+    environment.filters["approval"] = approval_text
     return environment
 
 
 def render_html(report: Report) -> str:
     template = _environment().get_template("report.html.j2")
-    return template.render(report=report, window=window_text(report))
+    return template.render(
+        report=report,
+        window=window_text(report),
+        statement=control_statement(report),
+        policy_labels=POLICY_LABELS,
+        expiry_chart=expiry_chart(report.certificates, report.policy, report.generated_at),
+        runs_chart=runs_chart(report.operation),
+    )
 
 
 def _md(value: Any) -> str:
@@ -91,6 +151,7 @@ def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
 def render_md(report: Report) -> str:
     log = report.log
     verdict = "**verified**" if log.ok else f"**NOT VERIFIED**: {_md(log.problem)}"
+    operation = report.operation
     lines = [
         "# ticketbridge audit report",
         "",
@@ -101,14 +162,47 @@ def render_md(report: Report) -> str:
         f"- Head hash: `{_md(log.head or '(none)')}`",
         f"- Records verified: {log.records}; runs: {log.runs}",
         "",
+        "## Control statement",
+        "",
+        _md(control_statement(report)),
+        "",
+        "## Policy in force",
+        "",
+        *(
+            f"- {label}: {_md(report.policy.get(key, 'not recorded'))}"
+            for key, label in POLICY_LABELS
+        ),
+        f"- Source: {_md(report.policy.get('source', 'unknown'))}",
+        "",
+        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        "## When the control operated",
+        "",
+        f"- Runs: {operation.get('runs', 0)} over {len(operation.get('days') or [])} days; "
+        f"days without a run: {operation.get('days_without_runs', 0)}",
+        f"- Schedule: every {_md(operation.get('schedule_hours') or '?')} h; "
+        f"longer gaps: {len(operation.get('gaps') or [])}",
+        "",
+        *_md_section(
+            f"Gaps ({len(operation.get('gaps') or [])})", _GAP_COLUMNS, operation.get("gaps") or []
+        ),
         *_md_section(f"Runs ({len(report.runs)})", _RUN_COLUMNS, report.runs),
-        *_md_section(f"Changes ({len(report.changes)})", _CHANGE_COLUMNS, report.changes),
-        *_md_section(f"Failures ({len(report.failures)})", _FAILURE_COLUMNS, report.failures),
+        "## Inventory status",
+        "",
+        "; ".join(f"{status}: {count}" for status, count in report.statuses().items()),
+        "",
         *_md_section(
             f"Certificates last observed in the window ({len(report.certificates)})",
             _CERTIFICATE_COLUMNS,
             report.certificates,
         ),
+        *_md_section(f"Changes ({len(report.changes)})", _CHANGE_COLUMNS, report.changes),
+        *_md_section(f"Failures ({len(report.failures)})", _FAILURE_COLUMNS, report.failures),
+        *_md_section(
+            f"Endpoints never observed ({len(report.never_observed)})",
+            _NEVER_COLUMNS,
+            report.never_observed,
+        ),
+        *_md_section(f"HSTS per endpoint ({len(report.hsts)})", _HSTS_COLUMNS, report.hsts),
     ]
     return "\n".join(lines)
 
@@ -124,6 +218,7 @@ _RUN_COLUMNS: Columns = (
     ("Applied", lambda run: run["applied"]),
     ("Failed", lambda run: run["failed"]),
     ("Exit code", lambda run: run["exit_code"]),
+    ("Approved by", lambda run: run.get("approved_by") or "automatic"),
 )
 _CHANGE_COLUMNS: Columns = (
     ("Time", lambda change: change["time"]),
@@ -133,6 +228,7 @@ _CHANGE_COLUMNS: Columns = (
     ("Names", lambda change: change["certificate"]["names"]),
     ("Fields", lambda change: fields_text(change["fields"])),
     ("Reason", lambda change: change["reason"]),
+    ("Approval", approval_text),
     ("Outcome", outcome_text),
 )
 _FAILURE_COLUMNS: Columns = (
@@ -144,12 +240,40 @@ _FAILURE_COLUMNS: Columns = (
     ("Error", lambda failure: failure["error"]),
 )
 _CERTIFICATE_COLUMNS: Columns = (
+    ("Status", lambda cert: cert["status"]),
     ("Certificate", lambda cert: cert["id"]),
     ("Names", lambda cert: cert["names"]),
     ("Effective expiry", lambda cert: cert["effective_not_after"]),
     ("Endpoints", lambda cert: cert["endpoints"]),
     ("Observed", lambda cert: cert["observed_at"]),
     ("Open ticket", lambda cert: cert["ticket"]),
+    ("Due date", lambda cert: cert["due_date"]),
+    ("Due date before", lambda cert: cert["due_date_before"]),
+)
+_APPROVAL_COLUMNS: Columns = (
+    ("Run", lambda approval: approval["run"]),
+    ("Started", lambda approval: approval["time"]),
+    ("Plan id", lambda approval: approval["plan_id"]),
+    ("Approved by", lambda approval: approval["approved_by"]),
+)
+_GAP_COLUMNS: Columns = (
+    ("No run from", lambda gap: gap["from"]),
+    ("To", lambda gap: gap["to"]),
+    ("Hours", lambda gap: gap["hours"]),
+)
+_NEVER_COLUMNS: Columns = (
+    ("Endpoint", lambda endpoint: endpoint["endpoint"]),
+    ("Failed probes", lambda endpoint: endpoint["probes"]),
+    ("Last error", lambda endpoint: f"{endpoint.get('kind')}: {endpoint.get('message')}"),
+    ("Last tried", lambda endpoint: endpoint.get("last")),
+)
+_HSTS_COLUMNS: Columns = (
+    ("Endpoint", lambda entry: entry["endpoint"]),
+    ("Strict-Transport-Security", lambda entry: hsts_text(entry["hsts"])),
+    ("max-age", lambda entry: (entry["hsts"] or {}).get("max_age")),
+    ("includeSubDomains", lambda entry: (entry["hsts"] or {}).get("include_subdomains")),
+    ("preload", lambda entry: (entry["hsts"] or {}).get("preload")),
+    ("HTTP status", lambda entry: (entry["hsts"] or {}).get("status")),
 )
 
 
@@ -170,11 +294,23 @@ CSV_COLUMNS = (
     "applied",
     "error",
     "verified",
+    "plan_id",
+    "approved_by",
 )
 
 
+# A spreadsheet cell holds at most 32,767 characters (Microsoft KB 211878, "Worksheet cells can
+# contain a maximum of 32,767 characters", https://mskb.pkisolutions.com/kb/211878); past it,
+# the cell is cut without a word. We cut it ourselves, say so, and the JSON keeps every byte.
+CSV_CELL_LIMIT = 32_767
+
+
 def _csv_cell(value: Any) -> str:
-    return csv_cell(inert(_value(value) if isinstance(value, list) else value))
+    text = csv_cell(inert(_value(value) if isinstance(value, list) else value))
+    if len(text) <= CSV_CELL_LIMIT:
+        return text
+    note = f" … [cut at {CSV_CELL_LIMIT} of {len(text)} characters: the JSON report has all]"
+    return text[: CSV_CELL_LIMIT - len(note)] + note
 
 
 def render_csv(report: Report) -> str:
@@ -194,6 +330,8 @@ def render_csv(report: Report) -> str:
             {True: "true", False: "false"}.get(change["applied"], "unknown"),
             change["error"],
             "true" if change.get("verified", True) else "false",
+            change.get("plan_id"),
+            change.get("approved_by") or "automatic",
         ]
         writer.writerow([_csv_cell(cell) for cell in row])
     return buffer.getvalue()

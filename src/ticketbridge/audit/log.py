@@ -8,7 +8,7 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from ticketbridge.audit.records import (
     RunFinished,
     RunStarted,
 )
+from ticketbridge.audit.segments import open_segment, rotated_segments
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import AuditLogError
 from ticketbridge.infra.clock import utcnow
@@ -89,11 +90,14 @@ class AuditLog:
         self._tail: _Tail | None = None
         self._mode_checked = False
 
-    def start_run(self, *, config_path: str, backend: str) -> str:
-        """Write `run_started` and return the new run id. Only the path and backend name are
-        recorded from the configuration: the rest may hold credentials."""
+    def start_run(
+        self, *, config_path: str, backend: str, policy: Mapping[str, Any] | None = None
+    ) -> str:
+        """Write `run_started` and return the new run id. Only the path, backend name and
+        `[policy]` (lead days, horizons, timezone: the control's parameters, which the report
+        shows as in force) are recorded from the configuration: the rest may hold credentials."""
         self.run = uuid.uuid4().hex
-        started = RunStarted(__version__, config_path, backend, socket.gethostname())
+        started = RunStarted(__version__, config_path, backend, socket.gethostname(), policy)
         self._append(records.RUN_STARTED, started.data())
         return self.run
 
@@ -145,7 +149,7 @@ class AuditLog:
                 warn_if_loose(self.path, fd)
             tail = self._tail
             if tail is None or tail.size != size:
-                tail = _scan_tail(fd, size)
+                tail = _scan_tail(fd, size, self.path)
             payload = bytearray()
             seq, head = tail.seq, tail.head
             if tail.damaged_from is not None:
@@ -188,14 +192,12 @@ class AuditLog:
         assert tail.damaged_from is not None
         with _reader(fd) as handle:
             line = _count_newlines(handle, tail.damaged_from) + 1
-            handle.seek(tail.damaged_from)
-            damaged = handle.read(tail.size - tail.damaged_from)
-        damaged = damaged.removesuffix(b"\n")
+            digest, length, newlines = _digest_range(handle, tail.damaged_from, tail.size)
         data = {
             "line": line,
-            "lines": damaged.count(b"\n") + 1,
-            "bytes": len(damaged),
-            "sha256": hashlib.sha256(damaged).hexdigest(),
+            "lines": newlines + 1,
+            "bytes": length,
+            "sha256": digest,
             "reason": "an incomplete record, left by an interrupted write, was set aside",
         }
         return self._record(REPAIR_EVENT, data, seq, head)
@@ -235,6 +237,23 @@ def _count_newlines(handle: Any, end: int) -> int:
     return count
 
 
+def _digest_range(handle: BinaryIO, start: int, end: int) -> tuple[str, int, int]:
+    """SHA-256, length and newline count of the bytes in [start, end) without a final newline,
+    read a block at a time: a damaged tail is never held in memory whole."""
+    if end > start and _byte_at(handle, end - 1) == b"\n":
+        end -= 1
+    digest, newlines, position = hashlib.sha256(), 0, start
+    handle.seek(start)
+    while position < end:
+        block = handle.read(min(_BLOCK, end - position))
+        if not block:
+            break
+        digest.update(block)
+        newlines += block.count(b"\n")
+        position += len(block)
+    return digest.hexdigest(), position - start, newlines
+
+
 def _reader(fd: int) -> BinaryIO:
     """A buffered reader of the file already open (and checked) as `fd`: never the path again,
     which could by now name something else."""
@@ -253,53 +272,87 @@ def _write_whole(fd: int, size: int, payload: bytes) -> None:
         raise
 
 
-def _scan_tail(fd: int, size: int) -> _Tail:
+def _scan_tail(fd: int, size: int, path: Path) -> _Tail:
     """Find the last record by reading backwards from the end: a log of years costs the same
-    to append to as an empty one."""
+    to append to as an empty one, and a damaged tail (a crash can leave gigabytes of NULs) is
+    read once, a block at a time, never parsed nor held whole. An empty live file after a
+    rotation chains on from the newest rotated file's head."""
     if size == 0:
-        return _Tail(0, 0, GENESIS, None, True)
+        seq, head = previous_head(path)
+        return _Tail(0, seq, head, None, True)
     with _reader(fd) as handle:
         handle.seek(size - 1)
         ends_with_newline = handle.read(1) == b"\n"
-        data, start = b"", size
-        while True:
-            step = min(_BLOCK, start)
-            start -= step
-            handle.seek(start)
-            data = handle.read(step) + data
-            found = _last_record(data, start, size, ends_with_newline)
-            if found is not None:
-                return found
-            if start == 0:
-                # No record at all: everything in the file is damaged.
-                return _Tail(size, 0, GENESIS, 0, ends_with_newline)
+        for start, end in _lines_backwards(handle, size):
+            record = _record_at(handle, start, end)
+            if record is None:
+                continue
+            # The record's newline, if it has one, is not damage.
+            after = end + 1 if end < size else end
+            if after >= size:
+                return _Tail(size, record["seq"], record["hash"], None, ends_with_newline)
+            return _Tail(size, record["seq"], record["hash"], after, ends_with_newline)
+    # No record at all: everything in the file is damaged. The repair chains on from where a
+    # rotated log left off, as the first record of a new file would.
+    seq, head = previous_head(path)
+    return _Tail(size, seq, head, 0, ends_with_newline)
 
 
-def _last_record(data: bytes, start: int, size: int, ends_with_newline: bool) -> _Tail | None:
-    """The last record among the whole lines of `data` (the file's bytes from `start`)."""
-    first = 0
-    if start > 0:
-        # The first line may be cut by the block boundary: only lines after a newline count.
-        newline = data.find(b"\n")
-        if newline < 0:
-            return None
-        first = newline + 1
-    lines = data[first:].split(b"\n")
-    # Offsets of each line's first byte, absolute in the file.
-    offsets, offset = [], start + first
-    for line in lines:
-        offsets.append(offset)
-        offset += len(line) + 1
-    for index in range(len(lines) - 1, -1, -1):
-        last_line = index == len(lines) - 1
-        if last_line and not lines[index]:
-            continue  # the empty remainder after the final newline
-        record = parse_record(lines[index])
-        if record is None:
-            continue
-        after = offsets[index] + len(lines[index]) + (0 if last_line else 1)
-        damaged_from = after if after < size else None
-        if damaged_from is None and last_line and not ends_with_newline:
-            return _Tail(size, record["seq"], record["hash"], None, False)
-        return _Tail(size, record["seq"], record["hash"], damaged_from, ends_with_newline)
+def _lines_backwards(handle: BinaryIO, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) offsets of each line's content, the last line first, without newlines."""
+    end = size - 1 if size and _byte_at(handle, size - 1) == b"\n" else size
+    position = end
+    while position > 0:
+        step = min(_BLOCK, position)
+        handle.seek(position - step)
+        block = handle.read(step)
+        base = position - step
+        cut = len(block)
+        while (newline := block.rfind(b"\n", 0, cut)) >= 0:
+            yield base + newline + 1, end
+            end = base + newline
+            cut = newline
+        position = base
+    yield 0, end
+
+
+def _byte_at(handle: BinaryIO, offset: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(1)
+
+
+def _record_at(handle: BinaryIO, start: int, end: int) -> dict[str, Any] | None:
+    """The record on the line at [start, end); a line that does not open with `{` (NULs,
+    garbage) is skipped on its first byte, so damage is never read twice."""
+    if end - start < 2 or _byte_at(handle, start) != b"{" or _byte_at(handle, end - 1) != b"}":
+        return None
+    handle.seek(start)
+    return parse_record(handle.read(end - start))
+
+
+def previous_head(path: Path) -> tuple[int, str]:
+    """(seq, hash) of the newest rotated file's last record: where a rotated log's new live
+    file chains on from; (0, GENESIS) when nothing was rotated."""
+    for segment in reversed(rotated_segments(path)):
+        found = _last_record_of(segment)
+        if found is not None:
+            return found
+    return 0, GENESIS
+
+
+def _last_record_of(segment: Path) -> tuple[int, str] | None:
+    if segment.name.endswith(".gz"):
+        last = None
+        with open_segment(segment) as handle:
+            for line in handle:
+                record = parse_record(line.rstrip(b"\n"))
+                if record is not None:
+                    last = (record["seq"], record["hash"])
+        return last
+    with open_segment(segment) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        for start, end in _lines_backwards(handle, size):
+            record = _record_at(handle, start, end)
+            if record is not None:
+                return record["seq"], record["hash"]
     return None

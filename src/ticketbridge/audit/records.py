@@ -54,14 +54,20 @@ class RunStarted:
     config_path: str
     backend: str
     host: str
+    # `[policy]` as configured for this run (added in schema 1 without a bump: a new field,
+    # absent from older records, which readers treat as "not recorded").
+    policy: Mapping[str, Any] | None = None
 
     def data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": self.version,
             "config_path": self.config_path,
             "backend": self.backend,
             "host": self.host,
         }
+        if self.policy is not None:
+            data["policy"] = dict(self.policy)
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,38 @@
-"""The compliance report: what the verified audit log proves about a date window."""
+"""The compliance report: what the verified audit log proves about a date window, read as a stream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ticketbridge.audit.chain import REPAIR_EVENT, Entry, LogWalk, RecentRuns, Verification
 from ticketbridge.audit.intents import intent_changes
-from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_numbered_records, verify_log
+from ticketbridge.audit.reportfacts import (
+    STATUSES,
+    CertificateTrack,
+    EndpointTrack,
+    approvals,
+    operation,
+    policy_in_force,
+)
 from ticketbridge.core.timefmt import iso_z
-from ticketbridge.errors import AuditLogError
 
-__all__ = ["Report", "build_report"]
+__all__ = ["DEFAULT_WINDOW_DAYS", "Report", "build_report", "default_since"]
 
+# With no --since, the report covers this many days up to --until (or today): a quarter, the
+# period auditors sample a control over.
+DEFAULT_WINDOW_DAYS = 90
 # Exit codes (SPEC) that mean a run did not do its job; 3 (changes pending) is a dry run's answer.
 _RUN_FAILURES = {1: "run error", 4: "unsafe plan refused", 5: "another run held the lock"}
-# Kinds after which a certificate's ticket is no longer open (as far as the log knows).
-_CLOSING = {"resolve"}
-# Kinds whose `ticket` is not the certificate's renewal ticket, or that write nothing.
-_NOT_THE_TICKET = {"duplicate", "ambiguous", "unobserved", "unplaceable"}
+_INTENT_EVENTS = {"intent", "intent_resolved"}
+
+
+def default_since(until: date | None, today: date) -> date:
+    """The first day of the default window: the last DEFAULT_WINDOW_DAYS days, inclusive."""
+    return (until or today) - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,16 @@ class Report:
     changes: tuple[dict[str, Any], ...]
     failures: tuple[dict[str, Any], ...]
     certificates: tuple[dict[str, Any], ...]
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    operation: Mapping[str, Any] = field(default_factory=dict)
+    approvals: tuple[dict[str, Any], ...] = ()
+    never_observed: tuple[dict[str, Any], ...] = ()
+    hsts: tuple[dict[str, Any], ...] = ()
+
+    def statuses(self) -> dict[str, int]:
+        """How many certificates ended the window in each status, every status named."""
+        counts = _count(str(c.get("status")) for c in self.certificates)
+        return {status: counts.get(status, 0) for status in STATUSES}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,174 +66,274 @@ class Report:
                 "until": self.until.isoformat() if self.until else None,
             },
             "log": self.log.as_dict(),
+            "policy": dict(self.policy),
+            "approvals": list(self.approvals),
+            "operation": dict(self.operation),
             "runs": list(self.runs),
             "changes": list(self.changes),
             "failures": list(self.failures),
             "certificates": list(self.certificates),
+            "statuses": self.statuses(),
+            "never_observed": list(self.never_observed),
+            "hsts": list(self.hsts),
         }
 
 
-def _moment(text: Any) -> datetime | None:
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def moment(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class _Window:
+class Window:
     """Inclusive UTC dates; an open end is unbounded."""
 
     def __init__(self, since: date | None, until: date | None) -> None:
         self.since, self.until = since, until
 
     def contains(self, time: Any) -> bool:
-        moment = _moment(time)
-        if moment is None:
+        parsed = moment(time)
+        if parsed is None:
             return False
-        day = moment.astimezone(UTC).date()
+        day = parsed.astimezone(UTC).date()
         return (self.since is None or day >= self.since) and (
             self.until is None or day <= self.until
         )
 
     def not_after_end(self, time: Any) -> bool:
-        moment = _moment(time)
-        return moment is not None and (
-            self.until is None or moment.astimezone(UTC).date() <= self.until
+        parsed = moment(time)
+        return parsed is not None and (
+            self.until is None or parsed.astimezone(UTC).date() <= self.until
         )
 
 
-def build_report(path: Path, since: date | None, until: date | None, now: datetime) -> Report:
-    """Verify the log, then gather runs, changes, failures and certificates seen in the window.
-
-    A log that does not verify still yields a report: it says so first, and shows what the log
-    holds, so an auditor sees both the break and what surrounds it.
-    """
-    path = Path(path)
-    verification = verify_log(path)
-    try:
-        numbered = list(read_numbered_records(path)) if path.exists() else []
-    except (OSError, AuditLogError):
-        numbered = []  # verify_log has already named the problem
-    # Every row from the break on is marked unverified: what follows an edit proves nothing.
-    trusted_before = None if verification.ok else (verification.line if verification.line else 0)
-    records = [
-        {**record, "verified": trusted_before is None or number < trusted_before}
-        for number, record in numbered
-    ]
-    window = _Window(since, until)
-    runs = _runs(records, window)
-    changes = [
-        _change(record)
-        for record in records
-        if record["event"] == "action"
-        and window.contains(record["time"])
-        and (record["data"].get("applied") or record["data"].get("error"))
-    ]
-    changes.extend(intent_changes(records, window.contains))
-    changes.sort(key=lambda change: (str(change["time"]), change["run"]))
-    return Report(
-        generated_at=now,
-        since=since,
-        until=until,
-        log=verification,
-        runs=tuple(runs.values()),
-        changes=tuple(changes),
-        failures=_failures(records, runs, window),
-        certificates=_certificates(records, window),
-    )
+def _new_run(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "run": record["run"],
+        "started": None,
+        "finished": None,
+        "host": None,
+        "backend": None,
+        "config_path": None,
+        "version": None,
+        "summary": None,
+        "applied": None,
+        "failed": None,
+        "exit_code": None,
+        "error": None,
+        "plan_id": None,
+        "approved_by": None,
+        "verified": True,
+    }
 
 
-def _runs(records: Iterable[dict[str, Any]], window: _Window) -> dict[str, dict[str, Any]]:
-    runs: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record["event"] == REPAIR_EVENT:
-            continue
-        run = runs.setdefault(
-            record["run"],
-            {
-                "run": record["run"],
-                "started": None,
-                "finished": None,
-                "host": None,
-                "backend": None,
-                "config_path": None,
-                "version": None,
-                "summary": None,
-                "applied": None,
-                "failed": None,
-                "exit_code": None,
-                "error": None,
-                "verified": True,
-                "first_seen": record["time"],
-            },
-        )
-        # A run is verified only if every one of its records is.
-        run["verified"] = run["verified"] and record["verified"]
+class _Collector:
+    """Takes the log one record at a time and keeps only what the window needs: runs started
+    in it, its changes and failures, one entry per certificate and endpoint."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.seen_runs = RecentRuns()
+        self.changes: list[dict[str, Any]] = []
+        self.action_failures: list[dict[str, Any]] = []
+        self.certificates = CertificateTrack(window.contains, window.not_after_end)
+        self.endpoints = EndpointTrack()
+        self.policies: list[Mapping[str, Any]] = []
+        self.log_began: str | None = None
+        # What `intent_changes` needs, slimmed: intents and their answers around the window.
+        self.intent_stream: list[dict[str, Any]] = []
+
+    def add(self, entry: Entry) -> None:
+        record, verified = entry.record, entry.verified
+        self.log_began = self.log_began or str(record["time"])
+        event, in_window = record["event"], self.window.contains(record["time"])
+        if event != REPAIR_EVENT:
+            self._run(record, verified, in_window)
+        if event == "observed":
+            self.certificates.observed(record, verified)
+            if in_window:
+                self.endpoints.observed(record)
+        elif event == "action":
+            self.certificates.action(record)
+            if in_window:
+                self._action(record, verified)
+        if event in _INTENT_EVENTS or (event == "action" and record["run"] in self.runs):
+            self._keep_for_intents(record, verified)
+
+    def _run(self, record: Mapping[str, Any], verified: bool, in_window: bool) -> None:
+        key = record["run"]
+        # A run belongs to the window it started in (or, its start lost, its first record).
+        if self.seen_runs.add(key) and in_window:
+            self.runs[key] = _new_run(record)
+        run = self.runs.get(key)
+        if run is None:
+            return
+        run["verified"] = run["verified"] and verified
         data = record["data"]
+        for name in ("plan_id", "approved_by"):
+            if isinstance(data.get(name), str) and data[name]:
+                run[name] = data[name]
         if record["event"] == "run_started":
             run["started"] = record["time"]
             run.update(
                 {key: data.get(key) for key in ("host", "backend", "config_path", "version")}
             )
+            if isinstance(data.get("policy"), Mapping):
+                self.policies.append(data["policy"])
         elif record["event"] == "run_finished":
             run["finished"] = record["time"]
             run.update(
                 {key: data.get(key) for key in ("summary", "applied", "failed", "exit_code")}
             )
             run["error"] = data.get("error")
-    # A run belongs to the window it started in; one whose start was lost counts from its
-    # first surviving record.
-    return {
-        key: {name: value for name, value in run.items() if name != "first_seen"}
-        for key, run in runs.items()
-        if window.contains(run["started"] or run["first_seen"])
-    }
+        run.setdefault("first_seen", record["time"])
+
+    def _action(self, record: Mapping[str, Any], verified: bool) -> None:
+        data = record["data"]
+        if data.get("applied") or data.get("error"):
+            self.changes.append(_change(record, verified))
+        if data.get("error"):
+            self.action_failures.append(
+                {
+                    "time": record["time"],
+                    "run": record["run"],
+                    "kind": data.get("kind"),
+                    "ticket": data.get("ticket"),
+                    "certificate": certificate_ref(data),
+                    "error": data["error"],
+                    "verified": verified,
+                }
+            )
+
+    def _keep_for_intents(self, record: Mapping[str, Any], verified: bool) -> None:
+        data = record["data"]
+        if record["event"] == "action":
+            # `pending_intents` matches an outcome by certificate id or ticket only.
+            data = {
+                "certificate": {"id": certificate_ref(data)["id"]},
+                "ticket": data.get("ticket"),
+            }
+        elif not self._intent_matters(record):
+            return
+        self.intent_stream.append(
+            {
+                "seq": record["seq"],
+                "time": record["time"],
+                "run": record["run"],
+                "event": record["event"],
+                "data": data,
+                "verified": verified,
+            }
+        )
+
+    def _intent_matters(self, record: Mapping[str, Any]) -> bool:
+        """Intents made in the window, and answers made in it or about its runs."""
+        if self.window.contains(record["time"]):
+            return True
+        return (
+            record["event"] == "intent_resolved" and record["data"].get("intent_run") in self.runs
+        )
+
+    def finished_runs(self) -> list[dict[str, Any]]:
+        return [
+            {name: value for name, value in run.items() if name != "first_seen"}
+            for run in self.runs.values()
+        ]
 
 
-def _certificate_ref(data: Mapping[str, Any]) -> dict[str, Any]:
+def certificate_ref(data: Mapping[str, Any]) -> dict[str, Any]:
     certificate = data.get("certificate") or {}
     return {"id": certificate.get("id"), "names": list(certificate.get("names") or [])}
 
 
-def _change(record: dict[str, Any]) -> dict[str, Any]:
+def _change(record: Mapping[str, Any], verified: bool) -> dict[str, Any]:
     data = record["data"]
     return {
         "time": record["time"],
         "run": record["run"],
         "kind": data.get("kind"),
         "ticket": data.get("ticket"),
-        "certificate": _certificate_ref(data),
+        "certificate": certificate_ref(data),
         "fields": data.get("fields") or {},
         "reason": data.get("reason"),
         "applied": bool(data.get("applied")),
         "error": data.get("error"),
         "note": data.get("note"),
-        "verified": record["verified"],
+        "verified": verified,
     }
 
 
+def build_report(
+    path: Path,
+    since: date | None,
+    until: date | None,
+    now: datetime,
+    *,
+    policy: Mapping[str, Any] | None = None,
+    schedule_hours: float | None = None,
+) -> Report:
+    """Walk the log once, verifying it and keeping what falls in the window.
+
+    Memory grows with the window (its runs, changes and certificates), never with the log. A
+    log that does not verify still yields a report: it says so first, and shows what the log
+    holds, so an auditor sees both the break and what surrounds it. `policy` is the
+    configuration's, shown when no run in the window recorded the policy it ran with.
+    """
+    window = Window(since, until)
+    collector = _Collector(window)
+    walk = LogWalk(Path(path))
+    for entry in walk:
+        collector.add(entry)
+    assert walk.verification is not None
+    runs = collector.finished_runs()
+    plans = {run["run"]: run for run in runs}
+    changes = collector.changes + intent_changes(collector.intent_stream, window.contains)
+    for change in changes:
+        run = plans.get(change["run"], {})
+        change["plan_id"] = run.get("plan_id")
+        change["approved_by"] = run.get("approved_by") or "automatic"
+    changes.sort(key=lambda change: (str(change["time"]), change["run"]))
+    end = _window_end(until, now)
+    return Report(
+        generated_at=now,
+        since=since,
+        until=until,
+        log=walk.verification,
+        runs=tuple(runs),
+        changes=tuple(changes),
+        failures=_failures(collector.action_failures, runs),
+        certificates=collector.certificates.entries(),
+        policy=policy_in_force(collector.policies, policy),
+        operation=operation(runs, since, end, schedule_hours, collector.log_began),
+        approvals=approvals(runs),
+        never_observed=collector.endpoints.never_observed(),
+        hsts=collector.endpoints.hsts(),
+    )
+
+
+def _window_end(until: date | None, now: datetime) -> datetime:
+    if until is None:
+        return now
+    return min(now, datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC))
+
+
 def _failures(
-    records: Iterable[dict[str, Any]], runs: Mapping[str, dict[str, Any]], window: _Window
+    action_failures: list[dict[str, Any]], runs: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], ...]:
-    failures = [
-        {
-            "time": record["time"],
-            "run": record["run"],
-            "kind": record["data"].get("kind"),
-            "ticket": record["data"].get("ticket"),
-            "certificate": _certificate_ref(record["data"]),
-            "error": record["data"]["error"],
-            "verified": record["verified"],
-        }
-        for record in records
-        if record["event"] == "action"
-        and record["data"].get("error")
-        and window.contains(record["time"])
-    ]
-    for run in runs.values():
+    failures = list(action_failures)
+    for run in runs:
         exit_code = run["exit_code"]
         if run["finished"] is None:
             error = "no run_finished record: the run was interrupted, or is still running"
@@ -232,36 +354,3 @@ def _failures(
         )
     failures.sort(key=lambda failure: str(failure["time"]))
     return tuple(failures)
-
-
-def _certificates(records: Iterable[dict[str, Any]], window: _Window) -> tuple[dict[str, Any], ...]:
-    """Each certificate as last observed in the window, with its renewal ticket as the log
-    last recorded it (the log sees tickets only when ticketbridge writes to them)."""
-    latest: dict[str, dict[str, Any]] = {}
-    tickets: dict[str, str | None] = {}
-    for record in records:
-        data = record["data"]
-        if record["event"] == "observed" and window.contains(record["time"]):
-            for certificate in data.get("certificates") or []:
-                if isinstance(certificate, dict) and certificate.get("id"):
-                    latest[certificate["id"]] = {
-                        "id": certificate["id"],
-                        "names": list(certificate.get("names") or []),
-                        "effective_not_after": certificate.get("effective_not_after"),
-                        "fingerprints": list(certificate.get("fingerprints") or []),
-                        "endpoints": list(certificate.get("endpoints") or []),
-                        "observed_at": record["time"],
-                        "verified": record["verified"],
-                    }
-        elif record["event"] == "action" and window.not_after_end(record["time"]):
-            certificate_id = _certificate_ref(data)["id"]
-            kind, ticket = data.get("kind"), data.get("ticket")
-            if not certificate_id or not ticket or kind in _NOT_THE_TICKET:
-                continue
-            if kind in _CLOSING and data.get("applied"):
-                tickets[certificate_id] = None
-            elif data.get("applied") or kind not in {"create", "reopen"}:
-                tickets[certificate_id] = ticket
-    entries = [{**entry, "ticket": tickets.get(key)} for key, entry in latest.items()]
-    entries.sort(key=lambda entry: (str(entry["effective_not_after"]), entry["id"]))
-    return tuple(entries)

@@ -313,7 +313,10 @@ def report_command(
         Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
     ] = None,
     since: Annotated[
-        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="First day (UTC).")
+        datetime | None,
+        typer.Option(
+            "--since", formats=["%Y-%m-%d"], help="First day (UTC); default: 90 days back."
+        ),
     ] = None,
     until: Annotated[
         datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day (UTC).")
@@ -324,12 +327,19 @@ def report_command(
     with errors_mapped(debug=state.debug):
         from ticketbridge.app.gather import resolve_relative
         from ticketbridge.audit.formats import render
-        from ticketbridge.audit.report import build_report
+        from ticketbridge.audit.report import build_report, default_since
 
         settings = state.settings()
         path = resolve_relative(settings.audit.log_path, state.config_path)
+        now = utcnow()
+        last_day = until.date() if until else None
         report = build_report(
-            path, since.date() if since else None, until.date() if until else None, utcnow()
+            path,
+            since.date() if since else default_since(last_day, now.date()),
+            last_day,
+            now,
+            policy=settings.policy.model_dump(),
+            schedule_hours=settings.audit.schedule_hours,
         )
         with output_to(output) as handle:
             handle.write(render(report, output_format.value))

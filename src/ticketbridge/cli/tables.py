@@ -367,6 +367,9 @@ def render_verification(verification: Verification) -> Table:
         else Text("NOT VERIFIED", style="bold red")
     )
     table.add_row("Audit log", Text(inert(verification.path)))
+    if len(verification.files) > 1:
+        # A rotated log: every file walked, oldest first, as one chain.
+        table.add_row("Files", Text(inert("\n".join(verification.files))))
     table.add_row("Hash chain", verdict)
     table.add_row("Records", str(verification.records))
     table.add_row("Runs", str(verification.runs))
