@@ -87,7 +87,7 @@ class JiraTicketSystem:
         self._url = self.api.url
         self._sleep = sleep
         self._labels = valid_labels(tuple(options.labels))
-        self._users = UserDirectory(self.api)
+        self._users = UserDirectory(self.api, options.project)
         self._properties: bool | None = None  # unknown until a write says otherwise
         # Issues written by this process, newest last: Cloud's search index may not show them
         # yet, so searches name them in reconcileIssues and marker lookups fetch them by key.
@@ -188,7 +188,7 @@ class JiraTicketSystem:
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
             evidence[INTENDED_ASSIGNEE] = assignee
-            comment = f"{comment}\n\n{unassigned_note(assignee)}"
+            comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         comment_body = rich(comment, "comment", cloud)
         # Configured fields first: what ticketbridge sets itself (priority, assignee) wins.
         fields: dict[str, Any] = {
@@ -239,7 +239,7 @@ class JiraTicketSystem:
             fields["assignee"] = person
         elif assignee is not None:
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
-            comment = f"{comment}\n\n{unassigned_note(assignee)}"
+            comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         update: dict[str, Any] = {
             "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
         }
