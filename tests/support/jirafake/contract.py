@@ -169,7 +169,8 @@ SCREEN_RULES: tuple[tuple[str, str], ...] = (
     ("assignable", "An assignee without Assignable User in the project: 400, errors "
      "{\"assignee\": \"User '<name>' cannot be assigned issues.\"} (Atlassian's own REST func "
      "test TestIssueResourceAssign.testAssignErrors, com.atlassian.jira.webtests.ztests."
-     "bundledplugins2.rest); findAssignableUsers lists only the users who can be assigned"),
+     "bundledplugins2.rest); CLOUD3 findAssignableUsers and DC api/2/user/assignable/search "
+     "list only the users who can be assigned"),
     ("inactive users", "Data Center: a deactivated user keeps no permission and is neither "
      "assignable nor listed by user/assignable/search; `active` is false in the User bean "
      "(DC api/2/user: UserBean.active)"),
