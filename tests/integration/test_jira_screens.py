@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from support.jirafake.screens import ScreenField
 from ticketbridge.app.config import Settings
 from ticketbridge.app.doctor import checks_to_json, run_checks
 from ticketbridge.app.run import reconcile
-from ticketbridge.core.model import Observation
+from ticketbridge.core.model import MARKER_LABEL, Observation, marker_label
+from ticketbridge.core.ports import NewTicket
 from ticketbridge.errors import ConfigError
+from ticketbridge.tickets.jira.failures import JiraPermanentError
+from ticketbridge.tickets.jira.options import JiraOptions
+from ticketbridge.tickets.jira.system import JiraTicketSystem
 
 FLAVOURS = ["cloud", "datacenter"]
 TEAM = ScreenField(
@@ -183,3 +188,78 @@ def test_a_configured_field_ticketbridge_sets_itself_is_refused_at_load(tmp_path
             tmp_path / "ticketbridge.toml",
         )
     assert not results[0].ok and "jira.create_fields.duedate" in results[0].detail
+
+
+# -- which value wins ------------------------------------------------------------------------
+
+
+def options_for(fake: JiraFake, **changes: Any) -> JiraOptions:
+    values: dict[str, Any] = {
+        "url": fake.url,
+        "project": "OPS",
+        "email": fake.email,
+        "token": fake.token,
+        "requests_per_second": 1000,
+        **changes,
+    }
+    return JiraOptions(**values)
+
+
+def new_ticket(priority: str | None = None) -> NewTicket:
+    cid = secrets.token_hex(8)
+    return NewTicket(
+        summary="Renew TLS certificate *.example.com",
+        description="The certificate for *.example.com expires soon.",
+        due_date=dt.date(2026, 11, 14),
+        labels=(MARKER_LABEL, marker_label(cid)),
+        certificate_id=cid,
+        evidence={"certificate_id": cid},
+        priority=priority,
+    )
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_configured_priority_is_a_default_that_escalation_overrides(flavour: str) -> None:
+    with JiraFake(flavour=flavour) as fake:
+        options = options_for(fake, create_fields={"priority": {"name": "Low"}})
+        with JiraTicketSystem(options, sleep=lambda seconds: None) as system:
+            plain = system.create(new_ticket(), "Filed.")
+            urgent = system.create(new_ticket(priority="Highest"), "Filed.")
+        assert fake.state.issues[plain.key].priority == "Low"
+        assert fake.state.issues[urgent.key].priority == "Highest"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_configured_resolution_wins_over_the_one_ticketbridge_would_pick(flavour: str) -> None:
+    with JiraFake(flavour=flavour) as fake:
+        options = options_for(
+            fake, transition_fields={"done": {"resolution": {"name": "Won't Do"}}}
+        )
+        with JiraTicketSystem(options, sleep=lambda seconds: None) as system:
+            created = system.create(new_ticket(), "Filed.")
+            system.transition(created.key, "done", "Renewed everywhere.")
+        assert fake.state.issues[created.key].resolution == "Won't Do"
+
+
+def test_each_transition_checks_its_screen_before_it_writes() -> None:
+    with strict("cloud") as fake:
+        with JiraTicketSystem(options_for(fake, create_fields=CREATE_FIELDS)) as system:
+            created = system.create(new_ticket(), "Filed.")
+            writes = fake.write_count()
+            with pytest.raises(JiraPermanentError) as raised:
+                system.transition(created.key, "done", "Renewed everywhere.")
+        assert fake.write_count() == writes
+        assert not fake.state.issues[created.key].is_done
+    assert "Root cause (customfield_10050) is required" in str(raised.value)
+    assert f"seen on {created.key}" in str(raised.value)
+
+
+def test_a_transition_field_for_a_transition_ticketbridge_never_makes_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    with strict("cloud") as fake:
+        results = run_checks(
+            settings_for(fake, transition_fields={"Close": {"resolution": {"name": "Done"}}}),
+            tmp_path / "ticketbridge.toml",
+        )
+    assert not results[0].ok and "jira.transition_fields.Close" in results[0].detail

@@ -50,7 +50,8 @@ def create_problems(api: JiraApi, options: JiraOptions) -> list[FieldProblem]:
     return field_problems(
         f"the create screen of {options.project}/{options.issue_type}",
         fields,
-        CREATE_OWNED,
+        # Jira files the caller as the reporter of a create that names none.
+        CREATE_OWNED | {"reporter"},
         options.create_defaults,
         "jira.create_fields",
     )
