@@ -582,10 +582,13 @@ class JiraFake:
             hidden = {u.email} if self.is_cloud and not u.email_visible else set()
             return u.identifiers() - hidden
 
+        # DC api/2/user/search: includeActive defaults to true, includeInactive to false.
+        inactive = not self.is_cloud and req.param("includeInactive") != "true"
         found = [
             self._user_json(u)
             for u in self.state.users.values()
             if any(needle.lower() in i.lower() for i in visible(u))
+            and not (inactive and not u.active)
         ]
         return _Response(200, found)
 
@@ -1201,7 +1204,7 @@ class JiraFake:
             "id": t.id,
             "name": t.name,
             "to": self._status_json(self.state.statuses[t.to]),
-            "hasScreen": bool(t.screen),
+            "hasScreen": bool(t.screen) or bool(self.transition_screens.get(t.name)),
             "isGlobal": not t.sources,
             "isInitial": False,
             "isAvailable": True,
