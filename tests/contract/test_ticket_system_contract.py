@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from ticketbridge.core.model import MARKER_LABEL, Ticket, marker_label
 from ticketbridge.core.ports import NewTicket, TicketEdit, TicketSystem
 from ticketbridge.errors import PermanentBackendError

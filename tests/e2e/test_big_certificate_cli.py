@@ -13,6 +13,7 @@ import pytest
 from support.certs import make_ca, make_leaf, many_names, write_pem
 from support.cli import run_cli
 from support.jirafake import JiraFake
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 
 NAMES = 10_000
 

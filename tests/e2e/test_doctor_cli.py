@@ -7,6 +7,7 @@ from pathlib import Path
 
 from support.cli import run_cli
 from support.jirafake import JiraFake
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 
 
 def write_config(path: Path, fake: JiraFake) -> Path:

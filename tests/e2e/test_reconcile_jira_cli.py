@@ -11,6 +11,7 @@ from pathlib import Path
 from support.certs import Issued, write_pem
 from support.cli import run_cli
 from support.jirafake import FaultRule, JiraFake
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from support.tlsservers import TLSServer
 
 WILDCARD_ID = hashlib.sha256(b"*.example.com\nexample.com").hexdigest()[:16]

@@ -145,6 +145,9 @@ class JiraSettings(_Section):
     ca_bundle: str = ""
     timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 30.0
     extra_fields: dict[str, Any] = Field(default_factory=dict)
+    # Jira REST JSON a project's screens require: on create, and per transition name.
+    create_fields: dict[str, Any] = Field(default_factory=dict)
+    transition_fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class PagerDutySettings(_Section):

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ticketbridge.app.config import Settings
+from ticketbridge.app.doctor_fields import screen_results
 from ticketbridge.app.wiring import jira_options
 from ticketbridge.core.ports import TransitionTarget
 from ticketbridge.errors import BackendError, ConfigError, PermanentBackendError
@@ -149,6 +150,8 @@ def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterat
         "transition: reopen",
         lambda: _transition_check(system, "reopen", jira.reopen_transition),
     )
+    context = f"{jira.project}/{jira.issue_type}"
+    yield from (CheckResult(*verdict) for verdict in screen_results(system, context))
 
 
 def _jira_shaped(answer: Any, key: str, what: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan
 from ticketbridge.app.runlock import RunLock
+from ticketbridge.app.screencheck import check_screens
 from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
 from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
@@ -165,6 +166,7 @@ def reconcile(
                 audit.observed(inventory)
                 plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
                 plan.raise_if_unsafe(limit, force)
+                check_screens(backend, plan, config_path)
                 report = apply_plan(
                     plan,
                     JournaledTicketSystem(backend, audit),

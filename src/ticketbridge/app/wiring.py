@@ -80,6 +80,8 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
         ca_bundle=jira.ca_bundle,
         timeout=jira.timeout,
         extra_fields=dict(jira.extra_fields),
+        create_fields=dict(jira.create_fields),
+        transition_fields={name: dict(values) for name, values in jira.transition_fields.items()},
     )
 
 

@@ -105,6 +105,17 @@ class CompletesTrackedEndpoints(Protocol):
 
 
 @runtime_checkable
+class ChecksScreens(Protocol):
+    """A backend whose screens may require fields (Jira): it says, read-only and one line per
+    field, what creating a ticket and these transitions of these tickets would be refused for,
+    so a run can stop before its first write instead of failing every create."""
+
+    def screen_problems(
+        self, *, creates: bool, transitions: Sequence[tuple[str, TransitionTarget]]
+    ) -> list[str]: ...
+
+
+@runtime_checkable
 class ListsAllTickets(Protocol):
     """A backend that can list everything it holds, not only the adoption scope (`tickets --all`)."""
 

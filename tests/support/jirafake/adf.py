@@ -23,6 +23,11 @@ _BLOCKS = {
     "rule", "panel", "table", "tableRow", "tableHeader", "tableCell", "mediaSingle", "media",
     "mediaGroup", "expand", "nestedExpand", "taskList", "taskItem", "decisionList", "decisionItem",
 }  # fmt: skip
+# What the ADF structure reference lets `doc.content` hold (its top-level block nodes).
+_TOP = _BLOCKS - {
+    "listItem", "tableRow", "tableHeader", "tableCell", "media", "nestedExpand", "taskItem",
+    "decisionItem",
+}  # fmt: skip
 _INLINES = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
 _MENTION = re.compile(r"\[~(accountid:[^\]]+|[^\]]+)\]")
 
@@ -43,6 +48,10 @@ def _check_node(node: Any, top: bool = False) -> None:
     if top:
         if kind != "doc" or node.get("version") != 1 or not isinstance(node.get("content"), list):
             raise AdfError("not an ADF document")
+        # `doc` holds block nodes only: a text node directly under it is refused (contract.py,
+        # ADF in SCREEN_RULES).
+        if any(not isinstance(c, dict) or c.get("type") not in _TOP for c in node["content"]):
+            raise AdfError("doc content must be top-level block nodes")
     elif kind not in _BLOCKS and kind not in _INLINES:
         raise AdfError(f"unknown node type {kind!r}")
     if kind == "text" and (not isinstance(node.get("text"), str) or not node["text"]):

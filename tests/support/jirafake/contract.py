@@ -18,6 +18,9 @@ Sources (abbreviated in the rows):
   JACKSON Data Center binds bodies with Jackson and refuses unknown keys: `Unrecognized field
           "fieldsByKeys" (Class com.atlassian.jira.rest.v2.search.SearchRequestBean), not marked
           as ignorable` (github.com/floralvikings/jira-connector pull #220, issue #219)
+
+The stricter Jira's rules beyond request shapes (SCREEN_RULES below: what the fake refuses, and
+the answer it gives, each with its source).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROWS", "Row", "find_row", "jackson_refusal", "violations"]
+__all__ = ["ROWS", "SCREEN_RULES", "Row", "find_row", "jackson_refusal", "violations"]
 
 BOTH = ("cloud", "datacenter")
 
@@ -83,6 +86,17 @@ ROWS: tuple[Row, ...] = (
         query={"username": "str", "startAt": "int", "maxResults": "int",
                "includeActive": "bool", "includeInactive": "bool"},
         required_query=("username",)),
+    Row(("cloud",), "GET", "user/assignable/search", "CLOUD3 findAssignableUsers (query or "
+        "accountId, with project, issueKey or issueId; JIRAJS version3/parameters/"
+        "findAssignableUsers.ts): the users who can be assigned in the project",
+        query={"query": "str", "sessionId": "str", "username": "str", "accountId": "str",
+               "project": "str", "issueKey": "str", "issueId": "str", "startAt": "int",
+               "maxResults": "int", "actionDescriptorId": "int", "recommend": "bool"}),
+    Row(("datacenter",), "GET", "user/assignable/search", "DC api/2/user/assignable/search "
+        "(username, project, issueKey, startAt, maxResults, actionDescriptorId; JIRAJS "
+        "server.findAssignableUsers): active users with Assignable User in the project",
+        query={"username": "str", "project": "str", "issueKey": "str", "startAt": "int",
+               "maxResults": "int", "actionDescriptorId": "int"}),
     Row(BOTH, "GET", r"issue/createmeta/[^/]+/issuetypes(/[^/]+)?", "CLOUD3 "
         "getCreateIssueMetaIssueTypes / getCreateIssueMetaIssueTypeId; DC 9 "
         "api/2/issue/createmeta/{projectIdOrKey}/issuetypes[/{issueTypeId}]",
@@ -132,6 +146,44 @@ ROWS: tuple[Row, ...] = (
               "expand": "list[str]", "validateQuery": "bool"},
         versions=("2",), bean="com.atlassian.jira.rest.v2.search.SearchRequestBean",
         limits={"startAt": (0, 2**31 - 1), "maxResults": (0, 2**31 - 1)}),
+)  # fmt: skip
+
+
+# What the stricter Jira refuses beyond request shapes, and how it answers (400 with
+# `{"errorMessages": [], "errors": {<field id>: <message>}}`, the ErrorCollection both flavours
+# send for a field error: CLOUD3 createIssue "400 ... ErrorCollection"; DC api/2/issue POST).
+SCREEN_RULES: tuple[tuple[str, str], ...] = (
+    ("required field", "A field the create (or transition) screen marks `required` without "
+     "`hasDefaultValue` must be sent: 400, errors {<field id>: \"<name> is required.\"} "
+     "(developer.atlassian.com/server/jira/platform/jira-rest-api-example-discovering-meta-data-"
+     "for-creating-issues-6291669: createmeta says \"what fields are mandatory\"; answers seen: "
+     "{\"customfield_10040\":\"Requestor is required.\"} in github.com/toabctl/jiracli issue "
+     "41, \"Scrum Team is required.\" in github.com/pycontribs/jira issue 684)"),
+    ("allowedValues", "A value for a field whose metadata lists `allowedValues` must name one of "
+     "them by id, name or value (FieldCreateMetadata.allowedValues: \"The list of values allowed "
+     "in the field\", mrrefactoring.github.io/jira.js Version2Models.FieldCreateMetadata): 400, "
+     "errors {<field id>: ...}; the wording is ours, ticketbridge reads only the field id"),
+    ("screen fields", "getTransitions with expand=transitions.fields answers each screen field "
+     "as FieldMetadata (required, name, hasDefaultValue, allowedValues), keyed by field id "
+     "(CLOUD3 getTransitions; DC api/2/issue/{key}/transitions)"),
+    ("assignable", "An assignee without Assignable User in the project: 400, errors "
+     "{\"assignee\": \"User '<name>' cannot be assigned issues.\"} (Atlassian's own REST func "
+     "test TestIssueResourceAssign.testAssignErrors, com.atlassian.jira.webtests.ztests."
+     "bundledplugins2.rest); CLOUD3 findAssignableUsers and DC api/2/user/assignable/search "
+     "list only the users who can be assigned"),
+    ("inactive users", "Data Center: a deactivated user keeps no permission and is neither "
+     "assignable nor listed by user/assignable/search; `active` is false in the User bean "
+     "(DC api/2/user: UserBean.active)"),
+    ("priority scheme", "A priority the site has but the project's priority scheme lacks: 400, "
+     "errors {\"priority\": \"The priority selected is invalid.\"} (the answer Jira gives, "
+     "quoted in Atlassian community threads; createmeta/editmeta list the scheme's priorities "
+     "as allowedValues, CLOUD3 getCreateIssueMetaIssueTypeId)"),
+    ("ADF", "doc.content holds top-level block nodes only; a text node directly under doc is "
+     "invalid (developer.atlassian.com/cloud/jira/platform/apis/document/structure: \"block "
+     "nodes define the structural elements\"; the JSON schema's doc_node content anyOf lists "
+     "block nodes, go.atlassian.com/adf-json-schema): 400, errors {<field>: \"Operation value "
+     "must be an Atlassian Document\"}, or errorMessages [\"Comment body is not valid!\"] for a "
+     "comment"),
 )  # fmt: skip
 
 

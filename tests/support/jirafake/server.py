@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import contract, jql
 from .adf import adf_to_text, is_adf, text_to_adf
 from .faults import Faults, InjectedFault
+from .screens import ScreenField, assignable_users, cannot_assign, field_meta, screen_errors
 from .state import (
     CATEGORIES,
     DEFAULT_USERS,
@@ -204,6 +205,9 @@ class JiraFake:
         priority_scheme: Iterable[str] = (),
         omit_is_last: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
+        create_screen: Iterable[ScreenField] = (),
+        transition_screens: Mapping[str, Iterable[ScreenField]] | None = None,
+        assignable: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
             raise ValueError(f"flavour must be 'cloud' or 'datacenter', not {flavour!r}")
@@ -223,6 +227,11 @@ class JiraFake:
         self.browse_users = browse_users
         self.priority_scheme = list(priority_scheme)
         self.omit_is_last = omit_is_last
+        # The stricter Jira (screens.py): fields the create screen and each transition's screen
+        # (by name) carry, and who may be assigned per project (None: every active user).
+        self.create_screen = tuple(create_screen)
+        self.transition_screens = {k: tuple(v) for k, v in (transition_screens or {}).items()}
+        self.assignable = assignable
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -457,6 +466,7 @@ class JiraFake:
             ("GET", "mypermissions"): self._my_permissions,
             ("GET", "user/search"): self._user_search,
             ("GET", "user"): self._user_get,
+            ("GET", "user/assignable/search"): self._assignable_search,
             ("POST", "issue"): self._create_issue,
             ("GET", "search"): self._search_v2,
             ("POST", "search"): self._search_v2,
@@ -547,7 +557,7 @@ class JiraFake:
                 "accountType": "atlassian",
                 **({"emailAddress": user.email} if user.email_visible else {}),
                 "displayName": user.display_name,
-                "active": True,
+                "active": user.active,
                 "timeZone": "Etc/UTC",
             }
         return {
@@ -556,7 +566,7 @@ class JiraFake:
             "key": user.key or f"JIRAUSER{10000 + list(self.state.users).index(user.name)}",
             "emailAddress": user.email,
             "displayName": user.display_name,
-            "active": True,
+            "active": user.active,
             "timeZone": "UTC",
         }
 
@@ -572,12 +582,48 @@ class JiraFake:
             hidden = {u.email} if self.is_cloud and not u.email_visible else set()
             return u.identifiers() - hidden
 
+        # DC api/2/user/search: includeActive defaults to true, includeInactive to false.
+        inactive = not self.is_cloud and req.param("includeInactive") != "true"
         found = [
             self._user_json(u)
             for u in self.state.users.values()
             if any(needle.lower() in i.lower() for i in visible(u))
+            and not (inactive and not u.active)
         ]
         return _Response(200, found)
+
+    def _assignable_search(self, req: _Request) -> _Response:
+        # CLOUD3 findAssignableUsers (query or accountId, with project or issueKey); DC
+        # api/2/user/assignable/search (username, with project or issueKey): the users who hold
+        # *Assignable User* in that project, active ones only (contract.py).
+        ref = req.param("project")
+        if ref is None and req.param("issueKey"):
+            issue = self.state.get(req.param("issueKey") or "")
+            ref = issue.project if issue else None
+        project = self.state.project(ref or "")
+        if project is None:
+            return _error(400 if ref is None else 404, ["Project or issue is required" if ref is None else f"No project could be found with key '{ref}'."])  # fmt: skip
+        exact = req.param("accountId") if self.is_cloud else None
+        needle = ((req.param("query") if self.is_cloud else req.param("username")) or "").lower()
+
+        def wanted(u: User) -> bool:
+            if exact:
+                return u.account_id == exact
+            hidden = {u.email} if self.is_cloud and not u.email_visible else set()
+            return any(i.lower().startswith(needle) for i in u.identifiers() - hidden)
+
+        users = assignable_users(self.state.users.values(), project.key, self.assignable)
+        return _Response(200, [self._user_json(u) for u in users if wanted(u)])
+
+    def _can_assign(self, project: str, assignee: str | None) -> dict[str, str]:
+        """The field error of assigning `assignee` (a username) in `project`, if any."""
+        if assignee is None:
+            return {}
+        allowed = assignable_users(self.state.users.values(), project, self.assignable)
+        if any(u.name == assignee for u in allowed):
+            return {}
+        user = self.state.users[assignee]
+        return cannot_assign(user.account_id if self.is_cloud else user.name)
 
     def _user_get(self, req: _Request) -> _Response:
         ident = req.param("accountId") if self.is_cloud else req.param("username")
@@ -720,7 +766,7 @@ class JiraFake:
             # The project's priority scheme, as createmeta/editmeta list it (allowedValues).
             if meta["fieldId"] == "priority":
                 meta["allowedValues"] = [self._priority_json(n) for n in self._scheme()]
-        return self._custom_meta(metas)
+        return self._custom_meta(metas) + [field_meta(f) for f in self.create_screen]
 
     def _scheme(self) -> list[str]:
         names = list(self.state.priorities)
@@ -902,16 +948,22 @@ class JiraFake:
         if not fields.get("summary"):
             errors["summary"] = "You must specify a summary of the issue."
         values: dict[str, Any] = {}
+        screen, screen_problems = screen_errors(self.create_screen, fields)
+        errors.update(screen_problems)
         for name, value in fields.items():
-            if name in ("project", "issuetype"):
+            if name in ("project", "issuetype", *(f.field_id for f in self.create_screen)):
                 continue
             try:
                 values.update(self._field_value(name, value, req.version))
             except _BadRequest as exc:
                 errors.update(exc.response.body["errors"])
+        if project is not None and "assignee" not in errors:
+            errors.update(self._can_assign(project.key, values.get("assignee")))
         if errors:
             return _error(400, errors=errors)
         assert project is not None and issuetype is not None
+        if screen:
+            values["custom"] = {**values.get("custom", {}), **screen}
         summary = values.pop("summary")
         issue = self.state.new_issue(project.key, issuetype, summary, **values)
         self._mark_stale(issue.key, None)
@@ -949,6 +1001,9 @@ class JiraFake:
             )
             if priority is None:
                 raise _field_error("priority", "Specify a valid 'id' or 'name' for Priority")
+            if priority not in self._scheme():
+                # A site priority outside the project's priority scheme (contract.py).
+                raise _field_error("priority", "The priority selected is invalid.")
             return {"priority": priority}
         if name in ("assignee", "reporter"):
             return {name: self._user_ref(name, value)}
@@ -1026,6 +1081,8 @@ class JiraFake:
             name = sorted(both)[0]
             return _error(400, errors={name: f"Field '{name}' cannot be set in both fields and update"})  # fmt: skip
         values, errors, comments = self._edit_values(req, issue, fields, update)
+        if "assignee" in values and "assignee" not in errors:
+            errors.update(self._can_assign(issue.project, values["assignee"]))
         if errors:
             return _error(400, errors=errors)
         before = self.state.snapshot(issue)
@@ -1147,7 +1204,7 @@ class JiraFake:
             "id": t.id,
             "name": t.name,
             "to": self._status_json(self.state.statuses[t.to]),
-            "hasScreen": bool(t.screen),
+            "hasScreen": bool(t.screen) or bool(self.transition_screens.get(t.name)),
             "isGlobal": not t.sources,
             "isInitial": False,
             "isAvailable": True,
@@ -1159,6 +1216,8 @@ class JiraFake:
                 name: {"required": False, "name": name.capitalize(), "operations": ["set"]}
                 for name in sorted(t.screen)
             }
+            for extra in self.transition_screens.get(t.name, ()):
+                out["fields"][extra.field_id] = field_meta(extra)
             if "resolution" in t.screen:
                 # As GET transitions?expand=transitions.fields shows a resolution screen: required,
                 # with the resolutions it offers (CLOUD3 getTransitions, DC api/2/issue/{key}/transitions).
@@ -1190,9 +1249,12 @@ class JiraFake:
         self, transition: Transition, fields: dict[str, Any]
     ) -> tuple[str | None, dict[str, str]]:
         """The resolution a transition's screen sets, and the field errors it earns."""
-        errors: dict[str, str] = {}
+        extras = self.transition_screens.get(transition.name, ())
+        _, errors = screen_errors(extras, fields)
         resolution: str | None = None
         for name, value in fields.items():
+            if any(name == extra.field_id for extra in extras):
+                continue
             if name not in transition.screen:
                 errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."  # fmt: skip
             elif name == "resolution":

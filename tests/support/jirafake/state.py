@@ -109,6 +109,8 @@ class User:
     key: str = ""
     # Cloud profile visibility: a hidden e-mail is neither shown nor matched by user search.
     email_visible: bool = True
+    # A deactivated account: still found by key, never assignable (see screens.py).
+    active: bool = True
 
     def identifiers(self) -> set[str]:
         return {self.account_id, self.name, self.display_name, self.email, self.key} - {""}

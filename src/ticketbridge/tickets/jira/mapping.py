@@ -137,12 +137,13 @@ def _intended(properties: Any) -> str | None:
     return f"{who} (unassigned: not resolvable in Jira)" if isinstance(who, str) and who else None
 
 
-def unassigned_note(who: str) -> str:
+def unassigned_note(who: str, why: str | None = None) -> str:
     """The line an evidence comment carries when the intended assignee could not be assigned."""
-    return (
-        f"Not assigned: Jira Cloud returns no account for {who!r} (hidden e-mail or no "
-        f"permission to browse users); the intended assignee is {who}."
+    reason = why or (
+        f"Jira Cloud returns no account for {who!r} (hidden e-mail or no permission to browse "
+        "users)"
     )
+    return f"Not assigned: {reason}; the intended assignee is {who}."
 
 
 def person(user: Mapping[str, Any] | None) -> str | None:

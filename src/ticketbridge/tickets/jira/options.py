@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ticketbridge.core.ports import valid_labels
 from ticketbridge.errors import ConfigError, PermanentBackendError
 
-__all__ = ["DeploymentSetting", "JiraOptions"]
+__all__ = ["CREATE_OWNED", "DeploymentSetting", "JiraOptions"]
 
 DeploymentSetting = Literal["auto", "cloud", "datacenter"]
+# Fields every create carries from ticketbridge itself: configuring them would break matching.
+CREATE_OWNED: Final = frozenset(
+    {"project", "issuetype", "summary", "description", "duedate", "labels"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +39,26 @@ class JiraOptions:
     ca_bundle: str = ""
     timeout: float = 30.0
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # Jira REST JSON for the create body's `fields`, and per transition name for its `fields`:
+    # what a project's screens require beyond what ticketbridge sets (jiralert's `fields`).
+    create_fields: Mapping[str, Any] = field(default_factory=dict)
+    transition_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Callers may pass lists; the value stays immutable either way.
         object.__setattr__(self, "labels", tuple(self.labels))
+
+    @property
+    def create_defaults(self) -> dict[str, Any]:
+        """The configured create fields (`extra_fields`, the older name, under `create_fields`)."""
+        return {**self.extra_fields, **self.create_fields}
+
+    def fields_of_transition(self, name: str) -> tuple[str, Mapping[str, Any]]:
+        """The config key and configured fields of the transition called `name` (any case)."""
+        for configured, values in self.transition_fields.items():
+            if configured.casefold() == name.casefold():
+                return f"jira.transition_fields.{configured}", values
+        return f"jira.transition_fields.{name}", {}
 
     @property
     def address(self) -> str:
@@ -68,3 +88,26 @@ class JiraOptions:
             valid_labels(self.labels)
         except PermanentBackendError as exc:
             raise ConfigError(f"jira.labels: {exc}") from None
+        self._check_fields()
+
+    def _check_fields(self) -> None:
+        for key, values in (
+            ("extra_fields", self.extra_fields),
+            ("create_fields", self.create_fields),
+        ):
+            owned = sorted(set(values) & CREATE_OWNED)
+            if owned:
+                raise ConfigError(
+                    f"jira.{key}.{owned[0]}: ticketbridge sets this field itself "
+                    "(the marker, the due date and the evidence depend on it)"
+                )
+        names = {self.done_transition.casefold(), self.reopen_transition.casefold()}
+        for name, values in self.transition_fields.items():
+            if name.casefold() not in names:
+                raise ConfigError(
+                    f"jira.transition_fields.{name}: not a transition ticketbridge makes "
+                    f"(jira.done_transition = {self.done_transition!r}, "
+                    f"jira.reopen_transition = {self.reopen_transition!r})"
+                )
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"jira.transition_fields.{name}: a table of field values")

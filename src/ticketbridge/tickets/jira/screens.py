@@ -1,4 +1,4 @@
-"""What a project's screens allow: createmeta and editmeta `allowedValues`, read for doctor."""
+"""What a project's screens hold: createmeta's fields and editmeta's priorities, read for checks."""
 
 from __future__ import annotations
 
@@ -8,18 +8,34 @@ from urllib.parse import quote
 from ticketbridge.infra.retrying import Safety
 from ticketbridge.tickets.jira.api import JiraApi
 from ticketbridge.tickets.jira.failures import odd
+from ticketbridge.tickets.jira.required import ScreenField, screen_fields
 
-__all__ = ["create_priorities", "edit_priorities"]
+__all__ = ["create_priorities", "create_screen", "create_screen_meta", "edit_priorities"]
 
 # createmeta pages hold 50 entries by default; a screen with more than 1,000 fields is not one.
 _MAX_PAGES: Final = 20
 
 
 def create_priorities(api: JiraApi, project: str, issue_type: str) -> list[str] | None:
-    """The priorities the create screen of `project`/`issue_type` allows; None without the field.
+    """The priorities the create screen of `project`/`issue_type` allows; None without the field."""
+    for field in create_screen_meta(api, project, issue_type):
+        if field.get("fieldId") == "priority" or field.get("key") == "priority":
+            return _names(field.get("allowedValues"), "read the create screen")
+    return None
 
-    Cloud and DC 9 both page `GET issue/createmeta/{project}/issuetypes[/{id}]`; Cloud names the
-    list `issueTypes`/`fields`, Data Center `values` (see tests/support/jirafake/contract.py).
+
+def create_screen(api: JiraApi, project: str, issue_type: str) -> list[ScreenField]:
+    """The fields of the create screen of `project`/`issue_type`, required ones marked."""
+    return screen_fields(create_screen_meta(api, project, issue_type), "read the create screen")
+
+
+def create_screen_meta(api: JiraApi, project: str, issue_type: str) -> list[dict[str, Any]]:
+    """createmeta's FieldCreateMetadata entries for `project`/`issue_type`.
+
+    Cloud (`/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}`) and Data
+    Center 8.4+ (`/rest/api/2/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}`; the
+    old createmeta was removed in 9.0) both page it; Cloud names the list `issueTypes`/`fields`,
+    Data Center `values` (see tests/support/jirafake/contract.py).
     """
     base = f"issue/createmeta/{quote(project, safe='')}/issuetypes"
     types = _paged(api, base, ("issueTypes", "values"), "list the issue types")
@@ -27,16 +43,12 @@ def create_priorities(api: JiraApi, project: str, issue_type: str) -> list[str] 
     match = [t for t in types if str(t.get("name", "")).casefold() == wanted and t.get("id")]
     if not match:
         raise odd("list the issue types", f"no issue type {issue_type!r} in {project}")
-    fields = _paged(
+    return _paged(
         api,
         f"{base}/{quote(str(match[0]['id']), safe='')}",
         ("fields", "values"),
         "read the create screen",
     )
-    for field in fields:
-        if field.get("fieldId") == "priority" or field.get("key") == "priority":
-            return _names(field.get("allowedValues"), "read the create screen")
-    return None
 
 
 def edit_priorities(api: JiraApi, key: str) -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
@@ -30,6 +30,11 @@ from ticketbridge.tickets.jira.comments import (
     stored_evidence,
 )
 from ticketbridge.tickets.jira.failures import JiraPermanentError, JiraTransientError
+from ticketbridge.tickets.jira.fieldcheck import (
+    screen_problems,
+    transition_body_fields,
+    transition_problems,
+)
 from ticketbridge.tickets.jira.jql import jql_quote, strip_order_by
 from ticketbridge.tickets.jira.mapping import (
     FIELDS,
@@ -41,7 +46,6 @@ from ticketbridge.tickets.jira.mapping import (
     issue_path,
     key_order,
     pick_transition,
-    resolution_for,
     ticket_from,
     transitions_from,
     unassigned_note,
@@ -83,7 +87,7 @@ class JiraTicketSystem:
         self._url = self.api.url
         self._sleep = sleep
         self._labels = valid_labels(tuple(options.labels))
-        self._users = UserDirectory(self.api)
+        self._users = UserDirectory(self.api, options.project)
         self._properties: bool | None = None  # unknown until a write says otherwise
         # Issues written by this process, newest last: Cloud's search index may not show them
         # yet, so searches name them in reconcileIssues and marker lookups fetch them by key.
@@ -184,10 +188,11 @@ class JiraTicketSystem:
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
             evidence[INTENDED_ASSIGNEE] = assignee
-            comment = f"{comment}\n\n{unassigned_note(assignee)}"
+            comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         comment_body = rich(comment, "comment", cloud)
+        # Configured fields first: what ticketbridge sets itself (priority, assignee) wins.
         fields: dict[str, Any] = {
-            **self._options.extra_fields,
+            **self._options.create_defaults,
             "project": {"key": self._options.project},
             "issuetype": {"name": self._options.issue_type},
             "summary": summary,
@@ -234,7 +239,7 @@ class JiraTicketSystem:
             fields["assignee"] = person
         elif assignee is not None:
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
-            comment = f"{comment}\n\n{unassigned_note(assignee)}"
+            comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         update: dict[str, Any] = {
             "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
         }
@@ -273,10 +278,15 @@ class JiraTicketSystem:
             self._options.done_transition if target == "done" else self._options.reopen_transition
         )
         chosen = pick_transition(key, before.status, self.transitions_of(key), target, wanted)
+        problems = transition_problems(self._options, key, target, chosen)
+        if problems:
+            # Jira would refuse the transition: say which field, and write nothing.
+            raise JiraPermanentError(problems[0].line())
         screen = chosen.get("fields") or {}
         request: dict[str, Any] = {"transition": {"id": str(chosen["id"])}}
-        if target == "done" and isinstance(screen.get("resolution"), Mapping):
-            request["fields"] = {"resolution": resolution_for(screen["resolution"])}
+        fields = transition_body_fields(self._options, target, chosen)
+        if fields:
+            request["fields"] = fields
         # On the transition screen the comment lands with the transition, atomically; without
         # a screen Jira may refuse it there, so it follows as a comment of its own.
         with_comment = "comment" in screen
@@ -303,6 +313,16 @@ class JiraTicketSystem:
     def assignee_problem(self, who: str) -> str | None:
         """Why `who` cannot be assigned on this Jira (one line), or None when they can."""
         return self._users.problem(valid_field("assignee", who))
+
+    def screen_problems(
+        self, *, creates: bool, transitions: Sequence[tuple[str, TransitionTarget]]
+    ) -> list[str]:
+        """What the create screen and the screens of these transitions would refuse, one line
+        each (read-only: `ChecksScreens` in core.ports)."""
+        problems = screen_problems(
+            self.api, self._options, self.transitions_of, creates=creates, transitions=transitions
+        )
+        return [problem.line() for problem in problems]
 
     def sample_ticket(self, *, done: bool) -> Ticket | None:
         """The newest ticket of the project in (or out of) the done category, if any."""
