@@ -5,6 +5,12 @@ the evidence. Each record's `data` is built by one of these classes from the dom
 field by field, and every record carries `schema` (the version below). A reader accepts a
 record without `schema` as version 0 (written before this module existed: the same fields).
 Changing a field's meaning needs a new version number, never a silent edit.
+
+Version 2 (issue 16) adds, without changing any version-1 field: `approval` ("approved" or
+"automatic"), `approved_by` and `plan_id` on `run_started`, `action` and `run_finished`; the
+`planned` record (the fresh plan's id and input digests); `plan_stale` (a saved plan refused,
+with the reasons); and `exception` (a certificate under an `[[exceptions]]` entry). A reader
+treats a version-0/1 record's missing `approval` as "automatic": there were no approvals then.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ if TYPE_CHECKING:  # the CLI imports the audit package for its error type: keep 
     from ticketbridge.core.model import Ticket
     from ticketbridge.core.plan import Action, CertificateSummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_STARTED = "run_started"
 OBSERVED = "observed"
@@ -29,6 +35,12 @@ INTENT = "intent"
 ACTION = "action"
 INTENT_RESOLVED = "intent_resolved"
 RUN_FINISHED = "run_finished"
+PLANNED = "planned"
+PLAN_STALE = "plan_stale"
+EXCEPTION = "exception"
+
+APPROVED = "approved"
+AUTOMATIC = "automatic"
 
 Operation = Literal["create", "edit", "comment", "transition", "page"]
 
@@ -46,11 +58,31 @@ def _certificate(summary: CertificateSummary) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Approval:
+    """Who let this run write: a person approving a saved plan, or nobody (a scheduled run).
+
+    `plan_id` is the approved plan's id; for an automatic run it is the run's own plan's id,
+    known once the run has planned (None before).
+    """
+
+    approved_by: str | None = None
+    plan_id: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return APPROVED if self.approved_by is not None else AUTOMATIC
+
+    def data(self) -> dict[str, Any]:
+        return {"approval": self.mode, "approved_by": self.approved_by, "plan_id": self.plan_id}
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted:
     version: str
     config_path: str
     backend: str
     host: str
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         return {
@@ -58,6 +90,35 @@ class RunStarted:
             "config_path": self.config_path,
             "backend": self.backend,
             "host": self.host,
+            **self.approval.data(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The plan this run made, by id, and digests of the facts and tickets it came from."""
+
+    approval: Approval
+    inputs: Mapping[str, Any]
+    writes: int
+
+    def data(self) -> dict[str, Any]:
+        return {**self.approval.data(), "inputs": dict(self.inputs), "writes": self.writes}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStale:
+    """A saved plan refused: its id, the fresh plan's id, and what moved (nothing was written)."""
+
+    approval: Approval
+    fresh_plan_id: str
+    reasons: tuple[str, ...]
+
+    def data(self) -> dict[str, Any]:
+        return {
+            **self.approval.data(),
+            "fresh_plan_id": self.fresh_plan_id,
+            "reasons": list(self.reasons),
         }
 
 
@@ -109,10 +170,12 @@ class ActionOutcome:
     """One action of the plan as carried out: what, to which ticket, why, and the evidence."""
 
     result: ActionResult
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         action: Action = self.result.action
         return {
+            **self.approval.data(),
             "kind": str(action.kind),
             "ticket": self.result.ticket or action.ticket,
             "certificate": _certificate(action.certificate),
@@ -178,10 +241,12 @@ class RunFinished:
     report: ApplyReport | None
     exit_code: int
     error: str | None = None
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         report = self.report
         data: dict[str, Any] = {
+            **self.approval.data(),
             "summary": report.plan.summary if report is not None else None,
             "applied": report.applied if report is not None else 0,
             "failed": len(report.failures) if report is not None else 0,
