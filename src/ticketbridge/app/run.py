@@ -13,7 +13,7 @@ from ticketbridge.app.approved import SavedPlan
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan
 from ticketbridge.app.runlock import RunLock
-from ticketbridge.app.wiring import lock_path, opened, policy_of
+from ticketbridge.app.wiring import exceptions_of, lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
 from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
 from ticketbridge.audit.records import Approval
@@ -89,7 +89,9 @@ def plan_for(
             open_now, {cert.id for cert in inventory.certificates}
         )
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
-    return decide(inventory, open_now, policy, now, paging=paging)
+    return decide(
+        inventory, open_now, policy, now, paging=paging, exceptions=exceptions_of(settings)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +168,8 @@ def reconcile(
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
-                plan, facts = _decided(inventory, backend, policy, _at(now), paging)
-                audit.planned(plan_id(plan), facts.inputs(), plan.writes)
-                if approved is not None:
-                    _refuse_if_stale(approved, plan, facts, audit)
+                plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
+                _record_plan(audit, plan, facts, approved)
                 plan.raise_if_unsafe(limit, force)
                 report = apply_plan(
                     plan,
@@ -200,20 +200,34 @@ def _dry_run(  # noqa: PLR0917 - reconcile's own arguments, passed on
     """Plan without the lock or the audit trail; with a saved plan, refuse it if it is stale."""
     seen = tuple(_observe(observations))
     inventory = inventory_of(settings, seen)
-    plan, facts = _decided(inventory, backend, policy, _at(now), paging)
+    plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
     if approved is not None:
         _refuse_if_stale(approved, plan, facts, None)
     return RunOutcome(inventory, plan, None, seen, facts)
 
 
 def _decided(
-    inventory: Inventory, backend: TicketSystem, policy: Policy, now: datetime, paging: bool
+    settings: Settings,
+    inventory: Inventory,
+    backend: TicketSystem,
+    policy: Policy,
+    now: datetime,
+    paging: bool,
 ) -> tuple[Plan, PlanFacts]:
     """The plan, and the facts it was made from (what a saved plan is compared on)."""
     open_now = tuple(backend.open_tickets())
-    return decide(inventory, open_now, policy, now, paging=paging), PlanFacts.of(
-        inventory, open_now
-    )
+    exceptions = exceptions_of(settings)
+    plan = decide(inventory, open_now, policy, now, paging=paging, exceptions=exceptions)
+    return plan, PlanFacts.of(inventory, open_now)
+
+
+def _record_plan(audit: AuditLog, plan: Plan, facts: PlanFacts, approved: SavedPlan | None) -> None:
+    """The plan's id and inputs, each exception's standing, and a refusal if it is stale."""
+    audit.planned(plan_id(plan), facts.inputs(), plan.writes)
+    for standing in plan.exceptions:
+        audit.exception(standing)
+    if approved is not None:
+        _refuse_if_stale(approved, plan, facts, audit)
 
 
 def _refuse_if_stale(

@@ -32,6 +32,7 @@ from ticketbridge.audit.records import (
     SCHEMA_VERSION,
     ActionOutcome,
     Approval,
+    ExceptionRecord,
     Intent,
     IntentResolved,
     Observed,
@@ -46,6 +47,7 @@ from ticketbridge.infra.clock import utcnow
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.exceptions import ExceptionStanding
     from ticketbridge.core.inventory import Inventory
 
 __all__ = [
@@ -114,9 +116,9 @@ class AuditLog:
         """Write why an approved plan was refused (nothing is written to any ticket)."""
         self._append(records.PLAN_STALE, PlanStale(self.approval, fresh_plan_id, reasons).data())
 
-    def exception(self, data: dict[str, Any]) -> None:
+    def exception(self, standing: ExceptionStanding) -> None:
         """Write one `[[exceptions]]` entry's standing this run (see core.exceptions)."""
-        self._append(records.EXCEPTION, data)
+        self._append(records.EXCEPTION, ExceptionRecord(standing).data())
 
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""

@@ -23,6 +23,7 @@ from ticketbridge.core.timefmt import iso_z
 
 if TYPE_CHECKING:  # the CLI imports the audit package for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.exceptions import ExceptionStanding
     from ticketbridge.core.inventory import Inventory
     from ticketbridge.core.model import Ticket
     from ticketbridge.core.plan import Action, CertificateSummary
@@ -162,6 +163,31 @@ class Intent:
             "certificate_id": self.certificate_id,
             "ticket": self.ticket,
             "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRecord:
+    """An `[[exceptions]]` entry this run: `active` (its certificates got no ticket and no
+    page), `ended` (handled as usual again) or `unmatched` (it covers nothing seen)."""
+
+    standing: ExceptionStanding
+
+    def data(self) -> dict[str, Any]:
+        entry = self.standing.exception
+        return {
+            "standing": str(self.standing.standing),
+            "names": list(entry.names),
+            "id": entry.id,
+            "reason": entry.reason,
+            "approved_by": entry.approved_by,
+            "until": entry.until.isoformat(),
+            "certificates": [
+                {"id": cert_id, "names": list(names)}
+                for cert_id, names in zip(
+                    self.standing.certificate_ids, self.standing.certificate_names, strict=True
+                )
+            ],
         }
 
 

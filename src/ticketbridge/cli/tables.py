@@ -206,10 +206,29 @@ def plan_summary_line(plan: Plan) -> Text:
     return Text(f"{plan.writes} write(s) planned: {counts}.", style="bold")
 
 
+def exceptions_table(plan: Plan) -> list[RenderableType]:
+    """`[[exceptions]]` and where each stands this run; nothing when none is configured."""
+    if not plan.exceptions:
+        return []
+    table = Table(title="Exceptions", title_justify="left", show_lines=True)
+    for column in ("Standing", "Covers", "Certificate", "Until", "Note"):
+        table.add_column(column, overflow="fold")
+    for standing in plan.exceptions:
+        table.add_row(
+            Text(str(standing.standing)),
+            Text(printable(standing.exception.label, 200)),
+            Text(printable("\n".join(standing.certificate_ids) or "—", 200)),
+            Text(standing.exception.until.isoformat()),
+            Text(printable(standing.note, 600)),
+        )
+    return [table]
+
+
 def plan_report(plan: Plan) -> RenderableType:
-    if not plan.actions:
+    if not plan.actions and not plan.exceptions:
         return plan_summary_line(plan)
-    return Group(plan_table(plan), plan_summary_line(plan))
+    actions = [plan_table(plan)] if plan.actions else []
+    return Group(*actions, *exceptions_table(plan), plan_summary_line(plan))
 
 
 def apply_report(report: ApplyReport) -> RenderableType:
@@ -220,7 +239,7 @@ def apply_report(report: ApplyReport) -> RenderableType:
     line = Text(f"{report.applied} action(s) applied, {failed} failed.", style=style)
     if failed:
         line.append(" The next run retries what failed.", style="red")
-    return Group(plan_table(report.plan, report.results), line)
+    return Group(plan_table(report.plan, report.results), *exceptions_table(report.plan), line)
 
 
 def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:
