@@ -21,6 +21,8 @@ if $with_tests; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v openssl >/dev/null || need_apt+=(openssl)
   command -v ip >/dev/null || need_apt+=(iproute2)
+  # nginx: HSTS read from a real web server's `add_header Strict-Transport-Security`.
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx-light)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

@@ -59,6 +59,8 @@ class DiscoverySettings(_Section):
     handshake_timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 10.0
     resolve_all_addresses: bool = True
     ca_bundle: str = ""
+    # HSTS evidence: `HEAD /` on HTTPS endpoints (auto: TLS on 443 or `http = true`).
+    hsts: Literal["auto", "always", "never"] = "auto"
 
 
 @pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
@@ -71,6 +73,7 @@ class EndpointSettings:
     addresses: tuple[str, ...] = ()
     sni: str | None = None
     starttls: StartTLS | None = None
+    http: bool | None = None  # an HTTPS endpoint (HSTS is read) whatever its port; None: auto
 
     @field_validator("host")
     @classmethod
@@ -106,6 +109,7 @@ class PolicySettings(_Section):
     keep_earlier_due_date: bool = False
     resolve_on_renewal: bool = True
     max_changes: Annotated[int, NOT_BOOL, Field(ge=0)] = 50
+    hsts_min_max_age: Annotated[int, NOT_BOOL, Field(ge=0)] = 0  # seconds; 0: not checked
 
     @field_validator("timezone")
     @classmethod

@@ -142,10 +142,10 @@ def scan_command(
                     if output is None
                     else Console(file=handle, width=160, color_system=None)
                 )
-                console.print(scan_report(result.inventory, now))
+                console.print(scan_report(result.inventory, now, settings.policy.hsts_min_max_age))
             return
         with output_to(output) as handle:
-            write_scan(result, output_format, handle, iso_z(now))
+            write_scan(result, output_format, handle, iso_z(now), settings.policy.hsts_min_max_age)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ticketbridge.audit.chain import Verification
+from ticketbridge.cli.hsts_view import hsts_cell, probed
 from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Observation, Ticket, TrackedCert
@@ -76,22 +77,29 @@ def certificate_verdict(certificate: TrackedCert) -> Text:
     return Text("\n".join(lines), style="yellow")
 
 
-def scan_table(inventory: Inventory, now: datetime) -> Table:
+def scan_table(inventory: Inventory, now: datetime, hsts_min_max_age: int = 0) -> Table:
     table = Table(title="Certificates served", title_justify="left", show_lines=True, expand=False)
     table.add_column("Certificate", overflow="fold")
     table.add_column("Effective expiry (UTC)", no_wrap=True)
     table.add_column("Days left", justify="right", no_wrap=True)
     table.add_column("Endpoints", overflow="fold")
     table.add_column("Verdict", overflow="fold")
+    # The HSTS column only when some endpoint was asked (HTTPS endpoints, [discovery] hsts).
+    hsts = any(probed(certificate.observations) for certificate in inventory.certificates)
+    if hsts:
+        table.add_column("HSTS", overflow="fold")
     for certificate in inventory.certificates:
         names = Text.assemble(_names_text(certificate.names), ("\n" + certificate.id, "dim"))
-        table.add_row(
+        cells: list[RenderableType] = [
             names,
             certificate.effective_not_after.strftime("%Y-%m-%d %H:%M"),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
             certificate_verdict(certificate),
-        )
+        ]
+        if hsts:
+            cells.append(hsts_cell(certificate, hsts_min_max_age, MAX_ENDPOINTS_SHOWN))
+        table.add_row(*cells)
     return table
 
 
@@ -113,10 +121,10 @@ def errors_table(failures: Iterable[Observation]) -> Table | None:
     return table
 
 
-def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
+def scan_report(inventory: Inventory, now: datetime, hsts_min_max_age: int = 0) -> RenderableType:
     parts: list[RenderableType] = []
     if inventory.certificates:
-        parts.append(scan_table(inventory, now))
+        parts.append(scan_table(inventory, now, hsts_min_max_age))
     else:
         parts.append(Text("No certificate was observed.", style="yellow"))
     failures = errors_table(inventory.unobserved)
