@@ -449,3 +449,35 @@ def test_a_version_1_log_still_verifies_and_version_2_records_continue_its_chain
     assert written[2]["data"]["approved_by"] == "cab@example.com"
     assert written[3]["data"]["plan_id"] == "f" * 64
     assert verify_log(log_path).ok
+
+
+def test_observed_records_each_https_endpoints_hsts_answer(log_path: Path) -> None:
+    """Schema 2: the report's HSTS section per endpoint reads it from `observed`."""
+    from dataclasses import replace
+
+    from ticketbridge.core.hsts import Hsts, HstsError
+
+    app = replace(
+        served("app.example.com", "192.0.2.10", WILDCARD, NOW + timedelta(days=9)),
+        hsts=Hsts(present=True, max_age=300, include_subdomains=True, status=200),
+    )
+    api = replace(
+        served("api.example.com", "192.0.2.11", WILDCARD, NOW + timedelta(days=9)),
+        hsts=Hsts(present=False, error=HstsError("timeout", "no response head")),
+    )
+    www = served("www.example.com", "192.0.2.20", ("www.example.com",), NOW + timedelta(days=99))
+    log = AuditLog(log_path, clock=ticking())
+    log.start_run(config_path="t.toml", backend="local")
+    log.observed(inventory(app, api, www))
+    (observed,) = [r for r in records(log_path) if r["event"] == "observed"]
+    assert observed["data"]["hsts"] == [
+        {
+            "endpoint": "api.example.com:443@192.0.2.11", "present": False, "max_age": None,
+            "include_subdomains": False, "preload": False, "status": None,
+            "error": {"kind": "timeout", "message": "no response head"},
+        },
+        {
+            "endpoint": "app.example.com:443@192.0.2.10", "present": True, "max_age": 300,
+            "include_subdomains": True, "preload": False, "status": 200, "error": None,
+        },
+    ]  # fmt: skip

@@ -9,7 +9,8 @@ Changing a field's meaning needs a new version number, never a silent edit.
 Version 2 (issue 16) adds, without changing any version-1 field: `approval` ("approved" or
 "automatic"), `approved_by` and `plan_id` on `run_started`, `action` and `run_finished`; the
 `planned` record (the fresh plan's id and input digests); `plan_stale` (a saved plan refused,
-with the reasons); and `exception` (a certificate under an `[[exceptions]]` entry). A reader
+with the reasons); `exception` (an `[[exceptions]]` entry's standing); and `hsts` on
+`observed` (each HTTPS endpoint's Strict-Transport-Security answer). A reader
 treats a version-0/1 record's missing `approval` as "automatic": there were no approvals then.
 """
 
@@ -143,6 +144,25 @@ class Observed:
                     "message": observation.error.message if observation.error else None,
                 }
                 for observation in self.inventory.unobserved
+            ],
+            # Schema 2: the HSTS answer of each HTTPS endpoint probed (SPEC's `hsts` object).
+            "hsts": [
+                {
+                    "endpoint": observation.endpoint.label,
+                    "present": hsts.present,
+                    "max_age": hsts.max_age,
+                    "include_subdomains": hsts.include_subdomains,
+                    "preload": hsts.preload,
+                    "status": hsts.status,
+                    "error": (
+                        {"kind": hsts.error.kind, "message": hsts.error.message}
+                        if hsts.error
+                        else None
+                    ),
+                }
+                for cert in self.inventory.certificates
+                for observation in cert.observations
+                if (hsts := observation.hsts) is not None
             ],
         }
 
