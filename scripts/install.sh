@@ -23,6 +23,8 @@ if $with_tests; then
   command -v ip >/dev/null || need_apt+=(iproute2)
   # Headless Chromium renders the HTML report in the browser test (tests/e2e/test_report_browser.py).
   command -v chromium >/dev/null || need_apt+=(chromium)
+  # nginx: HSTS read from a real web server's `add_header Strict-Transport-Security`.
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx-light)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

@@ -150,3 +150,15 @@ class StalePlan(TicketbridgeError):
     """A saved plan no longer matches what a fresh plan would do (exit 6)."""
 
     exit_code = EXIT_STALE_PLAN
+
+    def __init__(
+        self, path: Path, saved_plan_id: str, fresh_plan_id: str, reasons: tuple[str, ...]
+    ) -> None:
+        super().__init__(
+            f"{path}: the approved plan {saved_plan_id[:12]} is stale, nothing was written "
+            f"(a fresh plan is {fresh_plan_id[:12]}): {'; '.join(reasons)}"
+        )
+        self.path = path
+        self.saved_plan_id = saved_plan_id
+        self.fresh_plan_id = fresh_plan_id
+        self.reasons = reasons

@@ -22,6 +22,7 @@ from ticketbridge.audit.log import (
     record_hash,
     verify_log,
 )
+from ticketbridge.audit.records import Approval
 from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory
@@ -89,12 +90,14 @@ def test_each_append_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
     result = ActionResult(decided.actions[0], applied=True, ticket="OPS-1")
     log.action(result)
     written = records(path)[-1]
-    # The audit schema (audit/records.py, version 1), not the CLI's JSON output: pinned here.
-    assert written["schema"] == 1
+    # The audit schema (audit/records.py, version 2), not the CLI's JSON output: pinned here.
+    assert written["schema"] == 2
     assert set(written["data"]) == {
         "kind", "ticket", "certificate", "fields", "reason", "comment", "ticket_url",
         "applied", "error", "note", "page", "unobserved",
+        "approval", "approved_by", "plan_id",
     }  # fmt: skip
+    assert written["data"]["approval"] == "automatic" and written["data"]["approved_by"] is None
     assert written["data"]["ticket"] == "OPS-1" and written["data"]["applied"] is True
     assert written["data"]["certificate"]["id"] == decided.actions[0].certificate.id
     assert written["data"]["reason"] == decided.actions[0].reason
@@ -106,8 +109,11 @@ def test_each_append_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
     assert (
         first["seq"] == 1 and first["prev"] == GENESIS and first["time"] == "2026-11-26T21:30:00Z"
     )
-    # Only the config path and backend name: nothing else from the configuration.
-    assert set(first["data"]) == {"version", "config_path", "backend", "host"}
+    # Only the config path and backend name: nothing else from the configuration (and, since
+    # schema 2, who approved the run's plan).
+    assert set(first["data"]) == {
+        "version", "config_path", "backend", "host", "approval", "approved_by", "plan_id",
+    }  # fmt: skip
     assert first["data"]["backend"] == "jira"
     assert [c["id"] for c in observed["data"]["certificates"]] == [c.id for c in facts.certificates]
     assert finished["data"] == {
@@ -116,6 +122,9 @@ def test_each_append_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
         "failed": 0,
         "exit_code": 1,
         "error": "jira unreachable",
+        "approval": "automatic",
+        "approved_by": None,
+        "plan_id": None,
     }
     assert all(line.endswith(b"\n") for line in lines(path))
 
@@ -413,3 +422,62 @@ def test_a_cached_head_is_refreshed_when_another_process_appended(log_path: Path
 
     verdict = verify_log(log_path)
     assert verdict.ok and verdict.runs == 2
+
+
+def test_a_version_1_log_still_verifies_and_version_2_records_continue_its_chain(
+    log_path: Path,
+) -> None:
+    """Issue 16 bumped the record schema: logs written before it must stay evidence."""
+    log_path.parent.mkdir()
+    record: dict[str, Any] = {
+        "seq": 1, "time": "2026-11-20T00:00:00Z", "run": "a" * 32, "event": "run_started",
+        "data": {"version": "0.9", "config_path": "t.toml", "backend": "local", "host": "h"},
+        "prev": GENESIS, "schema": 1,
+    }  # fmt: skip
+    record["hash"] = record_hash(record)
+    log_path.write_bytes(canonical_json(record) + b"\n")
+    log = AuditLog(log_path, clock=ticking())
+    log.start_run(
+        config_path="t.toml", backend="local", approval=Approval("cab@example.com", "f" * 64)
+    )
+    log.planned("f" * 64, {"observations": {"sha256": "0" * 64, "count": 0}}, 0)
+    log.finish_run(None, exit_code=0)
+    written = records(log_path)
+    assert [r["schema"] for r in written] == [1, 2, 2, 2]
+    assert written[1]["prev"] == record["hash"]
+    assert written[1]["data"]["approval"] == "approved"
+    assert written[2]["data"]["approved_by"] == "cab@example.com"
+    assert written[3]["data"]["plan_id"] == "f" * 64
+    assert verify_log(log_path).ok
+
+
+def test_observed_records_each_https_endpoints_hsts_answer(log_path: Path) -> None:
+    """Schema 2: the report's HSTS section per endpoint reads it from `observed`."""
+    from dataclasses import replace
+
+    from ticketbridge.core.hsts import Hsts, HstsError
+
+    app = replace(
+        served("app.example.com", "192.0.2.10", WILDCARD, NOW + timedelta(days=9)),
+        hsts=Hsts(present=True, max_age=300, include_subdomains=True, status=200),
+    )
+    api = replace(
+        served("api.example.com", "192.0.2.11", WILDCARD, NOW + timedelta(days=9)),
+        hsts=Hsts(present=False, error=HstsError("timeout", "no response head")),
+    )
+    www = served("www.example.com", "192.0.2.20", ("www.example.com",), NOW + timedelta(days=99))
+    log = AuditLog(log_path, clock=ticking())
+    log.start_run(config_path="t.toml", backend="local")
+    log.observed(inventory(app, api, www))
+    (observed,) = [r for r in records(log_path) if r["event"] == "observed"]
+    assert observed["data"]["hsts"] == [
+        {
+            "endpoint": "api.example.com:443@192.0.2.11", "present": False, "max_age": None,
+            "include_subdomains": False, "preload": False, "status": None,
+            "error": {"kind": "timeout", "message": "no response head"},
+        },
+        {
+            "endpoint": "app.example.com:443@192.0.2.10", "present": True, "max_age": 300,
+            "include_subdomains": True, "preload": False, "status": 200, "error": None,
+        },
+    ]  # fmt: skip

@@ -35,6 +35,7 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
         "certificates": "[[certificates]]",
         "audit": "[audit]",
         "run": "[run]",
+        "exceptions": "[[exceptions]]",
     }
     for field_name, header in sections.items():
         assert header in text, header

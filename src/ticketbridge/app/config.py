@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -60,6 +62,8 @@ class DiscoverySettings(_Section):
     handshake_timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 10.0
     resolve_all_addresses: bool = True
     ca_bundle: str = ""
+    # HSTS evidence: `HEAD /` on HTTPS endpoints (auto: TLS on 443 or `http = true`).
+    hsts: Literal["auto", "always", "never"] = "auto"
 
 
 @pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
@@ -72,6 +76,7 @@ class EndpointSettings:
     addresses: tuple[str, ...] = ()
     sni: str | None = None
     starttls: StartTLS | None = None
+    http: bool | None = None  # an HTTPS endpoint (HSTS is read) whatever its port; None: auto
 
     @field_validator("host")
     @classmethod
@@ -107,6 +112,7 @@ class PolicySettings(_Section):
     keep_earlier_due_date: bool = False
     resolve_on_renewal: bool = True
     max_changes: Annotated[int, NOT_BOOL, Field(ge=0)] = 50
+    hsts_min_max_age: Annotated[int, NOT_BOOL, Field(ge=0)] = 0  # seconds; 0: not checked
 
     @field_validator("timezone")
     @classmethod
@@ -179,6 +185,22 @@ class CertificateSettings(_Section):
     lead_days: Annotated[int | None, NOT_BOOL, Field(ge=0, le=3650)] = None
 
 
+class ExceptionSettings(_Section):
+    """One `[[exceptions]]` entry: accepted risk, approved and time-boxed (SPEC)."""
+
+    names: list[str] = Field(default_factory=list)
+    id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{16}$")] = None
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    approved_by: Annotated[str, Field(min_length=1, max_length=200)]
+    until: date
+
+    @model_validator(mode="after")
+    def _names_or_id(self) -> ExceptionSettings:
+        if bool(self.names) == bool(self.id):
+            raise ValueError("give either names or id (the certificate the exception covers)")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration; sections and keys exactly as SPEC names them."""
 
@@ -200,6 +222,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     run: RunSettings = Field(default_factory=RunSettings)
     certificates: list[CertificateSettings] = Field(default_factory=list)
+    exceptions: list[ExceptionSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

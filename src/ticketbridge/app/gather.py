@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ticketbridge.app.config import Settings, pkcs12_password
 from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.core.model import Endpoint, Observation, Protocol
+from ticketbridge.discovery.hsts import HstsTargets
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import (
@@ -45,6 +46,16 @@ def endpoint_specs(settings: Settings) -> list[EndpointSpec]:
         )
         for entry in settings.endpoints
     ]
+
+
+def hsts_targets(settings: Settings) -> HstsTargets:
+    """Which endpoints get the HSTS `HEAD /`: the mode, and the endpoints that say `http`."""
+    flagged = [entry for entry in settings.endpoints if entry.http is not None]
+    return HstsTargets(
+        mode=settings.discovery.hsts,
+        http_on=frozenset((e.host, e.port) for e in flagged if e.http),
+        http_off=frozenset((e.host, e.port) for e in flagged if not e.http),
+    )
 
 
 def inventory_pins(settings: Settings) -> list[InventoryPin]:
@@ -150,7 +161,9 @@ def _scan_network(
     endpoints = resolution.endpoints
     total = len(endpoints)
     options = ProbeOptions(
-        connect_timeout=discovery.connect_timeout, handshake_timeout=discovery.handshake_timeout
+        connect_timeout=discovery.connect_timeout,
+        handshake_timeout=discovery.handshake_timeout,
+        hsts=hsts_targets(settings),
     )
 
     def report(completed: int) -> None:

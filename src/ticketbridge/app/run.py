@@ -9,18 +9,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ticketbridge.app.approved import SavedPlan
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, scan
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.screencheck import check_screens
-from ticketbridge.app.wiring import lock_path, opened, policy_of
+from ticketbridge.app.wiring import exceptions_of, lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
 from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
+from ticketbridge.audit.records import Approval
 from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
+from ticketbridge.core.approval import PlanFacts, plan_id, stale_reasons
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
+from ticketbridge.core.policy import Policy
 from ticketbridge.core.ports import CompletesTrackedEndpoints, Pager, TicketSystem
 from ticketbridge.errors import (
     EXIT_INTERRUPTED,
@@ -29,6 +33,7 @@ from ticketbridge.errors import (
     EXIT_TERMINATED,
     AuditLogError,
     RunDeadlineExceeded,
+    StalePlan,
     Terminated,
     TicketbridgeError,
     UnsafePlan,
@@ -85,7 +90,9 @@ def plan_for(
             open_now, {cert.id for cert in inventory.certificates}
         )
     # With no on-call sink configured a page would reach nobody: it is not planned at all.
-    return decide(inventory, open_now, policy, now, paging=paging)
+    return decide(
+        inventory, open_now, policy, now, paging=paging, exceptions=exceptions_of(settings)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,7 @@ class RunOutcome:
     plan: Plan
     report: ApplyReport | None  # None for a dry run
     observations: tuple[Observation, ...] = ()  # what the run gathered, for its metrics
+    facts: PlanFacts | None = None  # what the plan was made from, for a saved plan
 
     def as_dict(self) -> dict[str, Any]:
         """`reconcile --format json`: the report, or for a dry run the plan with nothing applied."""
@@ -121,7 +129,7 @@ def _scrubbed(record: Callable[[ActionResult], None]) -> Callable[[ActionResult]
 Observe = Sequence[Observation] | Callable[[], Sequence[Observation]]
 
 
-def reconcile(
+def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a default
     settings: Settings,
     config_path: Path,
     observations: Observe,
@@ -132,30 +140,31 @@ def reconcile(
     now: datetime | Callable[[], datetime],
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
+    approved: SavedPlan | None = None,
     on_result: Callable[[ActionResult], None] | None = None,
 ) -> RunOutcome:
-    """Validate, lock, observe, plan, refuse an unsafe plan, apply (unless a dry run).
+    """Validate, lock, observe, plan, refuse an unsafe or stale plan, apply (unless a dry run).
 
     The order is the point: a configuration or policy error is found in a second, not after
     a scan of the whole fleet, and a second run waiting on the lock never scans at all.
     `now` may be a clock, read once the observations are in (a scan takes minutes).
+    With `approved` (a saved plan), nothing is written unless the fresh plan is that plan.
     """
     policy = policy_of(settings, config_path)
     paging = pager is not None
     with contextlib.ExitStack() as stack:
         backend = tickets if tickets is not None else opened(stack, settings, config_path)
         if dry_run:
-            seen = tuple(_observe(observations))
-            inventory = inventory_of(settings, seen)
-            plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
-            return RunOutcome(inventory, plan, None, seen)
+            return _dry_run(settings, observations, backend, policy, now, paging, approved)
         limit = settings.policy.max_changes if max_changes is None else max_changes
+        approval = Approval(approved.approved_by, approved.plan_id) if approved else Approval()
         with RunLock(lock_path(settings, config_path)):
             audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
             audit.start_run(
                 config_path=str(config_path),
                 backend=settings.tickets.backend,
                 policy=settings.policy.model_dump(),
+                approval=approval,
             )
             report: ApplyReport | None = None
             try:
@@ -164,7 +173,8 @@ def reconcile(
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
-                plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
+                plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
+                _record_plan(audit, plan, facts, approved)
                 plan.raise_if_unsafe(limit, force)
                 check_screens(backend, plan, config_path)
                 report = apply_plan(
@@ -181,7 +191,62 @@ def reconcile(
                     audit.finish_run(report, exit_code_of(exc), error=_described(exc))
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
-        return RunOutcome(inventory, plan, report, seen)
+        return RunOutcome(inventory, plan, report, seen, facts)
+
+
+def _dry_run(  # noqa: PLR0917 - reconcile's own arguments, passed on
+    settings: Settings,
+    observations: Observe,
+    backend: TicketSystem,
+    policy: Policy,
+    now: datetime | Callable[[], datetime],
+    paging: bool,
+    approved: SavedPlan | None,
+) -> RunOutcome:
+    """Plan without the lock or the audit trail; with a saved plan, refuse it if it is stale."""
+    seen = tuple(_observe(observations))
+    inventory = inventory_of(settings, seen)
+    plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
+    if approved is not None:
+        _refuse_if_stale(approved, plan, facts, None)
+    return RunOutcome(inventory, plan, None, seen, facts)
+
+
+def _decided(
+    settings: Settings,
+    inventory: Inventory,
+    backend: TicketSystem,
+    policy: Policy,
+    now: datetime,
+    paging: bool,
+) -> tuple[Plan, PlanFacts]:
+    """The plan, and the facts it was made from (what a saved plan is compared on)."""
+    open_now = tuple(backend.open_tickets())
+    exceptions = exceptions_of(settings)
+    plan = decide(inventory, open_now, policy, now, paging=paging, exceptions=exceptions)
+    return plan, PlanFacts.of(inventory, open_now)
+
+
+def _record_plan(audit: AuditLog, plan: Plan, facts: PlanFacts, approved: SavedPlan | None) -> None:
+    """The plan's id and inputs, each exception's standing, and a refusal if it is stale."""
+    audit.planned(plan_id(plan), facts.inputs(), plan.writes)
+    for standing in plan.exceptions:
+        audit.exception(standing)
+    if approved is not None:
+        _refuse_if_stale(approved, plan, facts, audit)
+
+
+def _refuse_if_stale(
+    approved: SavedPlan, plan: Plan, facts: PlanFacts, audit: AuditLog | None
+) -> None:
+    """Raise StalePlan (exit 6), recorded with its reasons, unless `plan` is the approved one."""
+    fresh = plan_id(plan)
+    if fresh == approved.plan_id:
+        return
+    reasons = tuple(stale_reasons(approved.document, plan, facts))
+    if audit is not None:
+        audit.plan_stale(fresh, reasons)
+    raise StalePlan(approved.path, approved.plan_id, fresh, reasons)
 
 
 def _both(

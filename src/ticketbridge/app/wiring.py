@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import resolve_relative
+from ticketbridge.core.exceptions import RiskException
 from ticketbridge.core.policy import Policy, PolicyError
 from ticketbridge.core.ports import Closeable, Pager, TicketSystem
 from ticketbridge.errors import ConfigError
@@ -39,6 +40,20 @@ def policy_of(settings: Settings, config_path: Path) -> Policy:
         # escalation_priority is configured under [jira], where Jira's priorities are.
         key = "jira" if exc.field == "escalation_priority" else "policy"
         raise ConfigError(f"{config_path}: {key}.{exc.field}: {exc.detail}") from None
+
+
+def exceptions_of(settings: Settings) -> tuple[RiskException, ...]:
+    """The `[[exceptions]]` entries, as the decider reads them."""
+    return tuple(
+        RiskException(
+            reason=entry.reason,
+            approved_by=entry.approved_by,
+            until=entry.until,
+            names=tuple(entry.names),
+            id=entry.id,
+        )
+        for entry in settings.exceptions
+    )
 
 
 def ticket_system(

@@ -31,9 +31,13 @@ from ticketbridge.audit.evidence import open_evidence, warn_if_loose
 from ticketbridge.audit.records import (
     SCHEMA_VERSION,
     ActionOutcome,
+    Approval,
+    ExceptionRecord,
     Intent,
     IntentResolved,
     Observed,
+    Planned,
+    PlanStale,
     RunFinished,
     RunStarted,
 )
@@ -44,6 +48,7 @@ from ticketbridge.infra.clock import utcnow
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.exceptions import ExceptionStanding
     from ticketbridge.core.inventory import Inventory
 
 __all__ = [
@@ -89,17 +94,42 @@ class AuditLog:
         self.run: str | None = None
         self._tail: _Tail | None = None
         self._mode_checked = False
+        # Who let this run write, and which plan: stamped on every action and on run_finished.
+        self.approval = Approval()
 
     def start_run(
-        self, *, config_path: str, backend: str, policy: Mapping[str, Any] | None = None
+        self,
+        *,
+        config_path: str,
+        backend: str,
+        policy: Mapping[str, Any] | None = None,
+        approval: Approval | None = None,
     ) -> str:
         """Write `run_started` and return the new run id. Only the path, backend name and
         `[policy]` (lead days, horizons, timezone: the control's parameters, which the report
         shows as in force) are recorded from the configuration: the rest may hold credentials."""
         self.run = uuid.uuid4().hex
-        started = RunStarted(__version__, config_path, backend, socket.gethostname(), policy)
+        self.approval = approval if approval is not None else Approval()
+        started = RunStarted(
+            __version__, config_path, backend, socket.gethostname(), policy, self.approval
+        )
         self._append(records.RUN_STARTED, started.data())
         return self.run
+
+    def planned(self, plan_id: str, inputs: dict[str, Any], writes: int) -> None:
+        """Write the fresh plan's id and inputs; an automatic run's actions then carry its id."""
+        if self.approval.approved_by is None:
+            self.approval = Approval(plan_id=plan_id)
+        fresh = Approval(self.approval.approved_by, plan_id)
+        self._append(records.PLANNED, Planned(fresh, inputs, writes).data())
+
+    def plan_stale(self, fresh_plan_id: str, reasons: tuple[str, ...]) -> None:
+        """Write why an approved plan was refused (nothing is written to any ticket)."""
+        self._append(records.PLAN_STALE, PlanStale(self.approval, fresh_plan_id, reasons).data())
+
+    def exception(self, standing: ExceptionStanding) -> None:
+        """Write one `[[exceptions]]` entry's standing this run (see core.exceptions)."""
+        self._append(records.EXCEPTION, ExceptionRecord(standing).data())
 
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""
@@ -111,7 +141,7 @@ class AuditLog:
 
     def action(self, result: ActionResult) -> None:
         """Write one action's outcome as it happens (apply_plan's `on_result`)."""
-        self._append(records.ACTION, ActionOutcome(result).data())
+        self._append(records.ACTION, ActionOutcome(result, self.approval).data())
 
     def intent_resolved(self, resolved: IntentResolved) -> None:
         self._append(records.INTENT_RESOLVED, resolved.data())
@@ -121,7 +151,8 @@ class AuditLog:
     ) -> None:
         """Write `run_finished`; `report` is None when nothing was applied (dry run, refusal,
         or a failure before applying), and `error` says why a run failed, if it did."""
-        self._append(records.RUN_FINISHED, RunFinished(report, exit_code, error).data())
+        finished = RunFinished(report, exit_code, error, self.approval)
+        self._append(records.RUN_FINISHED, finished.data())
 
     def _append(self, event: str, data: dict[str, Any]) -> int:
         if self.run is None:

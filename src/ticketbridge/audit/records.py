@@ -5,6 +5,13 @@ the evidence. Each record's `data` is built by one of these classes from the dom
 field by field, and every record carries `schema` (the version below). A reader accepts a
 record without `schema` as version 0 (written before this module existed: the same fields).
 Changing a field's meaning needs a new version number, never a silent edit.
+
+Version 2 (issue 16) adds, without changing any version-1 field: `approval` ("approved" or
+"automatic"), `approved_by` and `plan_id` on `run_started`, `action` and `run_finished`; the
+`planned` record (the fresh plan's id and input digests); `plan_stale` (a saved plan refused,
+with the reasons); `exception` (an `[[exceptions]]` entry's standing); and `hsts` on
+`observed` (each HTTPS endpoint's Strict-Transport-Security answer). A reader
+treats a version-0/1 record's missing `approval` as "automatic": there were no approvals then.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from ticketbridge.core.timefmt import iso_z
 
 if TYPE_CHECKING:  # the CLI imports the audit package for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.exceptions import ExceptionStanding
     from ticketbridge.core.inventory import Inventory
     from ticketbridge.core.model import Ticket
     from ticketbridge.core.plan import Action, CertificateSummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_STARTED = "run_started"
 OBSERVED = "observed"
@@ -29,6 +37,12 @@ INTENT = "intent"
 ACTION = "action"
 INTENT_RESOLVED = "intent_resolved"
 RUN_FINISHED = "run_finished"
+PLANNED = "planned"
+PLAN_STALE = "plan_stale"
+EXCEPTION = "exception"
+
+APPROVED = "approved"
+AUTOMATIC = "automatic"
 
 Operation = Literal["create", "edit", "comment", "transition", "page"]
 
@@ -49,14 +63,34 @@ def _certificate(summary: CertificateSummary) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Approval:
+    """Who let this run write: a person approving a saved plan, or nobody (a scheduled run).
+
+    `plan_id` is the approved plan's id; for an automatic run it is the run's own plan's id,
+    known once the run has planned (None before).
+    """
+
+    approved_by: str | None = None
+    plan_id: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return APPROVED if self.approved_by is not None else AUTOMATIC
+
+    def data(self) -> dict[str, Any]:
+        return {"approval": self.mode, "approved_by": self.approved_by, "plan_id": self.plan_id}
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted:
     version: str
     config_path: str
     backend: str
     host: str
-    # `[policy]` as configured for this run (added in schema 1 without a bump: a new field,
-    # absent from older records, which readers treat as "not recorded").
+    # `[policy]` as configured for this run (a new field, absent from older records, which
+    # readers treat as "not recorded").
     policy: Mapping[str, Any] | None = None
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -64,10 +98,39 @@ class RunStarted:
             "config_path": self.config_path,
             "backend": self.backend,
             "host": self.host,
+            **self.approval.data(),
         }
         if self.policy is not None:
             data["policy"] = dict(self.policy)
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The plan this run made, by id, and digests of the facts and tickets it came from."""
+
+    approval: Approval
+    inputs: Mapping[str, Any]
+    writes: int
+
+    def data(self) -> dict[str, Any]:
+        return {**self.approval.data(), "inputs": dict(self.inputs), "writes": self.writes}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStale:
+    """A saved plan refused: its id, the fresh plan's id, and what moved (nothing was written)."""
+
+    approval: Approval
+    fresh_plan_id: str
+    reasons: tuple[str, ...]
+
+    def data(self) -> dict[str, Any]:
+        return {
+            **self.approval.data(),
+            "fresh_plan_id": self.fresh_plan_id,
+            "reasons": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +153,25 @@ class Observed:
                     "message": observation.error.message if observation.error else None,
                 }
                 for observation in self.inventory.unobserved
+            ],
+            # Schema 2: the HSTS answer of each HTTPS endpoint probed (SPEC's `hsts` object).
+            "hsts": [
+                {
+                    "endpoint": observation.endpoint.label,
+                    "present": hsts.present,
+                    "max_age": hsts.max_age,
+                    "include_subdomains": hsts.include_subdomains,
+                    "preload": hsts.preload,
+                    "status": hsts.status,
+                    "error": (
+                        {"kind": hsts.error.kind, "message": hsts.error.message}
+                        if hsts.error
+                        else None
+                    ),
+                }
+                for cert in self.inventory.certificates
+                for observation in cert.observations
+                if (hsts := observation.hsts) is not None
             ],
         }
 
@@ -114,14 +196,41 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class ExceptionRecord:
+    """An `[[exceptions]]` entry this run: `active` (its certificates got no ticket and no
+    page), `ended` (handled as usual again) or `unmatched` (it covers nothing seen)."""
+
+    standing: ExceptionStanding
+
+    def data(self) -> dict[str, Any]:
+        entry = self.standing.exception
+        return {
+            "standing": str(self.standing.standing),
+            "names": list(entry.names),
+            "id": entry.id,
+            "reason": entry.reason,
+            "approved_by": entry.approved_by,
+            "until": entry.until.isoformat(),
+            "certificates": [
+                {"id": cert_id, "names": list(names)}
+                for cert_id, names in zip(
+                    self.standing.certificate_ids, self.standing.certificate_names, strict=True
+                )
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ActionOutcome:
     """One action of the plan as carried out: what, to which ticket, why, and the evidence."""
 
     result: ActionResult
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         action: Action = self.result.action
         return {
+            **self.approval.data(),
             "kind": str(action.kind),
             "ticket": self.result.ticket or action.ticket,
             "certificate": _certificate(action.certificate),
@@ -187,10 +296,12 @@ class RunFinished:
     report: ApplyReport | None
     exit_code: int
     error: str | None = None
+    approval: Approval = Approval()
 
     def data(self) -> dict[str, Any]:
         report = self.report
         data: dict[str, Any] = {
+            **self.approval.data(),
             "summary": report.plan.summary if report is not None else None,
             "applied": report.applied if report is not None else 0,
             "failed": len(report.failures) if report is not None else 0,

@@ -15,7 +15,7 @@ from ticketbridge import __version__
 from ticketbridge.app.config_path import environment, resolve_config_path
 from ticketbridge.app.logs import configure_logging
 from ticketbridge.app.signals import install_sigterm_handler, run_deadline
-from ticketbridge.cli import helptext
+from ticketbridge.cli import helptext, saved
 from ticketbridge.cli.exits import errors_mapped, fail
 from ticketbridge.cli.init import INIT_EPILOG, init_command
 from ticketbridge.cli.lookups import (
@@ -159,10 +159,13 @@ def scan_command(
             from ticketbridge.cli.tables import scan_report
 
             with output_to(output) as handle:
-                print_fitted(scan_report(result.inventory, now), None if output is None else handle)
+                print_fitted(
+                    scan_report(result.inventory, now, settings.policy.hsts_min_max_age),
+                    None if output is None else handle,
+                )
             return
         with output_to(output) as handle:
-            write_scan(result, output_format, handle, iso_z(now))
+            write_scan(result, output_format, handle, iso_z(now), settings.policy.hsts_min_max_age)
 
 
 @contextlib.contextmanager
@@ -202,6 +205,7 @@ def _plan_or_apply(
     dry_run: bool,
     force: bool = False,
     max_changes: int | None = None,
+    approved: saved.SavedPlan | None = None,
 ) -> RunOutcome:
     """Validate, (unless a dry run) lock, gather, decide and apply: what `plan` and
     `reconcile` share."""
@@ -222,6 +226,7 @@ def _plan_or_apply(
             max_changes=max_changes,
             now=utcnow,  # read after the scan, which may take minutes
             pager=pager_of(settings),
+            approved=approved,
             on_result=on_result,
         )
 
@@ -235,13 +240,18 @@ def plan_command(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 3 when the plan has changes.")
     ] = False,
+    out: saved.OutOption = None,
+    from_file: saved.FromOption = None,
 ) -> None:
-    """Show what reconcile would do; writes nothing anywhere."""
+    """Show what reconcile would do; writes nothing anywhere (but the --out file)."""
     state: AppState = ctx.obj
     with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import plan_report
 
+        if from_file is not None:
+            saved.show_saved(from_file, output_format, detailed_exitcode)
         outcome = _plan_or_apply(state, observations, scan_too, output_format, dry_run=True)
+        saved.save_plan(out, outcome)
         if output_format is TableOrJson.json:
             json_out(outcome.plan.as_dict())
         else:
@@ -274,10 +284,12 @@ def reconcile_command(
         bool,
         typer.Option("--detailed-exitcode", help="With --dry-run: exit 3 when there are changes."),
     ] = False,
+    plan_file: saved.PlanFileOption = None,
+    approved_by: saved.ApprovedByOption = None,
 ) -> None:
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
-    with errors_mapped(debug=state.debug):
+    with errors_mapped(debug=state.debug), saved.stale_reported(output_format):
         from ticketbridge.cli.tables import apply_report, plan_report
 
         outcome = _plan_or_apply(
@@ -288,6 +300,7 @@ def reconcile_command(
             dry_run=dry_run,
             force=force,
             max_changes=max_changes,
+            approved=saved.approval_of(plan_file, approved_by),
         )
         if metrics_file is not None:
             from ticketbridge.app.metrics import write_metrics

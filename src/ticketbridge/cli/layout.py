@@ -47,7 +47,7 @@ class Fitted:
         return Measurement.get(console, options, self.table)
 
 
-def blocks(title: str, rows: Iterable[tuple[Text, Sequence[tuple[str, Text]]]]) -> Group:
+def blocks(title: str, rows: Iterable[tuple[Text, Sequence[tuple[str, RenderableType]]]]) -> Group:
     """The stacked form: a heading per row, then `key  value` lines (values wrap at spaces)."""
     parts: list[RenderableType] = [Text(title, style="italic")]
     for heading, fields in rows:

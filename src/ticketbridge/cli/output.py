@@ -117,7 +117,11 @@ def output_to(path: Path | None) -> Iterator[TextIO]:
 
 
 def write_scan(
-    result: ScanResult, output_format: ScanFormat, handle: TextIO, now_text: str
+    result: ScanResult,
+    output_format: ScanFormat,
+    handle: TextIO,
+    now_text: str,
+    hsts_min_max_age: int = 0,
 ) -> None:
     from ticketbridge.core.shapes import (
         certificate_to_json,
@@ -134,7 +138,11 @@ def write_scan(
         handle.write(f'{{\n  "generated_at": {json.dumps(now_text)},\n  "observations": [')
         for index, observation in enumerate(result.observations):
             handle.write(",\n    " if index else "\n    ")
-            handle.write(json.dumps(observation_to_json(observation), ensure_ascii=False))
+            document = observation_to_json(observation)
+            if hsts_min_max_age and observation.hsts is not None:
+                # `[policy] hsts_min_max_age` marks the endpoint; jsonl stays SPEC's shape.
+                document["hsts"]["below_min_max_age"] = observation.hsts.below(hsts_min_max_age)
+            handle.write(json.dumps(document, ensure_ascii=False))
         handle.write('\n  ],\n  "certificates": [')
         for index, certificate in enumerate(result.inventory.certificates):
             handle.write(",\n    " if index else "\n    ")

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ticketbridge.audit.chain import Verification
+from ticketbridge.cli.hsts_view import hsts_cell, probed
 from ticketbridge.cli.layout import Fitted, blocks
 from ticketbridge.core.apply import ActionResult, ApplyReport
 from ticketbridge.core.inventory import Inventory
@@ -81,7 +82,7 @@ def _expiry_text(moment: datetime) -> Text:
     return Text(moment.strftime("%Y-%m-%d %H:%M"))
 
 
-def scan_table(inventory: Inventory, now: datetime) -> Fitted:
+def scan_table(inventory: Inventory, now: datetime, hsts_min_max_age: int = 0) -> Fitted:
     table = Table(title="Certificates served", title_justify="left", show_lines=True, expand=False)
     # Names, ids and host:port@address labels are never wrapped (a column too narrow for them
     # gives the stacked layout instead); only the verdict, which is prose, wraps.
@@ -90,31 +91,43 @@ def scan_table(inventory: Inventory, now: datetime) -> Fitted:
     table.add_column("Days left", justify="right", no_wrap=True)
     table.add_column("Endpoints", no_wrap=True)
     table.add_column("Verdict", overflow="fold")
+    # The HSTS column only when some endpoint was asked (HTTPS endpoints, [discovery] hsts).
+    hsts = any(probed(certificate.observations) for certificate in inventory.certificates)
+    if hsts:
+        table.add_column("HSTS", overflow="fold")
     for certificate in inventory.certificates:
-        table.add_row(
+        cells: list[RenderableType] = [
             _certificate_cell(certificate.names, certificate.id),
             _expiry_text(certificate.effective_not_after),
             _days_text(certificate.effective_not_after, now),
             _endpoints_text(certificate.endpoint_labels),
             _with_strays(certificate_verdict(certificate), certificate, now),
-        )
+        ]
+        if hsts:
+            cells.append(hsts_cell(certificate, hsts_min_max_age, MAX_ENDPOINTS_SHOWN))
+        table.add_row(*cells)
 
     def stacked() -> RenderableType:
+        def fields(certificate: TrackedCert) -> list[tuple[str, RenderableType]]:
+            shown: list[tuple[str, RenderableType]] = [
+                ("id", Text(certificate.id)),
+                ("expires", _expiry_text(certificate.effective_not_after) + " UTC"),
+                ("days left", _days_text(certificate.effective_not_after, now)),
+                ("endpoints", _endpoints_text(certificate.endpoint_labels)),
+                ("verdict", _with_strays(certificate_verdict(certificate), certificate, now)),
+            ]
+            if hsts:
+                shown.append(
+                    ("hsts", hsts_cell(certificate, hsts_min_max_age, MAX_ENDPOINTS_SHOWN))
+                )
+            return shown
+
         return blocks(
             "Certificates served",
             (
                 (
                     Text.assemble((", ".join(certificate.names[:MAX_NAMES_SHOWN]), "bold")),
-                    [
-                        ("id", Text(certificate.id)),
-                        ("expires", _expiry_text(certificate.effective_not_after) + " UTC"),
-                        ("days left", _days_text(certificate.effective_not_after, now)),
-                        ("endpoints", _endpoints_text(certificate.endpoint_labels)),
-                        (
-                            "verdict",
-                            _with_strays(certificate_verdict(certificate), certificate, now),
-                        ),
-                    ],
+                    fields(certificate),
                 )
                 for certificate in inventory.certificates
             ),
@@ -180,10 +193,10 @@ def errors_table(failures: Iterable[Observation]) -> Fitted | None:
     )
 
 
-def scan_report(inventory: Inventory, now: datetime) -> RenderableType:
+def scan_report(inventory: Inventory, now: datetime, hsts_min_max_age: int = 0) -> RenderableType:
     parts: list[RenderableType] = []
     if inventory.certificates:
-        parts.append(scan_table(inventory, now))
+        parts.append(scan_table(inventory, now, hsts_min_max_age))
     else:
         parts.append(Text("No certificate was observed.", style="yellow"))
     failures = errors_table(inventory.unobserved)
@@ -294,10 +307,29 @@ def plan_summary_line(plan: Plan) -> Text:
     return Text(f"{plan.writes} write(s) planned: {counts}.", style="bold")
 
 
+def exceptions_table(plan: Plan) -> list[RenderableType]:
+    """`[[exceptions]]` and where each stands this run; nothing when none is configured."""
+    if not plan.exceptions:
+        return []
+    table = Table(title="Exceptions", title_justify="left", show_lines=True)
+    for column in ("Standing", "Covers", "Certificate", "Until", "Note"):
+        table.add_column(column, overflow="fold")
+    for standing in plan.exceptions:
+        table.add_row(
+            Text(str(standing.standing)),
+            Text(printable(standing.exception.label, 200)),
+            Text(printable("\n".join(standing.certificate_ids) or "—", 200)),
+            Text(standing.exception.until.isoformat()),
+            Text(printable(standing.note, 600)),
+        )
+    return [table]
+
+
 def plan_report(plan: Plan) -> RenderableType:
-    if not plan.actions:
+    if not plan.actions and not plan.exceptions:
         return plan_summary_line(plan)
-    return Group(plan_table(plan), plan_summary_line(plan))
+    actions = [plan_table(plan)] if plan.actions else []
+    return Group(*actions, *exceptions_table(plan), plan_summary_line(plan))
 
 
 def apply_report(report: ApplyReport) -> RenderableType:
@@ -308,7 +340,7 @@ def apply_report(report: ApplyReport) -> RenderableType:
     line = Text(f"{report.applied} action(s) applied, {failed} failed.", style=style)
     if failed:
         line.append(" The next run retries what failed.", style="red")
-    return Group(plan_table(report.plan, report.results), line)
+    return Group(plan_table(report.plan, report.results), *exceptions_table(report.plan), line)
 
 
 def tickets_table(tickets: Sequence[Ticket]) -> RenderableType:

@@ -16,6 +16,13 @@ from ticketbridge.core.actions import (
     resolve_page,
     update_action,
 )
+from ticketbridge.core.exceptions import (
+    ExceptionStanding,
+    RiskException,
+    Standing,
+    excepted_ids,
+    exception_standings,
+)
 from ticketbridge.core.explain import (
     evidence_of,
     join,
@@ -57,22 +64,27 @@ def decide(
     now: datetime,
     *,
     paging: bool = True,
+    exceptions: Iterable[RiskException] = (),
 ) -> Plan:
     """Decide every create, update, escalation, page, resolve, reopen and flag for this run.
 
     Pure: the same facts give the same plan whatever order they arrive in, and a plan applied
     and planned again over the same facts is empty. `paging=False` (no on-call sink is
     configured) plans no page events at all, so no comment claims that anyone was paged.
+    A certificate under an active `[[exceptions]]` entry gets no renewal writes at all.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     facts = RunFacts.gather(inventory, policy, now, paging)
     matches = match_tickets(facts, tickets)
+    standings = exception_standings(exceptions, facts.certs, policy, now)
+    excepted = excepted_ids(standings)
     actions: list[Action] = []
     for cert_id in sorted(facts.certs):
         cert = facts.certs[cert_id]
         if within_horizon(cert, policy, now):
-            actions.extend(_renewal_needed(facts, cert, matches))
+            if cert_id not in excepted:
+                actions.extend(_with_ended(_renewal_needed(facts, cert, matches), standings))
         else:
             for ticket in matches.open_markers.get(cert_id, ()):
                 actions.extend(_renewed(facts, ticket, cert))
@@ -81,7 +93,24 @@ def decide(
             actions.extend(_renewed(facts, ticket, None))
     actions.extend(ambiguous_actions(facts, matches))
     actions.extend(unplaceable_actions(facts, matches))
-    return Plan.of(now, with_comments(facts, actions))
+    return Plan.of(now, with_comments(facts, actions), standings)
+
+
+def _with_ended(actions: list[Action], standings: tuple[ExceptionStanding, ...]) -> list[Action]:
+    """The first action about a certificate whose exception ended says so in its reason."""
+    if not actions:
+        return actions
+    cert_id = actions[0].certificate.id
+    for standing in standings:
+        if standing.standing is Standing.ENDED and cert_id in standing.certificate_ids:
+            entry = standing.exception
+            ended = (
+                f"its exception (approved by {entry.approved_by}: {entry.reason}) "
+                f"ended {entry.until.isoformat()}"
+            )
+            actions[0] = replace(actions[0], reason=join(actions[0].reason, ended))
+            break
+    return actions
 
 
 # -- a certificate that needs a renewal ticket ------------------------------------------------

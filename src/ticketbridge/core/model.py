@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Literal
 from typing import Protocol as TypingProtocol
 
+from ticketbridge.core.hsts import Hsts
+
 
 class Protocol(StrEnum):
     """How an endpoint is reached before the TLS handshake starts."""
@@ -136,6 +138,8 @@ class Observation:
     # certificates on no path from the leaf: reported, never counted.
     validated_path_not_after: datetime | None = None
     strays: tuple[CertFacts, ...] = field(default=())
+    # HTTPS endpoints only (SPEC `hsts`): read after the certificate, never part of its facts.
+    hsts: Hsts | None = None
 
     @property
     def ok(self) -> bool:

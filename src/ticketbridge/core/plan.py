@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
+from ticketbridge.core.exceptions import ExceptionStanding
 from ticketbridge.core.model import TrackedCert
 from ticketbridge.core.ports import NewTicket, TicketEdit
 from ticketbridge.core.timefmt import iso_z
@@ -263,10 +264,21 @@ class Plan:
 
     generated_at: datetime
     actions: tuple[Action, ...]
+    # `[[exceptions]]` and where each stands: reported with the plan, never written anywhere.
+    exceptions: tuple[ExceptionStanding, ...] = ()
 
     @classmethod
-    def of(cls, generated_at: datetime, actions: Iterable[Action]) -> Plan:
-        return cls(generated_at=generated_at, actions=tuple(sorted(actions, key=Action.sort_key)))
+    def of(
+        cls,
+        generated_at: datetime,
+        actions: Iterable[Action],
+        exceptions: Iterable[ExceptionStanding] = (),
+    ) -> Plan:
+        return cls(
+            generated_at=generated_at,
+            actions=tuple(sorted(actions, key=Action.sort_key)),
+            exceptions=tuple(exceptions),
+        )
 
     @property
     def summary(self) -> dict[str, int]:
@@ -297,12 +309,15 @@ class Plan:
         return [(group, tuple(actions)) for group, actions in grouped.items()]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "generated_at": iso_z(self.generated_at),
             "summary": self.summary,
             "writes": self.writes,
             "actions": [action.as_dict() for action in self.actions],
         }
+        if self.exceptions:
+            document["exceptions"] = [standing.as_dict() for standing in self.exceptions]
+        return document
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.as_dict(), indent=indent, ensure_ascii=False)

@@ -12,9 +12,10 @@ import errno
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from ticketbridge.core.hsts import Hsts
 from ticketbridge.core.model import (
     Endpoint,
     ErrorKind,
@@ -30,6 +31,7 @@ from ticketbridge.discovery.fdlimit import (
     connection_budget,
     local_limit_error,
 )
+from ticketbridge.discovery.hsts import HstsTargets, TlsChannel, observe_hsts
 from ticketbridge.discovery.servedpaths import path_facts
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
 from ticketbridge.errors import LocalLimitError
@@ -49,6 +51,7 @@ class ProbeOptions:
     connect_timeout: float = 5.0
     handshake_timeout: float = 10.0
     max_handshake_bytes: int = MAX_HANDSHAKE_BYTES
+    hsts: HstsTargets = field(default_factory=HstsTargets)
 
 
 class ProbeFailure(Exception):
@@ -120,7 +123,7 @@ async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
     return sock
 
 
-async def _handshake(stream: PlainStream, server_name: str | None) -> list[bytes]:
+async def _handshake(stream: PlainStream, server_name: str | None) -> TlsChannel:
     incoming = ssl.MemoryBIO()
     outgoing = ssl.MemoryBIO()
     tls = client_context().wrap_bio(incoming, outgoing, server_hostname=server_name)
@@ -137,7 +140,7 @@ async def _handshake(stream: PlainStream, server_name: str | None) -> list[bytes
             incoming.write(await stream.recv_some())
     if outgoing.pending:  # the client Finished: polite, and some servers log its absence
         await stream.send(outgoing.read())
-    return served_chain_der(tls)
+    return TlsChannel(stream, tls, incoming, outgoing)
 
 
 def _server_name(endpoint: Endpoint) -> str | None:
@@ -156,15 +159,18 @@ async def _negotiate_starttls(endpoint: Endpoint, stream: PlainStream) -> None:
 
 async def _fetch_chain(
     endpoint: Endpoint, server_name: str | None, options: ProbeOptions
-) -> list[bytes]:
+) -> tuple[list[bytes], Hsts | None]:
     sock = await _connect(endpoint, options.connect_timeout)
     stream = PlainStream(sock, budget=options.max_handshake_bytes)
+    # The HSTS request, when there is one, shares what is left of the handshake timeout.
+    deadline = asyncio.get_running_loop().time() + options.handshake_timeout
     try:
         try:
-            async with asyncio.timeout(options.handshake_timeout):
+            async with asyncio.timeout_at(deadline):
                 if endpoint.protocol is not Protocol.TLS:
                     await _negotiate_starttls(endpoint, stream)
-                return await _handshake(stream, server_name)
+                channel = await _handshake(stream, server_name)
+                chain = served_chain_der(channel.tls)
         except TimeoutError:
             phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
             raise ProbeFailure(
@@ -179,6 +185,9 @@ async def _fetch_chain(
                 else ErrorKind.RESET,
                 f"connection closed by the server after {stream.bytes_read} bytes",
             ) from None
+        if chain and options.hsts.wants(endpoint):
+            return chain, await observe_hsts(channel, endpoint, deadline)
+        return chain, None
     finally:
         stream.close()
         sock.close()
@@ -186,7 +195,7 @@ async def _fetch_chain(
 
 async def _fetch_chain_when_descriptors_allow(
     endpoint: Endpoint, server_name: str | None, options: ProbeOptions
-) -> list[bytes]:
+) -> tuple[list[bytes], Hsts | None]:
     """`_fetch_chain`, waiting out a momentary lack of descriptors; a lasting one stops the run."""
     for pause in (*_FD_RETRY_PAUSES, None):
         try:
@@ -257,7 +266,7 @@ async def probe(
     observed_at = clock()
     server_name = _server_name(endpoint)
     try:
-        chain_der = await _fetch_chain_when_descriptors_allow(endpoint, server_name, options)
+        chain_der, hsts = await _fetch_chain_when_descriptors_allow(endpoint, server_name, options)
         if not chain_der:
             raise ProbeFailure(ErrorKind.HANDSHAKE, "the server sent no certificate")
         chain = tuple(facts_from_der(der) for der in chain_der)
@@ -285,6 +294,7 @@ async def probe(
         verification=verification,
         validated_path_not_after=paths.validated_path_not_after,
         strays=paths.strays,
+        hsts=hsts,
     )
 
 
