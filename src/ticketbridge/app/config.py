@@ -29,6 +29,7 @@ from ticketbridge.app.config_sources import (
     origin_of,
     read_toml,
 )
+from ticketbridge.app.source_settings import SourcesSettings
 from ticketbridge.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("ticketbridge.toml")
@@ -192,6 +193,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     run: RunSettings = Field(default_factory=RunSettings)
     certificates: list[CertificateSettings] = Field(default_factory=list)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -142,6 +142,10 @@ def scan_command(
                     else Console(file=handle, width=160, color_system=None)
                 )
                 console.print(scan_report(result.inventory, now))
+                if result.sources or result.ct is not None:
+                    from ticketbridge.app.source_report import source_lines
+
+                    console.print("\n".join(source_lines(result.sources, result.ct)), markup=False)
             return
         with output_to(output) as handle:
             write_scan(result, output_format, handle, iso_z(now))
