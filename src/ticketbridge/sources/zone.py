@@ -15,6 +15,7 @@ import dns.rdatatype
 import dns.zone
 
 from ticketbridge.sources.base import SourceError, SourceResult, read_source_text
+from ticketbridge.sources.masterfile import MasterFileReader, NeedsFullParser
 from ticketbridge.sources.records import OwnerRecords, Records, endpoints_from_records
 
 _WANTED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.SRV})
@@ -22,12 +23,17 @@ _WANTED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, d
 
 def read_zone(path: Path, *, origin: str, ports: Sequence[int], label: str) -> SourceResult:
     """The endpoints of one master file; a missing or broken file is a SourceError naming the
-    file and line (dnspython reports both), never an empty zone."""
-    return endpoints_from_records(*_zone_records(path, origin), ports, label)
+    file and line, never an empty zone."""
+    path = path.absolute()
+    try:
+        records, zone = MasterFileReader(path, origin).read()
+    except NeedsFullParser:
+        # $GENERATE (a BIND extension): dnspython's full parser expands it, at its own pace.
+        records, zone = _zone_records(path, origin)
+    return endpoints_from_records(records, zone, ports, label)
 
 
 def _zone_records(path: Path, origin: str) -> tuple[Records, str]:
-    path = path.absolute()
     text = read_source_text(path)
     try:
         # RFC 1035 section 5.1 leaves the base of a relative $INCLUDE to the implementation;
