@@ -21,6 +21,8 @@ if $with_tests; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v openssl >/dev/null || need_apt+=(openssl)
   command -v ip >/dev/null || need_apt+=(iproute2)
+  # named-checkzone: BIND's own judgement of the sample zones the zone source is tested on.
+  command -v named-checkzone >/dev/null || need_apt+=(bind9-utils)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

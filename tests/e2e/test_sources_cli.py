@@ -3,6 +3,7 @@ export with a renewal nobody deployed."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -227,3 +228,62 @@ def test_a_zone_that_cannot_be_read_is_one_line_naming_file_and_line(tmp_path: P
     assert result.returncode == 2
     assert f"{zones / 'db.example.com'}:3:" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_octodns_prometheus_and_kubernetes_sources_merge_into_one_scan(
+    tmp_path: Path, fleet: tuple[TLSServer, dict[str, Issued]]
+) -> None:
+    server, pki = fleet
+    (tmp_path / "octodns").mkdir()
+    (tmp_path / "octodns" / "example.com.yaml").write_text(
+        f"---\napp:\n  type: A\n  value: {ADDRESS}\nwww:\n  type: CNAME\n  value: app.example.com.\n",
+        encoding="utf-8",
+    )
+    write_json(tmp_path / "targets" / "blackbox.json", [{"targets": [f"{ADDRESS}:{server.port}"]}])
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "www", "namespace": "web"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": base64.b64encode(pki["www"].pem).decode(), "tls.key": ""},
+    }
+    write_json(tmp_path / "k8s" / "dump.json", {"kind": "List", "items": [secret]})
+    extra = f"""
+[[sources.octodns]]
+path = "octodns"
+ports = [{server.port}]
+
+[[sources.prometheus]]
+file_sd = "targets/*.json"
+
+[[sources.kubernetes]]
+path = "k8s/*.json"
+"""
+    document = _scan(_config(tmp_path, server, pki, extra))
+
+    hosts = [o["endpoint"]["host"] for o in document["observations"]]
+    # app and www are listed by the zone and by octoDNS at the same address: probed once each.
+    assert len(hosts) == len(set(hosts))
+    assert set(hosts) == {
+        ADDRESS,
+        "api.example.com",
+        "app.example.com",
+        "ns1.example.com",
+        "status.example.com",
+        "www.example.com",
+        f"{tmp_path / 'k8s' / 'dump.json'}#secret/web/www",
+    }
+    sources = {o["endpoint"]["host"]: o["endpoint"]["source"] for o in document["observations"]}
+    assert sources["app.example.com"] == "zone:zones/db.example.com"  # the first to list it
+    assert sources[ADDRESS] == "prometheus:targets/blackbox.json"
+    assert sources[f"{tmp_path / 'k8s' / 'dump.json'}#secret/web/www"] == "kubernetes:k8s/dump.json"
+    # The Secret's certificate and the one www serves are one tracked certificate.
+    www = next(c for c in document["certificates"] if c["names"] == ["www.example.com"])
+    assert len(www["endpoints"]) == 2
+    counts = {s["source"]: (s["endpoints"], s["certificates"]) for s in document["sources"]}
+    assert counts == {
+        "zone:zones/db.example.com": (5, 0),
+        "octodns:octodns/example.com.yaml": (2, 0),
+        "prometheus:targets/blackbox.json": (1, 0),
+        "kubernetes:k8s/dump.json": (0, 1),
+    }
