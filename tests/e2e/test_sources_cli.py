@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from support.certs import Issued, make_leaf, write_pem
 from support.cli import run_cli
@@ -160,10 +161,9 @@ addresses = ["{ADDRESS}"]
     assert "source" not in www[0]["endpoint"]  # [[endpoints]] comes first: hand-listed
 
 
-def test_a_renewal_in_ct_that_no_endpoint_serves_is_issued_but_not_deployed(
-    tmp_path: Path, fleet: tuple[TLSServer, dict[str, Issued]]
-) -> None:
-    server, pki = fleet
+def _ct_files(tmp_path: Path, pki: dict[str, Issued]) -> tuple[Issued, x509.Certificate]:
+    """crt.sh's export for example.com (the served wildcard, its renewal, status's) and a log's
+    get-entries with a precertificate for a name no source lists."""
     renewal = make_leaf(
         pki["intermediate"],
         names=("*.example.com", "example.com"),
@@ -190,6 +190,14 @@ def test_a_renewal_in_ct_that_no_endpoint_serves_is_issued_but_not_deployed(
         tmp_path / "ct" / "log.json",
         {"entries": [precert_entry(precert, pki["intermediate"], logged)]},
     )
+    return renewal, precert
+
+
+def test_a_renewal_in_ct_that_no_endpoint_serves_is_issued_but_not_deployed(
+    tmp_path: Path, fleet: tuple[TLSServer, dict[str, Issued]]
+) -> None:
+    server, pki = fleet
+    renewal, precert = _ct_files(tmp_path, pki)
     extra = '[[sources.ct]]\nfile = "ct/*.json"\n'
     document = _scan(_config(tmp_path, server, pki, extra))
 
@@ -287,3 +295,30 @@ path = "k8s/*.json"
         "prometheus:targets/blackbox.json": (1, 0),
         "kubernetes:k8s/dump.json": (0, 1),
     }
+
+
+def test_reconcile_records_the_ct_findings_and_the_report_shows_them(
+    tmp_path: Path, fleet: tuple[TLSServer, dict[str, Issued]]
+) -> None:
+    server, pki = fleet
+    renewal, _ = _ct_files(tmp_path, pki)
+    extra = (
+        '[[sources.ct]]\nfile = "ct/*.json"\n'
+        '[tickets]\nlocal_path = "tickets.db"\n[audit]\nlog_path = "audit.jsonl"\n'
+    )
+    config = _config(tmp_path, server, pki, extra)
+    reconciled = run_cli("--config", str(config), "reconcile", "--format", "json")
+    assert reconciled.returncode == 0, reconciled.stderr
+
+    report = run_cli("--config", str(config), "report", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)["ct_findings"]
+    issued = [row for row in rows if row["finding"] == "issued_not_deployed"]
+    assert [row["serial"] for row in issued] == [format(renewal.certificate.serial_number, "x")]
+    assert issued[0]["certificate_id"] == tracked_id(["*.example.com", "example.com"])
+    markdown = run_cli("--config", str(config), "report", "--format", "md")
+    assert "## Certificate Transparency: issued versus served (3)" in markdown.stdout
+    assert format(renewal.certificate.serial_number, "x") in markdown.stdout
+    html = run_cli("--config", str(config), "report", "--format", "html")
+    assert "Certificate Transparency: issued versus served (3)" in html.stdout
+    assert "<td>issued_not_deployed</td>" in html.stdout

@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ticketbridge.app.config import Settings, pkcs12_password
 from ticketbridge.app.sources import (
     SourceCount,
-    SourcedInventory,
+    findings_for,
     merged_specs,
     observe_certificates,
     read_sources,
 )
-from ticketbridge.core.ctfindings import CtFindings, ct_findings
+from ticketbridge.core.ctfindings import CtFindings
 from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.core.model import Endpoint, Observation, Protocol
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
@@ -121,19 +121,10 @@ def scan(
         observations=tuple(observations),
         inventory=inventory,
         sources=tuple(sourced.counts),
-        ct=_ct(settings, sourced, specs, inventory, clock) if settings.sources.ct else None,
+        ct=findings_for(inventory, sourced.logged, sourced.ct_domains, clock())
+        if settings.sources.ct
+        else None,
     )
-
-
-def _ct(
-    settings: Settings,
-    sourced: SourcedInventory,
-    specs: Sequence[EndpointSpec],
-    inventory: Inventory,
-    clock: Callable[[], datetime],
-) -> CtFindings:
-    listed = {spec.host for spec in specs} | {spec.sni for spec in specs if spec.sni}
-    return ct_findings(inventory, sourced.logged, listed, clock(), sourced.ct_domains)
 
 
 def _require_something_to_scan(settings: Settings, config_path: Path) -> None:

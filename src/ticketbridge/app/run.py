@@ -158,6 +158,7 @@ def reconcile(
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
+                _record_ct_findings(audit, settings, config_path, inventory, _at(now))
                 plan = decide(inventory, backend.open_tickets(), policy, _at(now), paging=paging)
                 plan.raise_if_unsafe(limit, force)
                 report = apply_plan(
@@ -175,6 +176,17 @@ def reconcile(
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen)
+
+
+def _record_ct_findings(
+    audit: AuditLog, settings: Settings, config_path: Path, inventory: Inventory, now: datetime
+) -> None:
+    """Issued versus served, into the trail the auditor's report reads (`[[sources.ct]]`)."""
+    from ticketbridge.app.sources import ct_findings_of
+
+    findings = ct_findings_of(settings, config_path, inventory, now)
+    if findings is not None:
+        audit.ct_findings(findings)
 
 
 def _at(now: datetime | Callable[[], datetime]) -> datetime:

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ticketbridge.app.config import Settings
 from ticketbridge.app.source_settings import SourcesSettings
-from ticketbridge.core.ctfindings import LoggedCert
+from ticketbridge.core.ctfindings import CtFindings, LoggedCert, ct_findings
+from ticketbridge.core.inventory import Inventory
 from ticketbridge.core.model import Endpoint, ErrorKind, Observation, ProbeError, Protocol, Verifier
 from ticketbridge.core.x509facts import effective_not_after, facts_from_der
 from ticketbridge.discovery.globwalk import bounded_glob
@@ -63,15 +64,54 @@ def read_sources(settings: Settings, config_path: Path) -> SourcedInventory:
         )
         gathered.specs.extend(_spec(target) for target in result.targets)
         gathered.certificates.extend(result.certificates)
+    gathered.logged, ct_counts, gathered.ct_domains = read_ct_sources(settings, config_path)
+    gathered.counts.extend(ct_counts)
+    return gathered
+
+
+def read_ct_sources(
+    settings: Settings, config_path: Path
+) -> tuple[list[LoggedCert], list[SourceCount], list[str]]:
+    """What every `[[sources.ct]]` file logged, how many each gave, and the domains they cover."""
+    from ticketbridge.sources.ct import read_ct
+
+    logged: list[LoggedCert] = []
+    counts: list[SourceCount] = []
+    domains: list[str] = []
     for entry in settings.sources.ct:
         for path, label in _matches(entry.file, "ct", config_path):
-            from ticketbridge.sources.ct import read_ct
+            found = read_ct(path, label=label)
+            logged.extend(found)
+            counts.append(SourceCount(label, 0, len(found)))
+        domains.extend(entry.domains)
+    return logged, counts, domains
 
-            logged = read_ct(path, label=label)
-            gathered.logged.extend(logged)
-            gathered.counts.append(SourceCount(label, 0, len(logged)))
-        gathered.ct_domains.extend(entry.domains)
-    return gathered
+
+def ct_findings_of(
+    settings: Settings, config_path: Path, inventory: Inventory, now: datetime
+) -> CtFindings | None:
+    """Issued versus served for this run's inventory, when `[[sources.ct]]` is configured.
+
+    A name counts as listed when some endpoint of the run carries it (as host or SNI): every
+    endpoint a source or `[[endpoints]]` lists is in the inventory, served or not.
+    """
+    if not settings.sources.ct:
+        return None
+    logged, _, domains = read_ct_sources(settings, config_path)
+    return findings_for(inventory, logged, domains, now)
+
+
+def findings_for(
+    inventory: Inventory, logged: Sequence[LoggedCert], domains: Sequence[str], now: datetime
+) -> CtFindings:
+    observations = [
+        *(o for cert in inventory.certificates for o in cert.observations),
+        *inventory.unobserved,
+    ]
+    listed = {o.endpoint.host for o in observations} | {
+        o.endpoint.sni for o in observations if o.endpoint.sni
+    }
+    return ct_findings(inventory, logged, listed, now, domains)
 
 
 def merged_specs(

@@ -110,6 +110,12 @@ def render_md(report: Report) -> str:
             report.certificates,
         ),
     ]
+    if report.ct_findings:  # only where `[[sources.ct]]` recorded findings
+        lines += _md_section(
+            f"Certificate Transparency: issued versus served ({len(report.ct_findings)})",
+            _CT_COLUMNS,
+            report.ct_findings,
+        )
     return "\n".join(lines)
 
 
@@ -150,6 +156,16 @@ _CERTIFICATE_COLUMNS: Columns = (
     ("Endpoints", lambda cert: cert["endpoints"]),
     ("Observed", lambda cert: cert["observed_at"]),
     ("Open ticket", lambda cert: cert["ticket"]),
+)
+
+_CT_COLUMNS: Columns = (
+    ("Finding", lambda row: row["finding"]),
+    ("Certificate", lambda row: row["certificate_id"]),
+    ("Names", lambda row: row["names"]),
+    ("Serial", lambda row: row["serial"]),
+    ("Expires", lambda row: row["not_after"]),
+    ("Detail", lambda row: row["detail"]),
+    ("Observed", lambda row: row["time"]),
 )
 
 

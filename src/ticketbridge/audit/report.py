@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from ticketbridge.audit.ct import latest_ct_findings
 from ticketbridge.audit.intents import intent_changes
 from ticketbridge.audit.log import REPAIR_EVENT, Verification, read_numbered_records, verify_log
 from ticketbridge.core.timefmt import iso_z
@@ -35,8 +36,15 @@ class Report:
     changes: tuple[dict[str, Any], ...]
     failures: tuple[dict[str, Any], ...]
     certificates: tuple[dict[str, Any], ...]
+    ct_findings: tuple[dict[str, Any], ...] = ()  # issued versus served, from the last run
 
     def as_dict(self) -> dict[str, Any]:
+        document = self._document()
+        if self.ct_findings:  # only where `[[sources.ct]]` recorded findings
+            document["ct_findings"] = list(self.ct_findings)
+        return document
+
+    def _document(self) -> dict[str, Any]:
         return {
             "generated_at": iso_z(self.generated_at),
             "window": {
@@ -121,6 +129,7 @@ def build_report(path: Path, since: date | None, until: date | None, now: dateti
         changes=tuple(changes),
         failures=_failures(records, runs, window),
         certificates=_certificates(records, window),
+        ct_findings=latest_ct_findings(records, window.contains),
     )
 
 
