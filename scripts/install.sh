@@ -25,6 +25,8 @@ if $with_tests; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   # nginx: HSTS read from a real web server's `add_header Strict-Transport-Security`.
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx-light)
+  # named-checkzone: BIND's own judgement of the sample zones the zone source is tested on.
+  command -v named-checkzone >/dev/null || need_apt+=(bind9-utils)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

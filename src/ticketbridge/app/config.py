@@ -31,6 +31,7 @@ from ticketbridge.app.config_sources import (
     origin_of,
     read_toml,
 )
+from ticketbridge.app.source_settings import SourcesSettings
 from ticketbridge.errors import ConfigError, NoConfigError
 
 _NO_CONFIG = (
@@ -223,6 +224,7 @@ class Settings(BaseSettings):
     run: RunSettings = Field(default_factory=RunSettings)
     certificates: list[CertificateSettings] = Field(default_factory=list)
     exceptions: list[ExceptionSettings] = Field(default_factory=list)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod
     def settings_customise_sources(

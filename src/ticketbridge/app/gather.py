@@ -11,6 +11,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ticketbridge.app.config import Settings, pkcs12_password
+from ticketbridge.app.sources import (
+    SourceCount,
+    findings_for,
+    merged_specs,
+    observe_certificates,
+    read_sources,
+)
+from ticketbridge.core.ctfindings import CtFindings
 from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.core.model import Endpoint, Observation, Protocol
 from ticketbridge.discovery.hsts import HstsTargets
@@ -33,6 +41,8 @@ ProgressCallback = Callable[[int, int], None]  # (completed, total)
 class ScanResult:
     observations: tuple[Observation, ...]
     inventory: Inventory
+    sources: tuple[SourceCount, ...] = ()  # what each `[[sources.*]]` file gave
+    ct: CtFindings | None = None  # issued versus served, when `[[sources.ct]]` is configured
 
 
 def endpoint_specs(settings: Settings) -> list[EndpointSpec]:
@@ -108,16 +118,32 @@ def scan(
 
     With a `pool` (forked before the configuration was read) large scans probe in its workers.
     """
-    if not settings.endpoints and not settings.files:
-        raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
+    _require_something_to_scan(settings, config_path)
+    sourced = read_sources(settings, config_path)
     verifier = LazyVerifier(settings, config_path)
     observations = list(_observe_files(settings, config_path, environ, verifier, clock))
-    observations.extend(_scan_network(settings, verifier, clock, progress, pool))
+    if sourced.certificates:
+        observations.extend(observe_certificates(sourced.certificates, clock(), verifier.get()))
+    specs = merged_specs(endpoint_specs(settings), sourced.specs)
+    observations.extend(_scan_network(specs, settings, verifier, clock, progress, pool))
     observations.sort(key=lambda observation: observation.endpoint)
+    inventory = build_inventory(observations, inventory_pins(settings))
     return ScanResult(
         observations=tuple(observations),
-        inventory=build_inventory(observations, inventory_pins(settings)),
+        inventory=inventory,
+        sources=tuple(sourced.counts),
+        ct=findings_for(inventory, sourced.logged, sourced.ct_domains, clock())
+        if settings.sources.ct
+        else None,
     )
+
+
+def _require_something_to_scan(settings: Settings, config_path: Path) -> None:
+    if not settings.endpoints and not settings.files and not settings.sources.any_endpoints:
+        raise ConfigError(
+            f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured"
+            " (nor any [[sources.*]] that lists endpoints)"
+        )
 
 
 def _observe_files(
@@ -142,18 +168,19 @@ def _observe_files(
 
 
 def _scan_network(
+    specs: Sequence[EndpointSpec],
     settings: Settings,
     verifier: LazyVerifier,
     clock: Callable[[], datetime],
     progress: ProgressCallback | None,
     pool: WorkerPool | None,
 ) -> list[Observation]:
-    if not settings.endpoints:
+    if not specs:
         return []
     discovery = settings.discovery
     resolution = asyncio.run(
         resolve_endpoints(
-            endpoint_specs(settings),
+            specs,
             all_addresses=discovery.resolve_all_addresses,
             observed_at=clock(),
         )
@@ -215,8 +242,7 @@ def resolve_relative(path_text: str, config_path: Path) -> Path:
 def check_sources(settings: Settings, config_path: Path, environ: Mapping[str, str]) -> None:
     """Every configuration problem a scan would meet, found before anything is probed: no
     sources, an unreadable CA bundle, a PKCS#12 password variable that is not set."""
-    if not settings.endpoints and not settings.files:
-        raise ConfigError(f"{config_path}: endpoints: no [[endpoints]] or [[files]] configured")
+    _require_something_to_scan(settings, config_path)
     LazyVerifier(settings, config_path)
     for index, entry in enumerate(settings.files):
         pkcs12_password(entry, index, config_path, environ)

@@ -173,6 +173,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
+                _record_ct_findings(audit, settings, config_path, inventory, _at(now))
                 plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
                 _record_plan(audit, plan, facts, approved)
                 plan.raise_if_unsafe(limit, force)
@@ -261,6 +262,17 @@ def _both(
         watch(result)
 
     return both
+
+
+def _record_ct_findings(
+    audit: AuditLog, settings: Settings, config_path: Path, inventory: Inventory, now: datetime
+) -> None:
+    """Issued versus served, into the trail the auditor's report reads (`[[sources.ct]]`)."""
+    from ticketbridge.app.sources import ct_findings_of
+
+    findings = ct_findings_of(settings, config_path, inventory, now)
+    if findings is not None:
+        audit.ct_findings(findings)
 
 
 def _at(now: datetime | Callable[[], datetime]) -> datetime:

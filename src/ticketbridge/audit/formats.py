@@ -204,6 +204,12 @@ def render_md(report: Report) -> str:
         ),
         *_md_section(f"HSTS per endpoint ({len(report.hsts)})", _HSTS_COLUMNS, report.hsts),
     ]
+    if report.ct_findings:  # only where `[[sources.ct]]` recorded findings
+        lines += _md_section(
+            f"Certificate Transparency: issued versus served ({len(report.ct_findings)})",
+            _CT_COLUMNS,
+            report.ct_findings,
+        )
     return "\n".join(lines)
 
 
@@ -274,6 +280,16 @@ _HSTS_COLUMNS: Columns = (
     ("includeSubDomains", lambda entry: (entry["hsts"] or {}).get("include_subdomains")),
     ("preload", lambda entry: (entry["hsts"] or {}).get("preload")),
     ("HTTP status", lambda entry: (entry["hsts"] or {}).get("status")),
+)
+
+_CT_COLUMNS: Columns = (
+    ("Finding", lambda row: row["finding"]),
+    ("Certificate", lambda row: row["certificate_id"]),
+    ("Names", lambda row: row["names"]),
+    ("Serial", lambda row: row["serial"]),
+    ("Expires", lambda row: row["not_after"]),
+    ("Detail", lambda row: row["detail"]),
+    ("Observed", lambda row: row["time"]),
 )
 
 

@@ -48,6 +48,7 @@ from ticketbridge.infra.clock import utcnow
 
 if TYPE_CHECKING:  # the CLI imports this module for its error type: keep start-up light
     from ticketbridge.core.apply import ActionResult, ApplyReport
+    from ticketbridge.core.ctfindings import CtFindings
     from ticketbridge.core.exceptions import ExceptionStanding
     from ticketbridge.core.inventory import Inventory
 
@@ -134,6 +135,12 @@ class AuditLog:
     def observed(self, inventory: Inventory) -> None:
         """Write what this run saw: tracked certificates and the endpoints it could not probe."""
         self._append(records.OBSERVED, Observed(inventory).data())
+
+    def ct_findings(self, findings: CtFindings) -> None:
+        """Write what CT showed against what this run saw served (`[[sources.ct]]`)."""
+        from ticketbridge.audit.ct import CT_FINDINGS, ct_findings_data
+
+        self._append(CT_FINDINGS, ct_findings_data(findings))
 
     def intent(self, intent: Intent) -> int:
         """Write, and fsync, a write about to be made; its sequence number names it."""

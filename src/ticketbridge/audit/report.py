@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ticketbridge.audit.chain import REPAIR_EVENT, Entry, LogWalk, RecentRuns, Verification
+from ticketbridge.audit.ct import CT_FINDINGS, latest_ct_findings
 from ticketbridge.audit.intents import intent_changes
 from ticketbridge.audit.reportfacts import (
     STATUSES,
@@ -52,6 +53,7 @@ class Report:
     approvals: tuple[dict[str, Any], ...] = ()
     never_observed: tuple[dict[str, Any], ...] = ()
     hsts: tuple[dict[str, Any], ...] = ()
+    ct_findings: tuple[dict[str, Any], ...] = ()  # issued versus served, from the last run
 
     def statuses(self) -> dict[str, int]:
         """How many certificates ended the window in each status, every status named."""
@@ -59,6 +61,12 @@ class Report:
         return {status: counts.get(status, 0) for status in STATUSES}
 
     def as_dict(self) -> dict[str, Any]:
+        document = self._document()
+        if self.ct_findings:  # only where `[[sources.ct]]` recorded findings
+            document["ct_findings"] = list(self.ct_findings)
+        return document
+
+    def _document(self) -> dict[str, Any]:
         return {
             "generated_at": iso_z(self.generated_at),
             "window": {
@@ -154,6 +162,8 @@ class _Collector:
         self.log_began: str | None = None
         # What `intent_changes` needs, slimmed: intents and their answers around the window.
         self.intent_stream: list[dict[str, Any]] = []
+        # Issued versus served (`[[sources.ct]]`): a state, so only the window's last one counts.
+        self.ct_record: dict[str, Any] | None = None
 
     def add(self, entry: Entry) -> None:
         record, verified = entry.record, entry.verified
@@ -165,6 +175,8 @@ class _Collector:
             self.certificates.observed(record, verified)
             if in_window:
                 self.endpoints.observed(record)
+        elif event == CT_FINDINGS and in_window:
+            self.ct_record = dict(record)
         elif event == "action":
             self.certificates.action(record)
             if in_window:
@@ -320,6 +332,9 @@ def build_report(
         approvals=approvals(runs),
         never_observed=collector.endpoints.never_observed(),
         hsts=collector.endpoints.hsts(),
+        ct_findings=latest_ct_findings(
+            [collector.ct_record] if collector.ct_record else [], window.contains
+        ),
     )
 
 

@@ -163,6 +163,10 @@ def scan_command(
                     scan_report(result.inventory, now, settings.policy.hsts_min_max_age),
                     None if output is None else handle,
                 )
+                if result.sources or result.ct is not None:
+                    from ticketbridge.app.source_report import source_lines
+
+                    handle.write("\n".join(source_lines(result.sources, result.ct)) + "\n")
             return
         with output_to(output) as handle:
             write_scan(result, output_format, handle, iso_z(now), settings.policy.hsts_min_max_age)

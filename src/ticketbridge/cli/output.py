@@ -147,9 +147,24 @@ def write_scan(
         for index, certificate in enumerate(result.inventory.certificates):
             handle.write(",\n    " if index else "\n    ")
             handle.write(json.dumps(certificate_to_json(certificate), ensure_ascii=False))
-        handle.write("\n  ]\n}\n")
+        handle.write("\n  ]")
+        _write_sources(result, handle)
+        handle.write("\n}\n")
         return
     raise AssertionError(output_format)
+
+
+def _write_sources(result: ScanResult, handle: TextIO) -> None:
+    """`sources` (endpoints per source) and `ct` (issued versus served), when configured."""
+    if not result.sources and result.ct is None:
+        return
+    from ticketbridge.app.source_report import ct_to_json, sources_to_json
+
+    handle.write(
+        f',\n  "sources": {json.dumps(sources_to_json(result.sources), ensure_ascii=False)}'
+    )
+    if result.ct is not None:
+        handle.write(f',\n  "ct": {json.dumps(ct_to_json(result.ct), ensure_ascii=False)}')
 
 
 def emit(renderable: RenderableType) -> None:

@@ -65,6 +65,9 @@ class Endpoint:
     address: str
     sni: str | None
     protocol: Protocol = Protocol.TLS
+    # Where the endpoint was listed (`zone:zones/db.example.com`), None for `[[endpoints]]`. Not
+    # part of its identity: the same endpoint from two sources is one endpoint, probed once.
+    source: str | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:

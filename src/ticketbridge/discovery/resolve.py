@@ -27,6 +27,9 @@ class EndpointSpec:
     addresses: tuple[str, ...] = ()
     sni: str | None = None
     protocol: Protocol = Protocol.TLS
+    source: str | None = None  # where it was listed, when not in `[[endpoints]]`
+    # The name to resolve when it is not `host`: a zone's CNAME target outside the zone.
+    resolve_name: str | None = None
 
     @property
     def server_name(self) -> str | None:
@@ -49,6 +52,7 @@ def _endpoint(spec: EndpointSpec, address: str) -> Endpoint:
         address=address,
         sni=spec.server_name,
         protocol=spec.protocol,
+        source=spec.source,
     )
 
 
@@ -81,16 +85,17 @@ async def resolve_endpoints(
             to_resolve.append(spec)
 
     async def expand(spec: EndpointSpec) -> list[Endpoint] | Observation:
+        name = spec.resolve_name or spec.host
         async with gate:
             try:
-                addresses = await _addresses(spec.host, spec.port, all_addresses)
+                addresses = await _addresses(name, spec.port, all_addresses)
             except (socket.gaierror, UnicodeError) as exc:
                 message = getattr(exc, "strerror", None) or str(exc)
                 return Observation(
-                    endpoint=Endpoint(spec.host, spec.port, "", spec.server_name, spec.protocol),
+                    endpoint=_endpoint(spec, ""),
                     observed_at=observed_at,
                     status="error",
-                    error=ProbeError(ErrorKind.DNS, f"cannot resolve {spec.host}: {message}"),
+                    error=ProbeError(ErrorKind.DNS, f"cannot resolve {name}: {message}"),
                 )
         return [_endpoint(spec, address) for address in addresses]
 
