@@ -154,9 +154,24 @@ class WebhookSettings(_Section):
     secret: SecretStr = SecretStr("")
 
 
+class OpsgenieSettings(_Section):
+    api_key: SecretStr = SecretStr("")
+    api_key_env: str = ""  # or the name of the environment variable holding the key
+    url: str = "https://api.opsgenie.com"  # the EU instance: https://api.eu.opsgenie.com
+
+
+class SlackSettings(_Section):
+    webhook_url: SecretStr = SecretStr("")
+    webhook_url_env: str = ""  # or the name of the environment variable holding the URL
+
+
 class AlertsSettings(_Section):
     pagerduty: list[PagerDutySettings] = Field(default_factory=list)
     webhook: list[WebhookSettings] = Field(default_factory=list)
+    opsgenie: list[OpsgenieSettings] = Field(default_factory=list)
+    slack: list[SlackSettings] = Field(default_factory=list)
+    # Which sink took which page, so a page is never delivered twice (relative to the config).
+    ledger_path: str = "ticketbridge-alerts.json"
 
 
 class AuditSettings(_Section):
