@@ -104,6 +104,8 @@ class PolicySettings(_Section):
     keep_earlier_due_date: bool = False
     resolve_on_renewal: bool = True
     max_changes: Annotated[int, NOT_BOOL, Field(ge=0)] = 50
+    # Observations from --observations older than this are unobserved (SPEC "Shards").
+    max_observation_age_hours: Annotated[float, NOT_BOOL, Field(gt=0)] = 24
 
     @field_validator("timezone")
     @classmethod

@@ -112,15 +112,22 @@ def scan_command(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="K/N: only the endpoints of shard K of N (0 <= K < N)."),
+    ] = None,
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
     with errors_mapped(debug=state.debug), prefork() as pool:
-        from ticketbridge.app.gather import scan
+        from ticketbridge.app.sharding import scan_shard, shard_option
 
         settings = state.settings()
+        which = shard_option(shard)
         with progress_bar(enabled=True) as progress, run_deadline(settings.run.deadline):
-            result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
+            result = scan_shard(
+                settings, state.config_path, environment(), which, progress=progress, pool=pool
+            )
         now = utcnow()
         log.info(
             "scan finished",
