@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -264,6 +265,7 @@ def reconcile_command(
 ) -> None:
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
+    started = time.monotonic()
     with errors_mapped(debug=state.debug):
         from ticketbridge.cli.tables import apply_report, plan_report
 
@@ -279,7 +281,8 @@ def reconcile_command(
         if metrics_file is not None:
             from ticketbridge.app.metrics import write_metrics
 
-            write_metrics(metrics_file, outcome.observations, outcome)
+            duration = time.monotonic() - started
+            write_metrics(metrics_file, outcome.observations, outcome, duration=duration)
         if output_format is TableOrJson.json:
             json_out(outcome.as_dict())
         elif outcome.report is None:
