@@ -21,6 +21,8 @@ if $with_tests; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v openssl >/dev/null || need_apt+=(openssl)
   command -v ip >/dev/null || need_apt+=(iproute2)
+  # promtool checks and unit-tests deploy/prometheus/'s alerting rules.
+  command -v promtool >/dev/null || need_apt+=(prometheus)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
