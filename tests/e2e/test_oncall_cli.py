@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,7 +90,11 @@ def test_a_missing_key_variable_is_one_line_naming_the_key(
     opsgenie, slack = receivers
     write_pem(tmp_path / "root.pem", pki["root"])
     config = _config(tmp_path, server.port, opsgenie, slack)
-    result = run_cli("--config", str(config), "plan", env={"SLACK_HOOK": "x"}, cwd=tmp_path)
+    # `plan` needs no secret: it sends nothing. `reconcile` refuses before it scans.
+    planned = run_cli("--config", str(config), "plan", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert "page" in {action["kind"] for action in json.loads(planned.stdout)["actions"]}
+    result = run_cli("--config", str(config), "reconcile", env={"SLACK_HOOK": "x"}, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"ticketbridge: error: {config}: alerts.opsgenie[0].api_key_env: "

@@ -244,3 +244,18 @@ def test_an_unreadable_ledger_pages_rather_than_stays_silent(
     FanOutPager([_slack(slack)], DeliveryLedger(ledger_path)).send(TRIGGER)
     assert len(slack.messages) == 1
     assert json.loads(ledger_path.read_text())["version"] == 1
+
+
+def test_an_echoed_key_never_reaches_the_error(opsgenie: OpsgenieReceiver) -> None:
+    echo = f'{{"message": "bad key GenieKey {KEY}"}}'.encode()
+    opsgenie.faults.append(Answer(422, {"Content-Type": "application/json"}, echo))
+    with pytest.raises(PagerError, match="HTTP 422") as raised:
+        _opsgenie(opsgenie).send(TRIGGER)
+    assert KEY not in str(raised.value)
+
+
+def test_slack_errors_say_what_slack_said(slack: SlackReceiver) -> None:
+    slack.faults.append(Answer(410, {}, b"channel_is_archived"))
+    with pytest.raises(PagerError, match="HTTP 410: channel_is_archived"):
+        _slack(slack).send(TRIGGER)
+    assert len(slack.requests) == 1  # a 4xx is not retried

@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from ticketbridge.app.config import AlertsSettings, Settings, environment
 from ticketbridge.app.gather import resolve_relative
+from ticketbridge.core.plan import PageEvent
 from ticketbridge.core.ports import Pager
-from ticketbridge.errors import ConfigError
+from ticketbridge.errors import ConfigError, PagerError
 
 if TYPE_CHECKING:
     from ticketbridge.alerts.http import HttpSink
@@ -57,14 +58,27 @@ def sinks_of(alerts: AlertsSettings, environ: Mapping[str, str]) -> list[HttpSin
     return sinks
 
 
+class PlanOnlyPager:
+    """Sinks are configured, so pages are planned; a dry run sends nothing and needs no secret."""
+
+    def send(self, event: PageEvent) -> None:
+        raise PagerError("a dry run sends no page")
+
+
 def configured_pager(
-    settings: Settings, config_path: Path | None, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    config_path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> Pager | None:
     """Every configured sink behind one Pager with its delivery ledger, or None without sinks."""
     from ticketbridge.alerts import DeliveryLedger, FanOutPager
 
     if not any_sink(settings.alerts):
         return None
+    if dry_run:
+        return PlanOnlyPager()
     try:
         sinks = sinks_of(settings.alerts, environment() if environ is None else environ)
     except ConfigError as exc:

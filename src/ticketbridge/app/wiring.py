@@ -95,11 +95,14 @@ def lock_path(settings: Settings, config_path: Path) -> Path:
     return resolve_relative(settings.tickets.lock_path, config_path)
 
 
-def pager_of(settings: Settings, config_path: Path | None = None) -> Pager | None:
-    """The configured on-call sinks, or None when there are none (pages are then not planned)."""
+def pager_of(
+    settings: Settings, config_path: Path | None = None, *, dry_run: bool = False
+) -> Pager | None:
+    """The configured on-call sinks, or None when there are none (pages are then not planned).
+    A dry run plans pages without reading the sinks' secrets."""
     from ticketbridge.app.sinks import configured_pager
 
-    return configured_pager(settings, config_path)
+    return configured_pager(settings, config_path, dry_run=dry_run)
 
 
 def pager_from_settings(settings: AlertsSettings) -> Pager:

@@ -210,7 +210,7 @@ def _plan_or_apply(
             force=force,
             max_changes=max_changes,
             now=utcnow,  # read after the scan, which may take minutes
-            pager=pager_of(settings, state.config_path),
+            pager=pager_of(settings, state.config_path, dry_run=dry_run),
         )
 
 
