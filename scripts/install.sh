@@ -27,6 +27,8 @@ if $with_tests; then
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx-light)
   # named-checkzone: BIND's own judgement of the sample zones the zone source is tested on.
   command -v named-checkzone >/dev/null || need_apt+=(bind9-utils)
+  # promtool checks and unit-tests deploy/prometheus/'s alerting rules.
+  command -v promtool >/dev/null || need_apt+=(prometheus)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

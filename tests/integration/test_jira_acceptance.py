@@ -283,7 +283,9 @@ def test_sigkill_during_apply_never_leaves_a_duplicate(tmp_path: Path) -> None:
                 '[tickets]\nbackend = "jira"\n'
                 f'[jira]\nurl = "{fake.url}"\nproject = "OPS"\nemail = "{fake.email}"\n'
                 "requests_per_second = 1000\n"
-                f'[policy]\nmax_changes = 100\n[audit]\nlog_path = "{tmp_path / "audit.jsonl"}"\n'
+                # The world is observed at a fixed NOW: not aged out by the real clock.
+                "[policy]\nmax_changes = 100\nmax_observation_age_hours = 1e6\n"
+                f'[audit]\nlog_path = "{tmp_path / "audit.jsonl"}"\n'
             )
             env = {**os.environ, "TICKETBRIDGE_JIRA__TOKEN": fake.token}
             command = [sys.executable, "-m", "ticketbridge", "--config", str(config), "reconcile"]

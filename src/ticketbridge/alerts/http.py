@@ -64,6 +64,16 @@ class HttpSink:
     def headers(self, payload: bytes) -> dict[str, str]:
         return {"Content-Type": "application/json", "User-Agent": "ticketbridge"}
 
+    def target(self, event: PageEvent) -> str:
+        """Where this event is POSTed: one URL for every event, unless the vendor's API differs."""
+        return self.url
+
+    @property
+    def identity(self) -> str:
+        """A stable name for this sink across runs (kind and a digest of its URL, no secret)."""
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        return f"{type(self).__name__}:{digest}"
+
     def send(self, event: PageEvent) -> None:
         payload = json.dumps(self.body(event), ensure_ascii=False, separators=(",", ":")).encode()
         policy = RetryPolicy(
@@ -79,12 +89,13 @@ class HttpSink:
         # one open alert (Events API v2, "Alert De-Duplication"), and webhook receivers are told
         # to deduplicate on it (SPEC). Sending again after a lost answer is therefore allowed.
         retrier = Retrier(policy, _classify)
-        retrier.call(lambda: self._post(payload), safety=Safety.IDEMPOTENT, what=self.name)
+        url = self.target(event)
+        retrier.call(lambda: self._post(url, payload), safety=Safety.IDEMPOTENT, what=self.name)
 
-    def _post(self, payload: bytes) -> None:
+    def _post(self, url: str, payload: bytes) -> None:
         try:
             answer = post(
-                self.url,
+                url,
                 payload,
                 self.headers(payload),
                 deadline=self.timeout,

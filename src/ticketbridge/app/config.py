@@ -114,6 +114,8 @@ class PolicySettings(_Section):
     resolve_on_renewal: bool = True
     max_changes: Annotated[int, NOT_BOOL, Field(ge=0)] = 50
     hsts_min_max_age: Annotated[int, NOT_BOOL, Field(ge=0)] = 0  # seconds; 0: not checked
+    # Observations from --observations older than this are unobserved (SPEC "Shards").
+    max_observation_age_hours: Annotated[float, NOT_BOOL, Field(gt=0)] = 24
 
     @field_validator("timezone")
     @classmethod
@@ -167,9 +169,24 @@ class WebhookSettings(_Section):
     secret: SecretStr = SecretStr("")
 
 
+class OpsgenieSettings(_Section):
+    api_key: SecretStr = SecretStr("")
+    api_key_env: str = ""  # or the name of the environment variable holding the key
+    url: str = "https://api.opsgenie.com"  # the EU instance: https://api.eu.opsgenie.com
+
+
+class SlackSettings(_Section):
+    webhook_url: SecretStr = SecretStr("")
+    webhook_url_env: str = ""  # or the name of the environment variable holding the URL
+
+
 class AlertsSettings(_Section):
     pagerduty: list[PagerDutySettings] = Field(default_factory=list)
     webhook: list[WebhookSettings] = Field(default_factory=list)
+    opsgenie: list[OpsgenieSettings] = Field(default_factory=list)
+    slack: list[SlackSettings] = Field(default_factory=list)
+    # Which sink took which page, so a page is never delivered twice (relative to the config).
+    ledger_path: str = "ticketbridge-alerts.json"
 
 
 class AuditSettings(_Section):

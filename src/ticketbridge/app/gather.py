@@ -296,9 +296,10 @@ def gather(
     zone) can each report what only they can reach.
     """
     observations: list[Observation] = []
+    from ticketbridge.app.sharding import merged_shards, observation_paths
     from ticketbridge.errors import ObservationsFileError
 
-    for path in observation_files:
+    for path in observation_paths(observation_files):
         try:
             observations.extend(read_observations(path))
         except ObservationsFileError as exc:
@@ -314,7 +315,10 @@ def gather(
         current = newest.get(observation.endpoint)
         if current is None or observation.observed_at >= current.observed_at:
             newest[observation.endpoint] = observation
-    return sorted(newest.values(), key=lambda observation: observation.endpoint)
+    merged = list(newest.values())
+    if observation_files:  # made elsewhere: by shards, maybe long ago
+        merged = merged_shards(settings, merged, clock)
+    return sorted(merged, key=lambda observation: observation.endpoint)
 
 
 def read_observations(path: Path) -> list[Observation]:

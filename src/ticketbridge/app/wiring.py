@@ -112,24 +112,21 @@ def lock_path(settings: Settings, config_path: Path) -> Path:
     return resolve_relative(settings.tickets.lock_path, config_path)
 
 
-def pager_of(settings: Settings) -> Pager | None:
-    """The configured on-call sinks, or None when there are none (pages are then not planned)."""
-    if not settings.alerts.pagerduty and not settings.alerts.webhook:
-        return None
-    return pager_from_settings(settings.alerts)
+def pager_of(
+    settings: Settings, config_path: Path | None = None, *, dry_run: bool = False
+) -> Pager | None:
+    """The configured on-call sinks, or None when there are none (pages are then not planned).
+    A dry run plans pages without reading the sinks' secrets."""
+    from ticketbridge.app.sinks import configured_pager
+
+    return configured_pager(settings, config_path, dry_run=dry_run)
 
 
 def pager_from_settings(settings: AlertsSettings) -> Pager:
-    """Every configured sink behind one Pager: an event is delivered when every sink took it."""
+    """Every configured sink behind one Pager, without a ledger: an event is delivered when
+    every sink took it."""
     from ticketbridge.alerts import FanOutPager
-    from ticketbridge.alerts.http import HttpSink, PagerDutySink, WebhookSink
+    from ticketbridge.app.config_path import environment
+    from ticketbridge.app.sinks import sinks_of
 
-    sinks: list[HttpSink] = [
-        PagerDutySink(url=entry.url, routing_key=entry.routing_key.get_secret_value())
-        for entry in settings.pagerduty
-    ]
-    sinks.extend(
-        WebhookSink(url=entry.url, secret=entry.secret.get_secret_value())
-        for entry in settings.webhook
-    )
-    return FanOutPager(sinks)
+    return FanOutPager(sinks_of(settings, environment()))

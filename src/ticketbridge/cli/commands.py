@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -132,18 +133,25 @@ def scan_command(
         bool,
         typer.Option("--untrusted", help="Only certificates some endpoint serves untrusted."),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="K/N: only the endpoints of shard K of N (0 <= K < N)."),
+    ] = None,
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
     from ticketbridge.discovery.workers import prefork
 
     with errors_mapped(debug=state.debug), prefork() as pool:
-        from ticketbridge.app.gather import scan
+        from ticketbridge.app.sharding import scan_shard, shard_option
         from ticketbridge.app.views import ScanFilter
 
         settings = state.settings()
+        which = shard_option(shard)
         with progress_bar(enabled=True) as progress, run_deadline(settings.run.deadline):
-            result = scan(settings, state.config_path, environment(), progress=progress, pool=pool)
+            result = scan_shard(
+                settings, state.config_path, environment(), which, progress=progress, pool=pool
+            )
         now = utcnow()
         result = ScanFilter(expiring_within, name, untrusted).apply(result, now)
         log.info(
@@ -229,7 +237,7 @@ def _plan_or_apply(
             force=force,
             max_changes=max_changes,
             now=utcnow,  # read after the scan, which may take minutes
-            pager=pager_of(settings),
+            pager=pager_of(settings, state.config_path, dry_run=dry_run),
             approved=approved,
             on_result=on_result,
         )
@@ -293,6 +301,7 @@ def reconcile_command(
 ) -> None:
     """Apply the plan to the ticket system: create, correct, escalate, resolve, reopen."""
     state: AppState = ctx.obj
+    started = time.monotonic()
     with errors_mapped(debug=state.debug), saved.stale_reported(output_format):
         from ticketbridge.cli.tables import apply_report, plan_report
 
@@ -309,7 +318,8 @@ def reconcile_command(
         if metrics_file is not None:
             from ticketbridge.app.metrics import write_metrics
 
-            write_metrics(metrics_file, outcome.observations, outcome)
+            duration = time.monotonic() - started
+            write_metrics(metrics_file, outcome.observations, outcome, duration=duration)
         if output_format is TableOrJson.json:
             json_out(outcome.as_dict())
         elif outcome.report is None:

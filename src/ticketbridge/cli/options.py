@@ -55,8 +55,10 @@ ObservationsOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--observations",
-        help="JSONL from `scan --format jsonl` (repeatable), instead of a local scan.",
-        dir_okay=False,
+        help=(
+            "JSONL from `scan --format jsonl` (repeatable; a directory of *.jsonl or a glob),"
+            " instead of a local scan."
+        ),
     ),
 ]
 

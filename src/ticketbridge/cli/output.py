@@ -108,12 +108,29 @@ def output_to(path: Path | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
         return
+    # Written beside the target and renamed into place once complete: a reader (a merge of
+    # shards' observations, a collector) never sees half a file, and a run that dies leaves
+    # the previous file whole. The temporary name does not match `*.jsonl`.
+    if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: written in place
+        try:
+            direct = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+        with direct:
+            yield direct
+        return
+    partial = path.with_name(f".{path.name}.partial")
     try:
-        handle = path.open("w", encoding="utf-8")
+        handle = partial.open("w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
-    with handle:
-        yield handle
+    try:
+        with handle:
+            yield handle
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def write_scan(

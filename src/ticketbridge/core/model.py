@@ -40,6 +40,8 @@ class ErrorKind(StrEnum):
     RESET = "reset"
     UNREACHABLE = "unreachable"  # no route to the address: neither refused nor slow
     FILE = "file"  # a configured certificate file that could not be read or parsed
+    STALE = "stale"  # observed longer ago than policy.max_observation_age_hours
+    MISSING = "missing"  # its shard's scanner delivered no observations
 
 
 @lru_cache(maxsize=65536)
@@ -125,6 +127,14 @@ class Verifier(TypingProtocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Scanner:
+    """The scanner that made an observation: its host name and, when sharded, `K/N`."""
+
+    host: str
+    shard: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """What one probe of one endpoint saw at one time: facts and verdict, or a classified error."""
 
@@ -143,6 +153,7 @@ class Observation:
     strays: tuple[CertFacts, ...] = field(default=())
     # HTTPS endpoints only (SPEC `hsts`): read after the certificate, never part of its facts.
     hsts: Hsts | None = None
+    scanner: Scanner | None = None  # who observed it: SPEC "Shards"
 
     @property
     def ok(self) -> bool:
