@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -34,6 +33,7 @@ from ticketbridge.infra.retrying import (
     parse_retry_after,
 )
 from ticketbridge.infra.scrub import outside_detail, register_secret
+from ticketbridge.tickets.jira.deadline import Watchdog, WatchedAdapter
 from ticketbridge.tickets.jira.failures import (
     JiraPermanentError,
     JiraTransientError,
@@ -43,8 +43,10 @@ from ticketbridge.tickets.jira.failures import (
     odd,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
+from ticketbridge.tickets.jira.wire import MAX_BODY, ByteBudget, decoded, too_large
 
 __all__ = [
+    "ByteBudget",
     "Deployment",
     "JiraApi",
     "JiraPermanentError",
@@ -59,8 +61,6 @@ Sleep = Callable[[float], None]
 
 # How much of a body is read at a time while the per-request deadline is watched.
 _CHUNK: Final = 16_384
-# No answer ticketbridge asks for is anywhere near this: a larger one is refused, not buffered.
-MAX_BODY: Final = 64 * 1024 * 1024
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -107,13 +107,16 @@ class JiraApi:
         register_secret(options.token, user=options.email)
         self._lock = threading.Lock()
         self._session = requests.Session()
+        # Its connections hand their sockets to the per-request watchdog (deadline.py).
+        self._session.mount("https://", WatchedAdapter())
+        self._session.mount("http://", WatchedAdapter())
         self._session.headers.update(
             {
                 "Accept": "application/json",
                 "Content-Type": "application/json",
                 # Jira's XSRF check refuses some writes without it (the jira package sends it too).
                 "X-Atlassian-Token": "no-check",
-                # Only what _decoded undoes (requests would add br or zstd when installed).
+                # Only what wire.decoded undoes (requests would add br or zstd when installed).
                 "Accept-Encoding": "gzip, deflate",
             }
         )
@@ -204,6 +207,7 @@ class JiraApi:
         body: Any = None,
         verify: Callable[[], Any] | None = None,
         what: str,
+        budget: ByteBudget | None = None,
     ) -> Any:
         url = f"{self.url}/rest/api/{self.version}/{path}"
         return self._send(
@@ -215,6 +219,7 @@ class JiraApi:
             verify=verify,
             what=what,
             authorization=self._authorization(),
+            budget=budget,
         )
 
     def _send(
@@ -228,6 +233,7 @@ class JiraApi:
         verify: Callable[[], Any] | None,
         what: str,
         authorization: str | None,
+        budget: ByteBudget | None = None,
     ) -> Any:
         data = None if body is None else json.dumps(body)
         auth = _Authorization(authorization)
@@ -237,11 +243,13 @@ class JiraApi:
             log.debug("%s %s", method, url)
             try:
                 status, answer_headers, content = self._exchange(
-                    method, url, params=params, data=data, auth=auth
+                    method, url, params=params, data=data, auth=auth, budget=budget
                 )
             except requests.RequestException as exc:
                 raise self._translate(exc, what) from None
-            return self._answer(status, answer_headers, content, what)
+            return self._answer(
+                status, answer_headers, content, what, authenticated=authorization is not None
+            )
 
         return self._retrier.call(attempt, safety=safety, verify=verify, what=what)
 
@@ -253,14 +261,40 @@ class JiraApi:
         params: Mapping[str, Any] | None,
         data: str | None,
         auth: requests.auth.AuthBase,
+        budget: ByteBudget | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """One request, its body read in chunks against a wall-clock deadline.
+        """One request, connect to last byte, within `jira.timeout` of wall-clock time.
 
         `timeout` in requests bounds each socket read, not the call: a peer sending one byte a
-        second would hold it for ever. The deadline is `jira.timeout` for the whole exchange.
+        second, in its headers or its body, would hold it for ever. The watchdog shuts the
+        socket down at the deadline, which ends a read blocked in the headers too.
         """
         timeout = self.options.timeout
+        with Watchdog(timeout) as watchdog:
+            try:
+                return self._exchange_within(
+                    method, url, params=params, data=data, auth=auth, budget=budget
+                )
+            except requests.RequestException:
+                if watchdog.expired:
+                    raise requests.exceptions.ReadTimeout(
+                        f"no full answer within {timeout:g}s"
+                    ) from None
+                raise
+
+    def _exchange_within(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: str | None,
+        auth: requests.auth.AuthBase,
+        budget: ByteBudget | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        timeout = self.options.timeout
         deadline = time.monotonic() + timeout
+        cap = MAX_BODY if budget is None else max(1, min(MAX_BODY, budget.left))
         response = self._session.request(
             method,
             url,
@@ -290,12 +324,23 @@ class JiraApi:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-                if size > MAX_BODY:
-                    raise requests.exceptions.ContentDecodingError(f"more than {MAX_BODY:,} bytes")
+                if size > cap:
+                    raise too_large(budget, url)
             headers = dict(response.headers)
-            return response.status_code, headers, _decoded(headers, b"".join(chunks), what=url)
+            content = decoded(headers, b"".join(chunks), what=url, cap=cap, budget=budget)
+            if budget is not None:
+                budget.left -= len(content)
+            return response.status_code, headers, content
 
-    def _answer(self, status: int, headers: Mapping[str, str], content: bytes, what: str) -> Any:
+    def _answer(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        what: str,
+        *,
+        authenticated: bool = True,
+    ) -> Any:
         if 300 <= status < 400:
             raise JiraPermanentError(
                 f"{what}: Jira answered HTTP {status} (a redirect); API calls never follow "
@@ -303,7 +348,7 @@ class JiraApi:
                 status,
             )
         if status >= 400:
-            raise self._refusal(status, headers, content, what)
+            raise self._refusal(status, headers, content, what, authenticated=authenticated)
         if not content:
             return {}
         try:
@@ -312,9 +357,18 @@ class JiraApi:
             # A 2xx page that is not JSON (a proxy's login page, a captive portal) will not
             # become JSON by asking again: one line, now.
             raise odd(what, f"HTTP {status} without JSON") from None
+        except RecursionError:
+            # Deeply nested arrays: no answer Jira documents nests this deep.
+            raise odd(what, "JSON nested too deeply") from None
 
     def _refusal(
-        self, status: int, headers: Mapping[str, str], content: bytes, what: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        what: str,
+        *,
+        authenticated: bool = True,
     ) -> BackendError:
         detail = outside_detail(error_detail(status, headers, content).strip())
         if status == 429 or status >= 500:
@@ -327,9 +381,17 @@ class JiraApi:
                     f"{self._policy.max_retry_after:g}s: try again later"
                 )
             return JiraTransientError(message, Failure(True, retry_after=wait), status)
-        if status == 401:
+        if status == 401 and authenticated:
             return JiraPermanentError(
                 f"{what}: Jira refused the credentials (HTTP 401); check jira.email and jira.token",
+                status,
+            )
+        if status == 401:
+            # No credentials were sent: the site wants them even for this call (a site that
+            # hides serverInfo from anonymous callers); nothing is known about the token yet.
+            return JiraPermanentError(
+                f"{what}: Jira asks for credentials for this call (HTTP 401 without "
+                "credentials sent)",
                 status,
             )
         suffix = f": {detail}" if detail else ""
@@ -356,25 +418,3 @@ class JiraApi:
                 f"{what}: no answer within {self.options.timeout:g}s", Failure(True)
             )
         return JiraTransientError(f"{what}: {type(exc).__name__} talking to Jira", Failure(True))
-
-
-def _decoded(headers: Mapping[str, str], body: bytes, *, what: str) -> bytes:
-    """The body with its Content-Encoding (gzip or deflate) undone, at most MAX_BODY bytes."""
-    encoding = {k.lower(): v for k, v in headers.items()}.get("content-encoding", "")
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise requests.exceptions.ContentDecodingError(f"{what}: unsupported encoding {encoding}")
-    # gzip: a gzip header (wbits 16+); deflate: zlib-wrapped, or raw as some servers send it.
-    attempts = (16 + zlib.MAX_WBITS,) if "gzip" in encoding else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-    for wbits in attempts:
-        decoder = zlib.decompressobj(wbits)
-        try:
-            out = decoder.decompress(body, MAX_BODY)
-        except zlib.error:
-            continue
-        if decoder.unconsumed_tail:
-            raise requests.exceptions.ContentDecodingError(f"{what}: more than {MAX_BODY:,} bytes")
-        return out
-    raise requests.exceptions.ContentDecodingError(f"{what}: the body does not decode")
