@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -116,8 +117,9 @@ class PolicySettings(_Section):
 
 
 class RunSettings(_Section):
-    # Wall-clock seconds a whole scan, plan or reconcile may take (0: no deadline).
-    deadline: Annotated[float, Field(ge=0)] = 0.0
+    # Wall-clock seconds a whole scan, plan or reconcile may take (0: no deadline). An hour:
+    # what a scheduled job would choose, so a stuck peer never holds the lock until the next one.
+    deadline: Annotated[float, Field(ge=0)] = 3600.0
 
 
 class TicketsSettings(_Section):
@@ -142,6 +144,17 @@ class JiraSettings(_Section):
     ca_bundle: str = ""
     timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 30.0
     extra_fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _no_userinfo(cls, url: str) -> str:
+        # The value itself is never repeated: it may hold a password.
+        if "@" in urlsplit(url.strip()).netloc:
+            raise ValueError(
+                "must not carry a user name or password (user:password@); ticketbridge "
+                "authenticates with jira.email and jira.token"
+            )
+        return url
 
 
 class PagerDutySettings(_Section):

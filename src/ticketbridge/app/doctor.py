@@ -98,7 +98,10 @@ def _jira_checks(
     except ConfigError as exc:
         yield CheckResult("config", False, f"{config_path}: {exc}")
         return
-    yield CheckResult("config", True, f"{config_path}: Jira {jira.url}, project {jira.project}")
+    # The adapter's address: never a `user:password@` from the URL (issue 14).
+    yield CheckResult(
+        "config", True, f"{config_path}: Jira {system.api.url}, project {jira.project}"
+    )
     with system:
         yield from _jira_session_checks(settings, system)
 
@@ -117,7 +120,7 @@ def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterat
     yield CheckResult(
         "reachability", True, f"{info.get('serverTitle', 'Jira')} {info.get('version', '?')}"
     )
-    yield _tls_check(jira.url, jira.ca_bundle)
+    yield _tls_check(system.api.url, jira.ca_bundle)
     # Before the credentials: a deployment mismatch is why Jira would refuse them.
     yield _guarded("deployment", lambda: _deployment_check(jira.deployment, info, system))
     try:

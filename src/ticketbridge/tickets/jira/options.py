@@ -56,6 +56,8 @@ class JiraOptions:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"jira.url: {self.address!r} is not an http(s) URL")
+        if "@" in parts.netloc:
+            raise ConfigError("jira.url: must not carry a user name or password (user:password@)")
         if not self.project.strip():
             raise ConfigError('jira.project: required with tickets.backend = "jira"')
         if not self.token:
