@@ -214,3 +214,13 @@ def test_nested_json_in_a_marker_search_files_nothing() -> None:
             system.find_by_marker(new_ticket().certificate_id)
         assert peer.writes() == []
     assert json.dumps(answer.status)
+
+
+def test_a_deeply_nested_error_body_is_one_error() -> None:
+    refusal = Answer(400, nested(200_000), {"Content-Type": "application/json"})
+    with (
+        Hostile(lambda m, p, b: refusal) as peer,
+        system_for(peer.url) as system,
+        pytest.raises(BackendError, match="HTTP 400"),
+    ):
+        system.open_tickets()

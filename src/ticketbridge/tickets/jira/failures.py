@@ -53,7 +53,7 @@ def error_detail(status: int, headers: Mapping[str, str], content: bytes) -> str
     text = content.decode("utf-8", "replace")
     try:
         data = json.loads(text) if text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: quoted as text
         return text
     if not isinstance(data, dict):
         return text
