@@ -144,6 +144,9 @@ class JiraSettings(_Section):
     ca_bundle: str = ""
     timeout: Annotated[float, NOT_BOOL, Field(gt=0, le=600)] = 30.0
     extra_fields: dict[str, Any] = Field(default_factory=dict)
+    # Issue 14: how long a write may stay invisible to Jira's search (Cloud: seconds to
+    # minutes); an unseen create younger than this holds back another for its certificate.
+    index_lag_seconds: Annotated[float, NOT_BOOL, Field(ge=0, le=86_400)] = 300.0
 
     @field_validator("url")
     @classmethod

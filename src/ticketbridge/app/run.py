@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,23 @@ from ticketbridge.app.gather import gather, inventory_pins, resolve_relative, sc
 from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.wiring import lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
-from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
+from ticketbridge.audit.intents import (
+    JournaledPager,
+    JournaledTicketSystem,
+    recent_creates,
+    settle_open_intents,
+)
 from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
-from ticketbridge.core.ports import CompletesTrackedEndpoints, Pager, TicketSystem
+from ticketbridge.core.ports import (
+    CompletesTrackedEndpoints,
+    LagsBehindWrites,
+    Pager,
+    TicketSystem,
+)
 from ticketbridge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -131,12 +141,14 @@ def reconcile(
     now: datetime | Callable[[], datetime],
     pager: Pager | None = None,
     tickets: TicketSystem | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunOutcome:
     """Validate, lock, observe, plan, refuse an unsafe plan, apply (unless a dry run).
 
     The order is the point: a configuration or policy error is found in a second, not after
     a scan of the whole fleet, and a second run waiting on the lock never scans at all.
-    `now` may be a clock, read once the observations are in (a scan takes minutes).
+    `now` may be a clock, read once the observations are in (a scan takes minutes);
+    `clock` is what the audit trail and the index-lag rule read (tests simulate it).
     """
     policy = policy_of(settings, config_path)
     paging = pager is not None
@@ -149,12 +161,14 @@ def reconcile(
             return RunOutcome(inventory, plan, None, seen)
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
-            audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
+            log_path = resolve_relative(settings.audit.log_path, config_path)
+            audit = AuditLog(log_path) if clock is None else AuditLog(log_path, clock)
             audit.start_run(config_path=str(config_path), backend=settings.tickets.backend)
             report: ApplyReport | None = None
             try:
-                # Writes a past run made but could not record are settled first.
-                settle_intents(audit, backend)
+                # Writes a past run made but could not record are settled first, after the
+                # backend is told what recent runs created (its search may not show it yet).
+                held = _settled(audit, backend, audit.clock())
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
@@ -162,7 +176,7 @@ def reconcile(
                 plan.raise_if_unsafe(limit, force)
                 report = apply_plan(
                     plan,
-                    JournaledTicketSystem(backend, audit),
+                    JournaledTicketSystem(backend, audit, held=held),
                     JournaledPager(pager, audit) if pager is not None else None,
                     on_result=_scrubbed(audit.action),
                 )
@@ -175,6 +189,16 @@ def reconcile(
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen)
+
+
+def _settled(audit: AuditLog, backend: TicketSystem, now: datetime) -> dict[str, Any]:
+    """Settle past intents; the creates held back because their ticket may be unsearchable yet."""
+    if not isinstance(backend, LagsBehindWrites):
+        return settle_open_intents(audit, backend).held
+    lag = backend.index_lag
+    # Twice the lag: a create recorded late in a long run is still caught by the next one.
+    backend.remember_written(recent_creates(audit.path, now - timedelta(seconds=2 * lag)))
+    return settle_open_intents(audit, backend, now=now, index_lag=lag).held
 
 
 def _at(now: datetime | Callable[[], datetime]) -> datetime:

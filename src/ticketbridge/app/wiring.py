@@ -80,6 +80,7 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
         ca_bundle=jira.ca_bundle,
         timeout=jira.timeout,
         extra_fields=dict(jira.extra_fields),
+        index_lag_seconds=jira.index_lag_seconds,
     )
 
 

@@ -27,7 +27,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROWS", "Row", "find_row", "jackson_refusal", "violations"]
+__all__ = ["BEHAVIOURS", "ROWS", "Row", "find_row", "jackson_refusal", "violations"]
+
+# What the fake (and the hostile peers of tests/integration/test_jira_worse_day.py) do beyond
+# request shapes, each from the vendor's own documentation (issue 14).
+BEHAVIOURS: Mapping[str, str] = {
+    "INDEX_LAG": "developer.atlassian.com/cloud/jira/platform/search-and-reconcile: search/jql "
+    "has no read-after-write consistency by default; a write may show stale 'from a few seconds "
+    "to minutes'; `reconcileIssues` (at most 50 ids) makes the named issues current. A Data "
+    "Center cluster replicates its index between nodes asynchronously; a node 2-5 minutes "
+    "behind is a warning (confluence.atlassian.com/jirakb/healthcheck-cluster-index-"
+    "replication-738722192.html). GET issue by key reads the database: always current. "
+    "JiraFake(search_lag_seconds=...) ages by its injectable clock, on both flavours.",
+    "RATE_LIMIT": "developer.atlassian.com/cloud/jira/platform/rate-limiting: a 429 carries "
+    "Retry-After, 'how many seconds the app must wait before reissuing the request': a refusal, "
+    "not a write that may have landed.",
+    "SEARCH_PAGES": "CLOUD3 searchAndReconsileIssuesUsingJql, response SearchAndReconcileResults: "
+    "`nextPageToken` is null on the last page, `isLast` says whether it is; `maxResults` is the "
+    "most issues a page holds (DC api/2/search too). A page contradicting these is an error.",
+    "STATUS_CATEGORY": "CLOUD3 getTransitions: IssueTransition.to is StatusDetails, whose "
+    "statusCategory is a StatusCategory object (key, name, colorName).",
+}
 
 BOTH = ("cloud", "datacenter")
 

@@ -174,7 +174,10 @@ class JiraFake:
     Introspection: `state.issues` (key -> IssueRecord), `requests_log`, `write_count()`,
     `faults` (see faults.py). `search_lag=N` makes Cloud's /search/jql eventually consistent:
     an issue created or edited is invisible (or stale) to the next N searches unless the search
-    names its id in `reconcileIssues`.
+    names its id in `reconcileIssues`. `search_lag_seconds=S` does the same by the fake's
+    `clock` (inject one to simulate a 60 s lag without waiting), on both flavours: an issue
+    written at t shows in search (as before the write) until t + S, unless reconciled on
+    Cloud; a read by key is always current (contract.py, INDEX_LAG).
     """
 
     # Every fake started in this process, oldest first: the contract replay reads their logs.
@@ -192,6 +195,7 @@ class JiraFake:
         token: str = "fake-api-token",
         seed: int = 0,
         search_lag: int = 0,
+        search_lag_seconds: float = 0.0,
         transitions: Iterable[Transition] | None = None,
         projects: Iterable[Project] | None = None,
         users: Iterable[User] | None = None,
@@ -216,6 +220,7 @@ class JiraFake:
         self.email = email
         self.token = token
         self.search_lag = search_lag
+        self.search_lag_seconds = search_lag_seconds
         self.properties_supported = properties_supported
         self.deployment_type = deployment_type or ("Cloud" if self.is_cloud else "Server")
         self.version = version or ((1001, 0, 0) if self.is_cloud else (9, 12, 15))
@@ -1393,7 +1398,7 @@ class JiraFake:
         query, ctx, warnings = self._query(params["jql"], validate)
         start = _int(params["startAt"], 0, "startAt")
         limit = min(_int(params["maxResults"], 50, "maxResults"), 1000)
-        found = self._matching(self.state.issues.values(), query, ctx)
+        found = self._matching(self._indexed_view(set()), query, ctx)
         page = found[start : start + limit]
         body: dict[str, Any] = {
             "expand": "schema,names",
@@ -1472,6 +1477,14 @@ class JiraFake:
     # --- Cloud's eventually consistent search index -----------------------------------------
 
     def _mark_stale(self, key: str, before: IssueRecord | None) -> None:
+        if self.search_lag_seconds > 0:
+            until = self.clock() + dt.timedelta(seconds=self.search_lag_seconds)
+            entry = self._stale.get(key)
+            if entry is None:
+                self._stale[key] = [until, before]
+            else:
+                entry[0] = until  # still showing the oldest version the index had
+            return
         if not self.is_cloud or self.search_lag <= 0:
             return
         entry = self._stale.get(key)
@@ -1481,6 +1494,10 @@ class JiraFake:
             entry[0] = self.search_lag  # still showing the oldest version the index had
 
     def _indexed_view(self, reconcile: set[int]) -> list[IssueRecord]:
+        now = self.clock()
+        for key in [k for k, e in self._stale.items() if isinstance(e[0], dt.datetime)]:
+            if now >= self._stale[key][0]:
+                del self._stale[key]
         view = []
         for issue in self.state.issues.values():
             entry = self._stale.get(issue.key)
@@ -1492,6 +1509,8 @@ class JiraFake:
 
     def _age_index(self) -> None:
         for key in list(self._stale):
+            if isinstance(self._stale[key][0], dt.datetime):
+                continue  # ages by the clock (search_lag_seconds)
             self._stale[key][0] -= 1
             if self._stale[key][0] <= 0:
                 del self._stale[key]

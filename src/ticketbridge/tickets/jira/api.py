@@ -380,7 +380,14 @@ class JiraApi:
                     f"; Jira asked to wait {wait:,.0f}s, longer than the retry budget of "
                     f"{self._policy.max_retry_after:g}s: try again later"
                 )
-            return JiraTransientError(message, Failure(True, retry_after=wait), status)
+            # A 429 is a refusal: Atlassian's rate-limiting reference says to wait Retry-After
+            # "before reissuing the request" (developer.atlassian.com/cloud/jira/platform/
+            # rate-limiting), so a write refused with it is sent again without the marker
+            # searches that a failure which may have landed needs.
+            refused = status == 429
+            return JiraTransientError(
+                message, Failure(True, delivered=not refused, retry_after=wait), status
+            )
         if status == 401 and authenticated:
             return JiraPermanentError(
                 f"{what}: Jira refused the credentials (HTTP 401); check jira.email and jira.token",

@@ -35,6 +35,9 @@ class JiraOptions:
     ca_bundle: str = ""
     timeout: float = 30.0
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # How long a write may stay invisible to search (Cloud's index lags by seconds to
+    # minutes; a Data Center cluster's can too): an unseen create younger than this is held.
+    index_lag_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         # Callers may pass lists; the value stays immutable either way.
