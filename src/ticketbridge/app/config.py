@@ -147,6 +147,10 @@ class JiraSettings(_Section):
     # Issue 14: how long a write may stay invisible to Jira's search (Cloud: seconds to
     # minutes); an unseen create younger than this holds back another for its certificate.
     index_lag_seconds: Annotated[float, NOT_BOOL, Field(ge=0, le=86_400)] = 300.0
+    # Scoped API tokens (service accounts) call Atlassian's gateway for this site's cloud id
+    # ("discover": ask the site); links stay on `url`. The gateway is configurable for tests.
+    cloud_id: str = ""
+    gateway_url: str = "https://api.atlassian.com"
 
     @field_validator("url")
     @classmethod

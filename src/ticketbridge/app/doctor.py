@@ -129,7 +129,8 @@ def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterat
         yield CheckResult("credentials", False, str(exc))
         return
     who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
-    yield CheckResult("credentials", True, f"authenticated as {who}")
+    # Which kind of token (issue 14): a scoped one calls the gateway, a classic one the site.
+    yield CheckResult("credentials", True, f"authenticated as {who}, {system.api.token_kind}")
     try:
         project = system.api.get_json(f"project/{quote(jira.project, safe='')}")
         _jira_shaped(project, "key", "read the project")

@@ -81,6 +81,8 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
         timeout=jira.timeout,
         extra_fields=dict(jira.extra_fields),
         index_lag_seconds=jira.index_lag_seconds,
+        cloud_id=jira.cloud_id,
+        gateway_url=jira.gateway_url,
     )
 
 

@@ -45,6 +45,11 @@ BEHAVIOURS: Mapping[str, str] = {
     "SEARCH_PAGES": "CLOUD3 searchAndReconsileIssuesUsingJql, response SearchAndReconcileResults: "
     "`nextPageToken` is null on the last page, `isLast` says whether it is; `maxResults` is the "
     "most issues a page holds (DC api/2/search too). A page contradicting these is an error.",
+    "SCOPED_TOKENS": "support.atlassian.com/atlassian-cloud/kb/401-unauthorized-error-when-"
+    "service-account-accesses-jira-or-confluence-api: scoped API tokens (the only kind a service "
+    "account has) call https://api.atlassian.com/ex/jira/<cloudId>/{api}, NOT the site URL (401 "
+    "there); support.atlassian.com/jira/kb/retrieve-my-atlassian-sites-cloud-id: GET "
+    'https://<site>/_edge/tenant_info, without credentials, answers {"cloudId": ...}.',
     "STATUS_CATEGORY": "CLOUD3 getTransitions: IssueTransition.to is StatusDetails, whose "
     "statusCategory is a StatusCategory object (key, name, colorName).",
 }
@@ -153,6 +158,10 @@ ROWS: tuple[Row, ...] = (
         versions=("2",), bean="com.atlassian.jira.rest.v2.search.SearchRequestBean",
         limits={"startAt": (0, 2**31 - 1), "maxResults": (0, 2**31 - 1)}),
 )  # fmt: skip
+
+
+# Site paths outside /rest/api that ticketbridge calls (method, path suffix), see BEHAVIOURS.
+SITE_CALLS = (("GET", "/_edge/tenant_info"),)
 
 
 def find_row(flavour: str, method: str, path: str, version: str) -> Row | None:

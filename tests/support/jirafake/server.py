@@ -109,6 +109,8 @@ class RequestRecord:
         """What the cited contract table says is wrong with this request (nothing: [])."""
         if self.fault == "truncated":
             return []  # the sender was killed mid-body: no shape was sent
+        if (self.method, self.path) in contract.SITE_CALLS and self.body is None:
+            return []
         query = parse_qs(self.query, keep_blank_values=True)
         return contract.violations(
             self.flavour, self.method, self.api_path, self.version, query, self.body
@@ -208,6 +210,8 @@ class JiraFake:
         priority_scheme: Iterable[str] = (),
         omit_is_last: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
+        cloud_id: str = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0",
+        scoped_token: bool = False,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
             raise ValueError(f"flavour must be 'cloud' or 'datacenter', not {flavour!r}")
@@ -228,6 +232,10 @@ class JiraFake:
         self.browse_users = browse_users
         self.priority_scheme = list(priority_scheme)
         self.omit_is_last = omit_is_last
+        # Cloud's gateway for scoped tokens (contract.BEHAVIOURS["SCOPED_TOKENS"]): the same
+        # API under /ex/jira/<cloud_id>; a scoped token is refused on the site's own paths.
+        self.cloud_id = cloud_id
+        self.scoped_token = scoped_token
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -381,6 +389,12 @@ class JiraFake:
     def _dispatch(
         self, method: str, path: str, query: str, headers: Mapping[str, str], raw_body: bytes
     ) -> _Response:
+        if self.is_cloud and method == "GET" and path == f"{self.context_path}/_edge/tenant_info":
+            return _Response(200, {"cloudId": self.cloud_id})
+        gateway = f"/ex/jira/{self.cloud_id}/"
+        via_gateway = self.is_cloud and path.startswith(gateway)
+        if via_gateway:
+            path = f"{self.context_path}/{path[len(gateway) :]}"
         prefix = f"{self.context_path}/rest/api/"
         if not path.startswith(prefix):
             return _error(404, [f"null for uri: {self.url}{path}"])
@@ -390,6 +404,8 @@ class JiraFake:
         if version not in (("2", "3") if self.is_cloud else ("2",)):
             return _error(404, [f"null for uri: {self.url}{path}"])
         user = self._authenticate(headers.get("authorization"))
+        if self.scoped_token and not via_gateway:
+            user = None  # a scoped token works through the gateway only
         if user is None and not (rest == "serverInfo" and not headers.get("authorization")):
             response = _error(401, [NOT_AUTHENTICATED])
             response.headers["WWW-Authenticate"] = (

@@ -20,7 +20,6 @@ from typing import Any, Final, Literal
 import requests
 import requests.auth
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError
 
 from ticketbridge.errors import BackendError
 from ticketbridge.infra.clock import utcnow
@@ -30,20 +29,33 @@ from ticketbridge.infra.retrying import (
     Retrier,
     RetryPolicy,
     Safety,
-    parse_retry_after,
 )
-from ticketbridge.infra.scrub import outside_detail, register_secret
+from ticketbridge.infra.scrub import register_secret
 from ticketbridge.tickets.jira.deadline import Watchdog, WatchedAdapter
 from ticketbridge.tickets.jira.failures import (
     JiraPermanentError,
     JiraTransientError,
     classify,
-    error_detail,
     expect_object,
     odd,
+    refusal,
+)
+from ticketbridge.tickets.jira.gateway import (
+    DISCOVER,
+    check_cloud_id,
+    cloud_id_from,
+    gateway_base,
+    token_kind,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
-from ticketbridge.tickets.jira.wire import MAX_BODY, ByteBudget, decoded, too_large
+from ticketbridge.tickets.jira.wire import (
+    MAX_BODY,
+    ByteBudget,
+    ExactAuthorization,
+    decoded,
+    never_sent,
+    too_large,
+)
 
 __all__ = [
     "ByteBudget",
@@ -63,26 +75,6 @@ Sleep = Callable[[float], None]
 _CHUNK: Final = 16_384
 
 
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never established, so the request cannot have arrived."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
-
-
-class _Authorization(requests.auth.AuthBase):
-    """Exactly this Authorization header, or none: given explicitly, it keeps requests from
-    adding credentials of its own from ~/.netrc (which it does when a request has no auth)."""
-
-    def __init__(self, value: str | None) -> None:
-        self._value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.pop("Authorization", None)
-        if self._value is not None:
-            request.headers["Authorization"] = self._value
-        return request
-
-
 class JiraApi:
     """Requests to one Jira site under one retry policy, one pacer and one deadline each."""
 
@@ -95,8 +87,11 @@ class JiraApi:
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         options.check()
+        check_cloud_id(options.cloud_id)
         self.options = options
+        # The site: links for people and serverInfo. API calls go to `api_base()`.
         self.url = options.address.rstrip("/")
+        self._base: str | None = None if options.cloud_id else self.url
         self._clock = clock
         self._policy = retry_policy or RetryPolicy()
         self._retrier = Retrier(self._policy, classify, clock=clock, sleep=sleep)
@@ -139,10 +134,12 @@ class JiraApi:
             known = self._deployment
         if known is not None:
             return known
-        if self.options.deployment == "auto":
+        if self.options.cloud_id:
+            detected: Deployment = "cloud"  # only Cloud has cloud ids and scoped tokens
+        elif self.options.deployment == "auto":
             kind = str(self.server_info().get("deploymentType", "")).lower()
             # Data Center nodes report "Server" (or "DataCenter"); only Cloud says "Cloud".
-            detected: Deployment = "cloud" if kind == "cloud" else "datacenter"
+            detected = "cloud" if kind == "cloud" else "datacenter"
         else:
             detected = self.options.deployment
         if detected == "cloud" and not self.options.email:
@@ -166,6 +163,30 @@ class JiraApi:
         if self.cloud:
             return f"Basic {self._basic}"
         return f"Bearer {self.options.token}"
+
+    def api_base(self) -> str:
+        """Where REST calls go: the site, or the gateway for a scoped token (gateway.py)."""
+        if self._base is None:
+            cloud_id = self.options.cloud_id
+            if cloud_id == DISCOVER:
+                what = "discover the cloud id of the site"
+                answer = self._send(
+                    "GET",
+                    f"{self.url}/_edge/tenant_info",
+                    params=None,
+                    body=None,
+                    safety=Safety.READ,
+                    verify=None,
+                    what=what,
+                    authorization=None,
+                )
+                cloud_id = cloud_id_from(answer, what)
+            self._base = gateway_base(self.options.gateway_url, cloud_id)
+        return self._base
+
+    @property
+    def token_kind(self) -> str:
+        return token_kind(self.cloud, self.options.cloud_id, self.api_base())
 
     # -- what doctor asks ------------------------------------------------------------------------
 
@@ -209,7 +230,7 @@ class JiraApi:
         what: str,
         budget: ByteBudget | None = None,
     ) -> Any:
-        url = f"{self.url}/rest/api/{self.version}/{path}"
+        url = f"{self.api_base()}/rest/api/{self.version}/{path}"
         return self._send(
             method,
             url,
@@ -236,7 +257,7 @@ class JiraApi:
         budget: ByteBudget | None = None,
     ) -> Any:
         data = None if body is None else json.dumps(body)
-        auth = _Authorization(authorization)
+        auth = ExactAuthorization(authorization)
 
         def attempt() -> Any:
             self._pacer.acquire()
@@ -348,7 +369,17 @@ class JiraApi:
                 status,
             )
         if status >= 400:
-            raise self._refusal(status, headers, content, what, authenticated=authenticated)
+            raise refusal(
+                status,
+                headers,
+                content,
+                what,
+                authenticated=authenticated,
+                now=self._clock(),
+                max_retry_after=self._policy.max_retry_after,
+                # A classic-token client on Cloud: a 401 may be a scoped token (gateway.py).
+                scoped_hint=self._deployment == "cloud" and not self.options.cloud_id,
+            )
         if not content:
             return {}
         try:
@@ -361,49 +392,6 @@ class JiraApi:
             # Deeply nested arrays: no answer Jira documents nests this deep.
             raise odd(what, "JSON nested too deeply") from None
 
-    def _refusal(
-        self,
-        status: int,
-        headers: Mapping[str, str],
-        content: bytes,
-        what: str,
-        *,
-        authenticated: bool = True,
-    ) -> BackendError:
-        detail = outside_detail(error_detail(status, headers, content).strip())
-        if status == 429 or status >= 500:
-            wait = parse_retry_after(headers, self._clock())
-            reason = "rate limited" if status == 429 else "Jira failed"
-            message = f"{what}: {reason} (HTTP {status}){': ' + detail if detail else ''}"
-            if wait is not None and wait > self._policy.max_retry_after:
-                message += (
-                    f"; Jira asked to wait {wait:,.0f}s, longer than the retry budget of "
-                    f"{self._policy.max_retry_after:g}s: try again later"
-                )
-            # A 429 is a refusal: Atlassian's rate-limiting reference says to wait Retry-After
-            # "before reissuing the request" (developer.atlassian.com/cloud/jira/platform/
-            # rate-limiting), so a write refused with it is sent again without the marker
-            # searches that a failure which may have landed needs.
-            refused = status == 429
-            return JiraTransientError(
-                message, Failure(True, delivered=not refused, retry_after=wait), status
-            )
-        if status == 401 and authenticated:
-            return JiraPermanentError(
-                f"{what}: Jira refused the credentials (HTTP 401); check jira.email and jira.token",
-                status,
-            )
-        if status == 401:
-            # No credentials were sent: the site wants them even for this call (a site that
-            # hides serverInfo from anonymous callers); nothing is known about the token yet.
-            return JiraPermanentError(
-                f"{what}: Jira asks for credentials for this call (HTTP 401 without "
-                "credentials sent)",
-                status,
-            )
-        suffix = f": {detail}" if detail else ""
-        return JiraPermanentError(f"{what}: Jira answered HTTP {status}{suffix}", status)
-
     def _translate(self, exc: requests.RequestException, what: str) -> BackendError:
         if isinstance(exc, requests.exceptions.SSLError):
             return JiraPermanentError(
@@ -415,7 +403,7 @@ class JiraApi:
                 f"{what}: timed out connecting to {self.url}", Failure(True, delivered=False)
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
-            if _never_sent(exc):
+            if never_sent(exc):
                 return JiraTransientError(
                     f"{what}: cannot connect to {self.url}", Failure(True, delivered=False)
                 )

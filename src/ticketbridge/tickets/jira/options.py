@@ -38,6 +38,9 @@ class JiraOptions:
     # How long a write may stay invisible to search (Cloud's index lags by seconds to
     # minutes; a Data Center cluster's can too): an unseen create younger than this is held.
     index_lag_seconds: float = 300.0
+    # Scoped tokens (service accounts): API calls via the gateway (tickets/jira/gateway.py).
+    cloud_id: str = ""
+    gateway_url: str = "https://api.atlassian.com"
 
     def __post_init__(self) -> None:
         # Callers may pass lists; the value stays immutable either way.
@@ -61,6 +64,11 @@ class JiraOptions:
             raise ConfigError(f"jira.url: {self.address!r} is not an http(s) URL")
         if "@" in parts.netloc:
             raise ConfigError("jira.url: must not carry a user name or password (user:password@)")
+        gateway = urlsplit(self.gateway_url)
+        if gateway.scheme not in ("http", "https") or not gateway.hostname or "@" in gateway.netloc:
+            raise ConfigError("jira.gateway_url: not an http(s) URL without userinfo")
+        if self.cloud_id and self.deployment == "datacenter":
+            raise ConfigError("jira.cloud_id: only Jira Cloud has one (deployment is datacenter)")
         if not self.project.strip():
             raise ConfigError('jira.project: required with tickets.backend = "jira"')
         if not self.token:

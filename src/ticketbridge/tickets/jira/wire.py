@@ -1,4 +1,5 @@
-"""Answers off the wire: the size bounds (one answer, a search's pages together), content decoding."""
+"""Requests and answers on the wire: exact credentials, the size bounds (one answer, a search's
+pages together), content decoding, and whether a failed request can have arrived."""
 
 from __future__ import annotations
 
@@ -7,13 +8,35 @@ from collections.abc import Mapping
 from typing import Final
 
 import requests
+import requests.auth
+from urllib3.exceptions import ConnectTimeoutError
 
 from ticketbridge.tickets.jira.failures import JiraPermanentError
 
-__all__ = ["MAX_BODY", "ByteBudget", "decoded", "too_large"]
+__all__ = ["MAX_BODY", "ByteBudget", "ExactAuthorization", "decoded", "never_sent", "too_large"]
 
 # No answer ticketbridge asks for is anywhere near this: a larger one is refused, not buffered.
 MAX_BODY: Final = 64 * 1024 * 1024
+
+
+def never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established, so the request cannot have arrived."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
+
+
+class ExactAuthorization(requests.auth.AuthBase):
+    """Exactly this Authorization header, or none: given explicitly, it keeps requests from
+    adding credentials of its own from ~/.netrc (which it does when a request has no auth)."""
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        if self._value is not None:
+            request.headers["Authorization"] = self._value
+        return request
 
 
 class ByteBudget:
