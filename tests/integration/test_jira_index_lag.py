@@ -161,7 +161,8 @@ def test_many_runs_with_lost_answers_and_a_lagging_index_never_duplicate(
     rng = random.Random(seed)
     world.fake.faults.reseed(seed)
     # Every seed loses at least its first create answer; the rest at random.
-    first = rng.choice([("drop", "after"), ("drop", "before"), (503, "after")])
+    losses: list[tuple[int | str, str]] = [("drop", "after"), ("drop", "before"), (503, "after")]
+    first = rng.choice(losses)
     world.fake.faults.add(
         FaultRule(effect=first[0], method="POST", path=r"/issue$", when=first[1], retry_after=0)
     )
