@@ -151,6 +151,8 @@ class JiraSettings(_Section):
     # ("discover": ask the site); links stay on `url`. The gateway is configurable for tests.
     cloud_id: str = ""
     gateway_url: str = "https://api.atlassian.com"
+    # Data Center's text-field limit, configurable there (jira.text.field.character.limit).
+    max_text_length: Annotated[int, NOT_BOOL, Field(ge=1_000, le=10_000_000)] = 32_767
 
     @field_validator("url")
     @classmethod

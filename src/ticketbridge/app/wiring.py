@@ -83,6 +83,7 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
         index_lag_seconds=jira.index_lag_seconds,
         cloud_id=jira.cloud_id,
         gateway_url=jira.gateway_url,
+        max_text_length=jira.max_text_length,
     )
 
 

@@ -50,6 +50,10 @@ BEHAVIOURS: Mapping[str, str] = {
     "account has) call https://api.atlassian.com/ex/jira/<cloudId>/{api}, NOT the site URL (401 "
     "there); support.atlassian.com/jira/kb/retrieve-my-atlassian-sites-cloud-id: GET "
     'https://<site>/_edge/tenant_info, without credentials, answers {"cloudId": ...}.',
+    "TEXT_LIMIT": "Jira Data Center administration, 'Configuring advanced settings': "
+    "jira.text.field.character.limit (default 32,767) bounds text fields and is configurable; Cloud's 32,767 (CLOUD3 createIssue, 'The entered text is "
+    "too long') does not say whether it counts the text or the ADF document it receives, so "
+    "JiraFake(limit_counts_adf=True) counts the document.",
     "STATUS_CATEGORY": "CLOUD3 getTransitions: IssueTransition.to is StatusDetails, whose "
     "statusCategory is a StatusCategory object (key, name, colorName).",
 }

@@ -212,6 +212,8 @@ class JiraFake:
         clock: Callable[[], dt.datetime] | None = None,
         cloud_id: str = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0",
         scoped_token: bool = False,
+        text_limit: int = MAX_TEXT,
+        limit_counts_adf: bool = False,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
             raise ValueError(f"flavour must be 'cloud' or 'datacenter', not {flavour!r}")
@@ -236,6 +238,10 @@ class JiraFake:
         # API under /ex/jira/<cloud_id>; a scoped token is refused on the site's own paths.
         self.cloud_id = cloud_id
         self.scoped_token = scoped_token
+        # contract.BEHAVIOURS["TEXT_LIMIT"]: DC's limit is a setting; whether Cloud counts the
+        # text or the ADF document is undocumented, so the stricter reading is on offer.
+        self.text_limit = text_limit
+        self.limit_counts_adf = limit_counts_adf
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -988,8 +994,9 @@ class JiraFake:
             if not isinstance(value, str):
                 raise _field_error(name, "Operation value must be a string")
             text = value
-        if len(text) > MAX_TEXT:
-            raise _field_error(name, "The entered text is too long. It exceeds the allowed limit of 32,767 characters.")  # fmt: skip
+        measured = len(json.dumps(value, ensure_ascii=False)) if version == "3" and self.limit_counts_adf else len(text)  # fmt: skip
+        if measured > self.text_limit:
+            raise _field_error(name, f"The entered text is too long. It exceeds the allowed limit of {self.text_limit:,} characters.")  # fmt: skip
         return text
 
     def _user_ref(self, name: str, value: Any) -> str | None:

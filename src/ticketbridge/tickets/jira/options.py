@@ -41,6 +41,8 @@ class JiraOptions:
     # Scoped tokens (service accounts): API calls via the gateway (tickets/jira/gateway.py).
     cloud_id: str = ""
     gateway_url: str = "https://api.atlassian.com"
+    # Data Center's text-field limit is a setting (jira.text.field.character.limit).
+    max_text_length: int = 32_767
 
     def __post_init__(self) -> None:
         # Callers may pass lists; the value stays immutable either way.

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from ticketbridge.core.model import MARKER_LABEL, MARKER_PREFIX, Ticket, marker_label
 from ticketbridge.core.ports import (
+    MAX_DESCRIPTION,
     Comment,
     NewTicket,
     TicketEdit,
@@ -201,19 +202,18 @@ class JiraTicketSystem:
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         evidence = evidence_value({"certificate_id": ticket.certificate_id, **ticket.evidence})
-        cloud = self.api.cloud
         person = None if assignee is None else self._users.reference(assignee)
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
             evidence[INTENDED_ASSIGNEE] = assignee
             comment = f"{comment}\n\n{unassigned_note(assignee)}"
-        comment_body = rich(comment, "comment", cloud)
+        comment_body = self._rich(comment, "comment")
         fields: dict[str, Any] = {
             **self._options.extra_fields,
             "project": {"key": self._options.project},
             "issuetype": {"name": self._options.issue_type},
             "summary": summary,
-            "description": rich(ticket.description, "description", cloud, cut=True),
+            "description": self._rich(ticket.description, "description", cut=True),
             "duedate": ticket.due_date.isoformat(),
             "labels": list(labels),
         }
@@ -263,9 +263,7 @@ class JiraTicketSystem:
         elif assignee is not None:
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
             comment = f"{comment}\n\n{unassigned_note(assignee)}"
-        update: dict[str, Any] = {
-            "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
-        }
+        update: dict[str, Any] = {"comment": [{"add": {"body": self._rich(comment, "comment")}}]}
         if labels:
             update["labels"] = [{"add": label} for label in labels]
         if evidence is not None:
@@ -286,12 +284,12 @@ class JiraTicketSystem:
         return self._fetch(key)
 
     def add_comment(self, key: str, body: str) -> None:
-        post_comment(self.api, key, rich(body, "comment", self.api.cloud), body)
+        post_comment(self.api, key, self._rich(body, "comment"), body)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         if target not in ("done", "reopen"):
             raise JiraPermanentError(f"unknown transition {target!r}")
-        body_text = rich(comment, "comment", self.api.cloud)
+        body_text = self._rich(comment, "comment")
         before = self._fetch(key)
         if target == "done" and not before.is_open:
             raise JiraPermanentError(f"{key} is already {before.status}")
@@ -377,6 +375,12 @@ class JiraTicketSystem:
         return ticket
 
     # -- writing ---------------------------------------------------------------------------------
+
+    def _rich(self, text: str, name: str, *, cut: bool = False) -> Any:
+        """Rich text within the limit: Cloud's fixed one, or Data Center's configured one."""
+        cloud = self.api.cloud
+        limit = MAX_DESCRIPTION if cloud else self._options.max_text_length
+        return rich(text, name, cloud, cut=cut, limit=limit)
 
     def _moved(self, key: str, target: TransitionTarget) -> bool | None:
         ticket = self._fetch(key)
