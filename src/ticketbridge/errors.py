@@ -83,6 +83,11 @@ class PermanentBackendError(BackendError):
     """Retrying will not help: bad credentials, missing permission, invalid field."""
 
 
+class WriteOutcomeUnknown(TransientBackendError):
+    """A write that may have landed though its answer was lost, and no search could find it
+    yet: it is never sent again in the same run; its intent stays open for the next run."""
+
+
 class PagerError(TicketbridgeError):
     """An on-call sink refused or could not be reached; the message is safe to print."""
 

@@ -43,7 +43,10 @@ def expiring(host: str) -> Observation:
     )
 
 
-def reconcile(tmp_path: Path, url: str, *extra: str) -> Any:
+TOKEN_ENV = {"TICKETBRIDGE_JIRA__TOKEN": TOKEN}
+
+
+def reconcile(tmp_path: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> Any:
     observations = tmp_path / "observations.jsonl"
     observations.write_text("".join(observations_jsonl([expiring("app.example.com")])))
     config = tmp_path / "ticketbridge.toml"
@@ -60,7 +63,7 @@ def reconcile(tmp_path: Path, url: str, *extra: str) -> Any:
         "reconcile",
         "--observations",
         str(observations),
-        env={"TICKETBRIDGE_JIRA__TOKEN": TOKEN},
+        env=TOKEN_ENV | (env or {}),
         cwd=tmp_path,
     )
 
@@ -136,15 +139,33 @@ def test_a_token_echoed_back_in_any_case_is_never_printed(tmp_path: Path) -> Non
     assert TOKEN.lower() not in (tmp_path / "audit.jsonl").read_text().lower()
 
 
-def test_a_password_in_the_jira_url_is_neither_sent_nor_printed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_a_password_in_the_jira_url_is_refused_at_load_and_never_printed(
+    tmp_path: Path, where: str
+) -> None:
+    """Issue 14: userinfo in jira.url is a configuration error (one line naming the key, exit
+    2), before any request, in `reconcile` and `doctor` (text and JSON) alike."""
     with Hostile(serve(jira_json({"errorMessages": ["no"]}, 400))) as peer:
         url = peer.url.replace("http://", "http://bot:pa55word-XYZ@")
-        result = reconcile(tmp_path, url)
-        sent = [seen.authorization for seen in peer.seen]
-    assert result.returncode == 1
-    assert "pa55word" not in result.stdout + result.stderr
-    assert "pa55word" not in (tmp_path / "audit.jsonl").read_text()
-    assert sent == [f"Bearer {TOKEN}"]  # the token, never the URL's userinfo
+        env = {"TICKETBRIDGE_JIRA__URL": url} if where == "environment" else {}
+        result = reconcile(tmp_path, peer.url if env else url, env=env)
+        config = str(tmp_path / "ticketbridge.toml")
+        doctors = [
+            run_cli("--config", config, "doctor", *fmt, cwd=tmp_path, env=env | TOKEN_ENV)
+            for fmt in ((), ("--format", "json"))
+        ]
+        sent = list(peer.seen)
+    assert sent == []
+    for outcome in (result, *doctors):
+        printed = outcome.stdout + outcome.stderr
+        assert "pa55word" not in printed
+        assert outcome.returncode == 2, printed
+        assert "jira.url" in printed and "user name or password" in printed
+    assert "jira.url" in one_line(result.stderr)
+    assert (
+        not (tmp_path / "audit.jsonl").exists()
+        or "pa55word" not in (tmp_path / "audit.jsonl").read_text()
+    )
 
 
 def test_an_error_page_is_cut_to_one_short_inert_line(tmp_path: Path) -> None:

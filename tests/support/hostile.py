@@ -27,6 +27,7 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     byte_pause: float = 0.0  # seconds between body bytes: a slowloris when > 0
+    header_pause: float = 0.0  # seconds between bytes of the status line and headers
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             Seen(self.command, self.path, body, self.headers.get("Authorization", ""))
         )
         answer = hostile.script(self.command, self.path, body)
+        if answer.header_pause > 0:
+            self._trickle_headers(answer)
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
@@ -107,6 +111,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(answer.body[index : index + 1])
                 self.wfile.flush()
                 time.sleep(answer.byte_pause)
+
+    def _trickle_headers(self, answer: Answer) -> None:
+        head = f"HTTP/1.1 {answer.status} OK\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in answer.headers.items()
+        )
+        head += "X-Padding: " + "x" * 200 + f"\r\nContent-Length: {len(answer.body)}\r\n\r\n"
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            for byte in (head.encode() + answer.body)[:-1]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(answer.header_pause)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

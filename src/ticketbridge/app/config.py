@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -128,8 +129,9 @@ class PolicySettings(_Section):
 
 
 class RunSettings(_Section):
-    # Wall-clock seconds a whole scan, plan or reconcile may take (0: no deadline).
-    deadline: Annotated[float, Field(ge=0)] = 0.0
+    # Wall-clock seconds a whole scan, plan or reconcile may take (0: no deadline). An hour:
+    # what a scheduled job would choose, so a stuck peer never holds the lock until the next one.
+    deadline: Annotated[float, Field(ge=0)] = 3600.0
 
 
 class TicketsSettings(_Section):
@@ -157,6 +159,26 @@ class JiraSettings(_Section):
     # Jira REST JSON a project's screens require: on create, and per transition name.
     create_fields: dict[str, Any] = Field(default_factory=dict)
     transition_fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Issue 14: how long a write may stay invisible to Jira's search (Cloud: seconds to
+    # minutes); an unseen create younger than this holds back another for its certificate.
+    index_lag_seconds: Annotated[float, NOT_BOOL, Field(ge=0, le=86_400)] = 300.0
+    # Scoped API tokens (service accounts) call Atlassian's gateway for this site's cloud id
+    # ("discover": ask the site); links stay on `url`. The gateway is configurable for tests.
+    cloud_id: str = ""
+    gateway_url: str = "https://api.atlassian.com"
+    # Data Center's text-field limit, configurable there (jira.text.field.character.limit).
+    max_text_length: Annotated[int, NOT_BOOL, Field(ge=1_000, le=10_000_000)] = 32_767
+
+    @field_validator("url")
+    @classmethod
+    def _no_userinfo(cls, url: str) -> str:
+        # The value itself is never repeated: it may hold a password.
+        if "@" in urlsplit(url.strip()).netloc:
+            raise ValueError(
+                "must not carry a user name or password (user:password@); ticketbridge "
+                "authenticates with jira.email and jira.token"
+            )
+        return url
 
 
 class PagerDutySettings(_Section):

@@ -99,7 +99,10 @@ def _jira_checks(
     except ConfigError as exc:
         yield CheckResult("config", False, f"{config_path}: {exc}")
         return
-    yield CheckResult("config", True, f"{config_path}: Jira {jira.url}, project {jira.project}")
+    # The adapter's address: never a `user:password@` from the URL (issue 14).
+    yield CheckResult(
+        "config", True, f"{config_path}: Jira {system.api.url}, project {jira.project}"
+    )
     with system:
         yield from _jira_session_checks(settings, system)
 
@@ -118,7 +121,7 @@ def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterat
     yield CheckResult(
         "reachability", True, f"{info.get('serverTitle', 'Jira')} {info.get('version', '?')}"
     )
-    yield _tls_check(jira.url, jira.ca_bundle)
+    yield _tls_check(system.api.url, jira.ca_bundle)
     # Before the credentials: a deployment mismatch is why Jira would refuse them.
     yield _guarded("deployment", lambda: _deployment_check(jira.deployment, info, system))
     try:
@@ -127,7 +130,8 @@ def _jira_session_checks(settings: Settings, system: JiraTicketSystem) -> Iterat
         yield CheckResult("credentials", False, str(exc))
         return
     who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
-    yield CheckResult("credentials", True, f"authenticated as {who}")
+    # Which kind of token (issue 14): a scoped one calls the gateway, a classic one the site.
+    yield CheckResult("credentials", True, f"authenticated as {who}, {system.api.token_kind}")
     try:
         project = system.api.get_json(f"project/{quote(jira.project, safe='')}")
         _jira_shaped(project, "key", "read the project")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,12 @@ from ticketbridge.app.runlock import RunLock
 from ticketbridge.app.screencheck import check_screens
 from ticketbridge.app.wiring import exceptions_of, lock_path, opened, policy_of
 from ticketbridge.audit import AuditLog
-from ticketbridge.audit.intents import JournaledPager, JournaledTicketSystem, settle_intents
+from ticketbridge.audit.intents import (
+    JournaledPager,
+    JournaledTicketSystem,
+    recent_creates,
+    settle_open_intents,
+)
 from ticketbridge.audit.records import Approval
 from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
 from ticketbridge.core.approval import PlanFacts, plan_id, stale_reasons
@@ -25,7 +30,12 @@ from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
 from ticketbridge.core.plan import Plan
 from ticketbridge.core.policy import Policy
-from ticketbridge.core.ports import CompletesTrackedEndpoints, Pager, TicketSystem
+from ticketbridge.core.ports import (
+    CompletesTrackedEndpoints,
+    LagsBehindWrites,
+    Pager,
+    TicketSystem,
+)
 from ticketbridge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -142,6 +152,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
     tickets: TicketSystem | None = None,
     approved: SavedPlan | None = None,
     on_result: Callable[[ActionResult], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunOutcome:
     """Validate, lock, observe, plan, refuse an unsafe or stale plan, apply (unless a dry run).
 
@@ -149,6 +160,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
     a scan of the whole fleet, and a second run waiting on the lock never scans at all.
     `now` may be a clock, read once the observations are in (a scan takes minutes).
     With `approved` (a saved plan), nothing is written unless the fresh plan is that plan.
+    `clock` is what the audit trail and the index-lag rule read (tests simulate it).
     """
     policy = policy_of(settings, config_path)
     paging = pager is not None
@@ -159,7 +171,8 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
         limit = settings.policy.max_changes if max_changes is None else max_changes
         approval = Approval(approved.approved_by, approved.plan_id) if approved else Approval()
         with RunLock(lock_path(settings, config_path)):
-            audit = AuditLog(resolve_relative(settings.audit.log_path, config_path))
+            log_path = resolve_relative(settings.audit.log_path, config_path)
+            audit = AuditLog(log_path) if clock is None else AuditLog(log_path, clock)
             audit.start_run(
                 config_path=str(config_path),
                 backend=settings.tickets.backend,
@@ -168,8 +181,9 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
             )
             report: ApplyReport | None = None
             try:
-                # Writes a past run made but could not record are settled first.
-                settle_intents(audit, backend)
+                # Writes a past run made but could not record are settled first, after the
+                # backend is told what recent runs created (its search may not show it yet).
+                held = _settled(audit, backend, audit.clock())
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
@@ -180,7 +194,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
                 check_screens(backend, plan, config_path)
                 report = apply_plan(
                     plan,
-                    JournaledTicketSystem(backend, audit),
+                    JournaledTicketSystem(backend, audit, held=held),
                     JournaledPager(pager, audit) if pager is not None else None,
                     on_result=_both(_scrubbed(audit.action), on_result),
                 )
@@ -273,6 +287,16 @@ def _record_ct_findings(
     findings = ct_findings_of(settings, config_path, inventory, now)
     if findings is not None:
         audit.ct_findings(findings)
+
+
+def _settled(audit: AuditLog, backend: TicketSystem, now: datetime) -> dict[str, Any]:
+    """Settle past intents; the creates held back because their ticket may be unsearchable yet."""
+    if not isinstance(backend, LagsBehindWrites):
+        return settle_open_intents(audit, backend).held
+    lag = backend.index_lag
+    # Twice the lag: a create recorded late in a long run is still caught by the next one.
+    backend.remember_written(recent_creates(audit.path, now - timedelta(seconds=2 * lag)))
+    return settle_open_intents(audit, backend, now=now, index_lag=lag).held
 
 
 def _at(now: datetime | Callable[[], datetime]) -> datetime:

@@ -97,6 +97,10 @@ def jira_options(jira: JiraSettings) -> JiraOptions:
         extra_fields=dict(jira.extra_fields),
         create_fields=dict(jira.create_fields),
         transition_fields={name: dict(values) for name, values in jira.transition_fields.items()},
+        index_lag_seconds=jira.index_lag_seconds,
+        cloud_id=jira.cloud_id,
+        gateway_url=jira.gateway_url,
+        max_text_length=jira.max_text_length,
     )
 
 

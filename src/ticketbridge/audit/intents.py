@@ -4,7 +4,8 @@ and a later run settles every intent whose outcome never reached the log."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ticketbridge.core.ports import (
     TicketSystem,
     TransitionTarget,
 )
+from ticketbridge.errors import TransientBackendError, WriteOutcomeUnknown
 
 
 class JournaledTicketSystem:
@@ -28,11 +30,22 @@ class JournaledTicketSystem:
 
     If the intent cannot be written (a full disk), the write is not made: the audit trail
     never lags behind the ticket system by more than what the next run can settle.
+
+    `held` names certificates whose earlier create may have landed unseen (an open intent
+    younger than the search index's lag): no create is sent for them, and the action fails.
+    A create whose answer is lost in this run joins them for the rest of the run.
     """
 
-    def __init__(self, inner: TicketSystem, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        inner: TicketSystem,
+        audit: AuditLog,
+        *,
+        held: Mapping[str, OpenIntent] | None = None,
+    ) -> None:
         self.inner = inner
         self.audit = audit
+        self.held = dict(held or {})
 
     def open_tickets(self) -> Sequence[Ticket]:
         return self.inner.open_tickets()
@@ -50,8 +63,20 @@ class JournaledTicketSystem:
             "labels": list(ticket.labels),
             "priority": ticket.priority,
         }
-        self.audit.intent(Intent("create", ticket.certificate_id, None, detail))
-        return self.inner.create(ticket, comment)
+        earlier = self.held.get(ticket.certificate_id)
+        if earlier is not None:
+            raise TransientBackendError(
+                f"not created: the create of run {earlier.run} ({earlier.time or 'this run'}) "
+                "may have landed where the search cannot show it yet; a later run creates "
+                "again only if the marker search still finds nothing once the index has caught up"
+            )
+        seq = self.audit.intent(Intent("create", ticket.certificate_id, None, detail))
+        try:
+            return self.inner.create(ticket, comment)
+        except WriteOutcomeUnknown:
+            run = self.audit.run or ""
+            self.held[ticket.certificate_id] = OpenIntent(run, seq, {"operation": "create"})
+            raise
 
     def edit(self, key: str, edit: TicketEdit, comment: str) -> Ticket:
         detail = {
@@ -131,7 +156,10 @@ def pending_intents(stream: Iterable[Mapping[str, Any]]) -> list[OpenIntent]:
 
 
 def _answers(outcome: dict[str, Any], intent: dict[str, Any]) -> bool:
-    """Whether an action record is the outcome of an intent (same certificate or ticket)."""
+    """Whether an action record is the outcome of an intent (same certificate or ticket);
+    a write whose outcome is unknown answers nothing: its intent stays open."""
+    if outcome.get("outcome_unknown"):
+        return False
     certificate = outcome.get("certificate")
     certificate_id = certificate.get("id") if isinstance(certificate, dict) else None
     if intent.get("certificate_id") and intent.get("certificate_id") == certificate_id:
@@ -139,22 +167,93 @@ def _answers(outcome: dict[str, Any], intent: dict[str, Any]) -> bool:
     return bool(intent.get("ticket")) and intent.get("ticket") == outcome.get("ticket")
 
 
-def settle_intents(audit: AuditLog, tickets: TicketSystem) -> int:
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What settling found: how many intents were resolved, and the creates left open."""
+
+    settled: int
+    held: dict[str, OpenIntent] = field(default_factory=dict)
+
+
+def settle_intents(
+    audit: AuditLog,
+    tickets: TicketSystem,
+    *,
+    now: datetime | None = None,
+    index_lag: float = 0.0,
+) -> int:
     """Ask the ticket system what became of every unsettled intent and record the answer, so
     no write made before a failed append is missing from the evidence; returns how many."""
-    settled = 0
+    return settle_open_intents(audit, tickets, now=now, index_lag=index_lag).settled
+
+
+def settle_open_intents(
+    audit: AuditLog,
+    tickets: TicketSystem,
+    *,
+    now: datetime | None = None,
+    index_lag: float = 0.0,
+) -> Settlement:
+    """`settle_intents`, keeping open each create that found nothing while younger than the
+    search index's lag (`index_lag` seconds): its ticket may exist, unsearchable yet."""
+    settled, held = 0, {}
     for intent in unsettled_intents(audit.path):
+        found = _what_became_of(intent.data, tickets)
+        if not found and _young_create(intent, now, index_lag):
+            held[str(intent.data["certificate_id"])] = intent
+            continue
         audit.intent_resolved(
             IntentResolved(
                 intent_run=intent.run,
                 intent_seq=intent.seq,
                 intent=intent.data,
-                found=_what_became_of(intent.data, tickets),
+                found=found,
                 checked=intent.data.get("operation") != "page",
             )
         )
         settled += 1
-    return settled
+    return Settlement(settled, held)
+
+
+def _young_create(intent: OpenIntent, now: datetime | None, index_lag: float) -> bool:
+    certificate_id = intent.data.get("certificate_id")
+    if intent.data.get("operation") != "create" or not isinstance(certificate_id, str):
+        return False
+    if now is None or index_lag <= 0:
+        return False
+    written = _instant(intent.time)
+    # An unreadable time is treated as young: holding a create one run too long is the safe side.
+    return written is None or now - written < timedelta(seconds=index_lag)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def recent_creates(path: Path, since: datetime) -> list[str]:
+    """Keys of the tickets the audit trail says were created (or found for a create intent)
+    at or after `since`, oldest first: a search index may not show them yet."""
+    keys: dict[str, None] = {}
+    if not path.exists():
+        return []
+    for record in read_records(path):
+        event, data = record["event"], record["data"]
+        if event not in (records.ACTION, records.INTENT_RESOLVED):
+            continue
+        moment = _instant(str(record.get("time", "")))
+        if moment is None or moment < since:
+            continue
+        if event == records.ACTION:
+            if data.get("kind") == "create" and data.get("applied") and data.get("ticket"):
+                keys[str(data["ticket"])] = None
+        elif (data.get("intent") or {}).get("operation") == "create":
+            for found in data.get("found") or []:
+                if isinstance(found, dict) and found.get("key"):
+                    keys[str(found["key"])] = None
+    return list(keys)
 
 
 def _what_became_of(intent: dict[str, Any], tickets: TicketSystem) -> tuple[Ticket, ...]:

@@ -258,6 +258,8 @@ class ActionOutcome:
                 {"endpoint": e.endpoint, "kind": e.error_kind, "message": e.message}
                 for e in action.unobserved
             ],
+            # Only when set: the intent before this write stays open (audit/intents.py).
+            **({"outcome_unknown": True} if self.result.outcome_unknown else {}),
         }
 
 

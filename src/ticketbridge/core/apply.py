@@ -11,7 +11,7 @@ from ticketbridge.core.model import Ticket
 from ticketbridge.core.plan import PAGED_LABEL, Action, ActionKind, PageEvent, Plan, natural_key
 from ticketbridge.core.ports import NewTicket, Pager, TicketEdit, TicketSystem, TransitionTarget
 from ticketbridge.core.timefmt import iso_z
-from ticketbridge.errors import BackendError, PagerError
+from ticketbridge.errors import BackendError, PagerError, WriteOutcomeUnknown
 
 
 class NullPager:
@@ -31,6 +31,8 @@ class ActionResult:
     # The ticket written: the new key for a create, or the one found by its marker instead.
     ticket: str | None = None
     note: str | None = None
+    # The write may have landed (its answer was lost): the intent stays open for a later run.
+    outcome_unknown: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         document = self.action.as_dict()
@@ -39,6 +41,8 @@ class ActionResult:
         document["error"] = self.error
         if self.note:
             document["note"] = self.note
+        if self.outcome_unknown:
+            document["outcome_unknown"] = True
         return document
 
 
@@ -135,14 +139,18 @@ class _Group:
             self.done.add(id(action))
             self.record(ActionResult(action, applied=True, ticket=self.key, note=note))
 
-    def fail(self, action: Action, error: str) -> None:
+    def fail(self, action: Action, error: str, *, unknown: bool = False) -> None:
         if id(action) not in self.done:
             self.done.add(id(action))
-            self.record(ActionResult(action, applied=False, error=error, ticket=self.key))
+            self.record(
+                ActionResult(
+                    action, applied=False, error=error, ticket=self.key, outcome_unknown=unknown
+                )
+            )
 
-    def fail_rest(self, error: str) -> None:
+    def fail_rest(self, error: str, *, unknown: bool = False) -> None:
         for action in self.actions:
-            self.fail(action, error)
+            self.fail(action, error, unknown=unknown)
 
     def run(self) -> None:
         edits: list[tuple[Action, TicketEdit]] = []
@@ -184,7 +192,7 @@ class _Group:
                 return True
             created = self.tickets.create(new_ticket, self.comment)
         except BackendError as exc:
-            self.fail_rest(f"create failed: {exc}")
+            self.fail_rest(f"create failed: {exc}", unknown=isinstance(exc, WriteOutcomeUnknown))
             return False
         self.key, self.url = created.key, created.url
         self.succeed(action)

@@ -116,6 +116,19 @@ class ChecksScreens(Protocol):
 
 
 @runtime_checkable
+class LagsBehindWrites(Protocol):
+    """A backend whose search index lags its writes (Jira): told the tickets created recently
+    (by key, from the audit trail), it shows them though its search does not yet."""
+
+    @property
+    def index_lag(self) -> float:
+        """Seconds a write may stay invisible to search (`jira.index_lag_seconds`)."""
+        ...
+
+    def remember_written(self, keys: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
 class ListsAllTickets(Protocol):
     """A backend that can list everything it holds, not only the adoption scope (`tickets --all`)."""
 

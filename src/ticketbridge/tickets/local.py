@@ -124,6 +124,14 @@ class LocalTicketStore:
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         with self._file.writing() as conn:
+            # One open ticket per marker is a rule of the store itself, kept under its write
+            # lock: two runs that each found no ticket (two lock files on one store) cannot
+            # both file one; the second create becomes an adoption of the first's ticket.
+            holder = self._open_holder(conn, ticket.certificate_id)
+            if holder is not None:
+                changes = {"due_date": ticket.due_date.isoformat(), "priority": priority,
+                           "assignee": assignee, "evidence": evidence}  # fmt: skip
+                return self._change(conn, holder, changes, labels, body)
             now = self._now_text()
             ticket_id, key = self._insert_ticket(
                 conn,
@@ -150,23 +158,43 @@ class LocalTicketStore:
         evidence = None if edit.evidence is None else evidence_json(edit.evidence)
         priority = None if edit.priority is None else valid_field("priority", edit.priority)
         assignee = None if edit.assignee is None else valid_field("assignee", edit.assignee)
+        due_date = None if edit.due_date is None else edit.due_date.isoformat()
+        changes = {"due_date": due_date, "priority": priority, "assignee": assignee,
+                   "evidence": evidence}  # fmt: skip
         with self._file.writing() as conn:
-            ticket_id, before = self._row(conn, key)
-            now = self._now_text()
-            due_date = None if edit.due_date is None else edit.due_date.isoformat()
-            for column, new in (
-                ("due_date", due_date),
-                ("priority", priority),
-                ("assignee", assignee),
-                ("evidence", evidence),
-            ):
-                if new is not None and new != before[column]:
-                    self._set(conn, ticket_id, now, column, before[column], new)
-            for label in add_labels(conn, ticket_id, labels):
-                record(conn, ticket_id, now, "labels", None, label)
-            insert_comment(conn, ticket_id, body, now)
-            touch(conn, ticket_id, now)
-            return self._get(conn, key)
+            return self._change(conn, key, changes, labels, body)
+
+    def _change(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        changes: Mapping[str, str | None],
+        labels: Sequence[str],
+        body: str,
+    ) -> Ticket:
+        """Set the columns in `changes` (None: unchanged), add labels and a comment, in `conn`."""
+        ticket_id, before = self._row(conn, key)
+        now = self._now_text()
+        for column, new in changes.items():
+            if new is not None and new != before[column]:
+                self._set(conn, ticket_id, now, column, before[column], new)
+        for label in add_labels(conn, ticket_id, labels):
+            record(conn, ticket_id, now, "labels", None, label)
+        insert_comment(conn, ticket_id, body, now)
+        touch(conn, ticket_id, now)
+        return self._get(conn, key)
+
+    def _open_holder(self, conn: sqlite3.Connection, certificate_id: str) -> str | None:
+        """The oldest open ticket whose only marker is this certificate's, if any (a ticket
+        with several markers is ambiguous, and the planner never writes to one)."""
+        found = self._select(
+            conn,
+            "t.project = ? AND t.status_category != 'done'"
+            " AND t.id IN (SELECT ticket_id FROM labels WHERE label = ?)",
+            (self.project_key, f"{MARKER_PREFIX}{certificate_id}"),
+        )
+        mine = [t for t in found if t.marker_ids == (certificate_id,)]
+        return min(mine, key=lambda t: (t.created, len(t.key), t.key)).key if mine else None
 
     def add_comment(self, key: str, body: str) -> None:
         text = valid_comment(body)

@@ -30,7 +30,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROWS", "SCREEN_RULES", "Row", "find_row", "jackson_refusal", "violations"]
+__all__ = ["BEHAVIOURS", "ROWS", "SCREEN_RULES", "Row", "find_row", "jackson_refusal", "violations"]
+
+# What the fake (and the hostile peers of tests/integration/test_jira_worse_day.py) do beyond
+# request shapes, each from the vendor's own documentation (issue 14).
+BEHAVIOURS: Mapping[str, str] = {
+    "INDEX_LAG": "developer.atlassian.com/cloud/jira/platform/search-and-reconcile: search/jql "
+    "has no read-after-write consistency by default; a write may show stale 'from a few seconds "
+    "to minutes'; `reconcileIssues` (at most 50 ids) makes the named issues current. A Data "
+    "Center cluster replicates its index between nodes asynchronously; a node 2-5 minutes "
+    "behind is a warning (confluence.atlassian.com/jirakb/healthcheck-cluster-index-"
+    "replication-738722192.html). GET issue by key reads the database: always current. "
+    "JiraFake(search_lag_seconds=...) ages by its injectable clock, on both flavours.",
+    "RATE_LIMIT": "developer.atlassian.com/cloud/jira/platform/rate-limiting: a 429 carries "
+    "Retry-After, 'how many seconds the app must wait before reissuing the request': a refusal, "
+    "not a write that may have landed.",
+    "SEARCH_PAGES": "CLOUD3 searchAndReconsileIssuesUsingJql, response SearchAndReconcileResults: "
+    "`nextPageToken` is null on the last page, `isLast` says whether it is; `maxResults` is the "
+    "most issues a page holds (DC api/2/search too). A page contradicting these is an error.",
+    "SCOPED_TOKENS": "support.atlassian.com/atlassian-cloud/kb/401-unauthorized-error-when-"
+    "service-account-accesses-jira-or-confluence-api: scoped API tokens (the only kind a service "
+    "account has) call https://api.atlassian.com/ex/jira/<cloudId>/{api}, NOT the site URL (401 "
+    "there); support.atlassian.com/jira/kb/retrieve-my-atlassian-sites-cloud-id: GET "
+    'https://<site>/_edge/tenant_info, without credentials, answers {"cloudId": ...}.',
+    "TEXT_LIMIT": "Jira Data Center administration, 'Configuring advanced settings': "
+    "jira.text.field.character.limit (default 32,767) bounds text fields and is configurable; Cloud's 32,767 (CLOUD3 createIssue, 'The entered text is "
+    "too long') does not say whether it counts the text or the ADF document it receives, so "
+    "JiraFake(limit_counts_adf=True) counts the document.",
+    "STATUS_CATEGORY": "CLOUD3 getTransitions: IssueTransition.to is StatusDetails, whose "
+    "statusCategory is a StatusCategory object (key, name, colorName).",
+}
 
 BOTH = ("cloud", "datacenter")
 
@@ -185,6 +214,8 @@ SCREEN_RULES: tuple[tuple[str, str], ...] = (
      "must be an Atlassian Document\"}, or errorMessages [\"Comment body is not valid!\"] for a "
      "comment"),
 )  # fmt: skip
+# Site paths outside /rest/api that ticketbridge calls (method, path suffix), see BEHAVIOURS.
+SITE_CALLS = (("GET", "/_edge/tenant_info"),)
 
 
 def find_row(flavour: str, method: str, path: str, version: str) -> Row | None:

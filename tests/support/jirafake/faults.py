@@ -51,6 +51,9 @@ class FaultRule:
             raise ValueError(f"when must be 'before' or 'after', not {self.when!r}")
         if isinstance(self.effect, str) and self.effect not in ("drop", "timeout"):
             raise ValueError(f"unknown effect {self.effect!r}")
+        if self.effect == 429 and self.when == "after":
+            # A 429 is a refusal: nothing was applied (contract.BEHAVIOURS["RATE_LIMIT"]).
+            raise ValueError("a 429 is never applied: when must be 'before'")
         if self.effect == 429 and self.retry_after is None and self.rate_limit_reset is None:
             self.retry_after = 1
         self._path = re.compile(self.path)
@@ -163,6 +166,8 @@ class Faults:
         if rated and self.rng.random() < self.fault_rate:
             effect = self.rng.choice(self.rate_effects)
             when = self.rng.choice(self.rate_when)
+            if effect == 429:
+                when = "before"  # a refusal, never applied (contract.BEHAVIOURS["RATE_LIMIT"])
             return self._record(InjectedFault(method, path, effect, when, None))
         return None
 

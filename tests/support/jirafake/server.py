@@ -110,6 +110,8 @@ class RequestRecord:
         """What the cited contract table says is wrong with this request (nothing: [])."""
         if self.fault == "truncated":
             return []  # the sender was killed mid-body: no shape was sent
+        if (self.method, self.path) in contract.SITE_CALLS and self.body is None:
+            return []
         query = parse_qs(self.query, keep_blank_values=True)
         return contract.violations(
             self.flavour, self.method, self.api_path, self.version, query, self.body
@@ -175,7 +177,10 @@ class JiraFake:
     Introspection: `state.issues` (key -> IssueRecord), `requests_log`, `write_count()`,
     `faults` (see faults.py). `search_lag=N` makes Cloud's /search/jql eventually consistent:
     an issue created or edited is invisible (or stale) to the next N searches unless the search
-    names its id in `reconcileIssues`.
+    names its id in `reconcileIssues`. `search_lag_seconds=S` does the same by the fake's
+    `clock` (inject one to simulate a 60 s lag without waiting), on both flavours: an issue
+    written at t shows in search (as before the write) until t + S, unless reconciled on
+    Cloud; a read by key is always current (contract.py, INDEX_LAG).
     """
 
     # Every fake started in this process, oldest first: the contract replay reads their logs.
@@ -193,6 +198,7 @@ class JiraFake:
         token: str = "fake-api-token",
         seed: int = 0,
         search_lag: int = 0,
+        search_lag_seconds: float = 0.0,
         transitions: Iterable[Transition] | None = None,
         projects: Iterable[Project] | None = None,
         users: Iterable[User] | None = None,
@@ -208,6 +214,10 @@ class JiraFake:
         create_screen: Iterable[ScreenField] = (),
         transition_screens: Mapping[str, Iterable[ScreenField]] | None = None,
         assignable: Mapping[str, Iterable[str]] | None = None,
+        cloud_id: str = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0",
+        scoped_token: bool = False,
+        text_limit: int = MAX_TEXT,
+        limit_counts_adf: bool = False,
     ) -> None:
         if flavour not in ("cloud", "datacenter"):
             raise ValueError(f"flavour must be 'cloud' or 'datacenter', not {flavour!r}")
@@ -220,6 +230,7 @@ class JiraFake:
         self.email = email
         self.token = token
         self.search_lag = search_lag
+        self.search_lag_seconds = search_lag_seconds
         self.properties_supported = properties_supported
         self.deployment_type = deployment_type or ("Cloud" if self.is_cloud else "Server")
         self.version = version or ((1001, 0, 0) if self.is_cloud else (9, 12, 15))
@@ -232,6 +243,14 @@ class JiraFake:
         self.create_screen = tuple(create_screen)
         self.transition_screens = {k: tuple(v) for k, v in (transition_screens or {}).items()}
         self.assignable = assignable
+        # Cloud's gateway for scoped tokens (contract.BEHAVIOURS["SCOPED_TOKENS"]): the same
+        # API under /ex/jira/<cloud_id>; a scoped token is refused on the site's own paths.
+        self.cloud_id = cloud_id
+        self.scoped_token = scoped_token
+        # contract.BEHAVIOURS["TEXT_LIMIT"]: DC's limit is a setting; whether Cloud counts the
+        # text or the ADF document is undocumented, so the stricter reading is on offer.
+        self.text_limit = text_limit
+        self.limit_counts_adf = limit_counts_adf
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self.state = FakeState(
             projects=projects or [Project("10000", "OPS", "Operations")],
@@ -385,6 +404,12 @@ class JiraFake:
     def _dispatch(
         self, method: str, path: str, query: str, headers: Mapping[str, str], raw_body: bytes
     ) -> _Response:
+        if self.is_cloud and method == "GET" and path == f"{self.context_path}/_edge/tenant_info":
+            return _Response(200, {"cloudId": self.cloud_id})
+        gateway = f"/ex/jira/{self.cloud_id}/"
+        via_gateway = self.is_cloud and path.startswith(gateway)
+        if via_gateway:
+            path = f"{self.context_path}/{path[len(gateway) :]}"
         prefix = f"{self.context_path}/rest/api/"
         if not path.startswith(prefix):
             return _error(404, [f"null for uri: {self.url}{path}"])
@@ -394,6 +419,8 @@ class JiraFake:
         if version not in (("2", "3") if self.is_cloud else ("2",)):
             return _error(404, [f"null for uri: {self.url}{path}"])
         user = self._authenticate(headers.get("authorization"))
+        if self.scoped_token and not via_gateway:
+            user = None  # a scoped token works through the gateway only
         if user is None and not (rest == "serverInfo" and not headers.get("authorization")):
             response = _error(401, [NOT_AUTHENTICATED])
             response.headers["WWW-Authenticate"] = (
@@ -1022,8 +1049,9 @@ class JiraFake:
             if not isinstance(value, str):
                 raise _field_error(name, "Operation value must be a string")
             text = value
-        if len(text) > MAX_TEXT:
-            raise _field_error(name, "The entered text is too long. It exceeds the allowed limit of 32,767 characters.")  # fmt: skip
+        measured = len(json.dumps(value, ensure_ascii=False)) if version == "3" and self.limit_counts_adf else len(text)  # fmt: skip
+        if measured > self.text_limit:
+            raise _field_error(name, f"The entered text is too long. It exceeds the allowed limit of {self.text_limit:,} characters.")  # fmt: skip
         return text
 
     def _user_ref(self, name: str, value: Any) -> str | None:
@@ -1455,7 +1483,7 @@ class JiraFake:
         query, ctx, warnings = self._query(params["jql"], validate)
         start = _int(params["startAt"], 0, "startAt")
         limit = min(_int(params["maxResults"], 50, "maxResults"), 1000)
-        found = self._matching(self.state.issues.values(), query, ctx)
+        found = self._matching(self._indexed_view(set()), query, ctx)
         page = found[start : start + limit]
         body: dict[str, Any] = {
             "expand": "schema,names",
@@ -1534,6 +1562,14 @@ class JiraFake:
     # --- Cloud's eventually consistent search index -----------------------------------------
 
     def _mark_stale(self, key: str, before: IssueRecord | None) -> None:
+        if self.search_lag_seconds > 0:
+            until = self.clock() + dt.timedelta(seconds=self.search_lag_seconds)
+            entry = self._stale.get(key)
+            if entry is None:
+                self._stale[key] = [until, before]
+            else:
+                entry[0] = until  # still showing the oldest version the index had
+            return
         if not self.is_cloud or self.search_lag <= 0:
             return
         entry = self._stale.get(key)
@@ -1543,6 +1579,10 @@ class JiraFake:
             entry[0] = self.search_lag  # still showing the oldest version the index had
 
     def _indexed_view(self, reconcile: set[int]) -> list[IssueRecord]:
+        now = self.clock()
+        for key in [k for k, e in self._stale.items() if isinstance(e[0], dt.datetime)]:
+            if now >= self._stale[key][0]:
+                del self._stale[key]
         view = []
         for issue in self.state.issues.values():
             entry = self._stale.get(issue.key)
@@ -1554,6 +1594,8 @@ class JiraFake:
 
     def _age_index(self) -> None:
         for key in list(self._stale):
+            if isinstance(self._stale[key][0], dt.datetime):
+                continue  # ages by the clock (search_lag_seconds)
             self._stale[key][0] -= 1
             if self._stale[key][0] <= 0:
                 del self._stale[key]

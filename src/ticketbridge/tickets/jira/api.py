@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -21,7 +20,6 @@ from typing import Any, Final, Literal
 import requests
 import requests.auth
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError
 
 from ticketbridge.errors import BackendError
 from ticketbridge.infra.clock import utcnow
@@ -31,20 +29,36 @@ from ticketbridge.infra.retrying import (
     Retrier,
     RetryPolicy,
     Safety,
-    parse_retry_after,
 )
-from ticketbridge.infra.scrub import outside_detail, register_secret
+from ticketbridge.infra.scrub import register_secret
+from ticketbridge.tickets.jira.deadline import Watchdog, WatchedAdapter
 from ticketbridge.tickets.jira.failures import (
     JiraPermanentError,
     JiraTransientError,
     classify,
-    error_detail,
     expect_object,
     odd,
+    refusal,
+)
+from ticketbridge.tickets.jira.gateway import (
+    DISCOVER,
+    check_cloud_id,
+    cloud_id_from,
+    gateway_base,
+    token_kind,
 )
 from ticketbridge.tickets.jira.options import JiraOptions
+from ticketbridge.tickets.jira.wire import (
+    MAX_BODY,
+    ByteBudget,
+    ExactAuthorization,
+    decoded,
+    never_sent,
+    too_large,
+)
 
 __all__ = [
+    "ByteBudget",
     "Deployment",
     "JiraApi",
     "JiraPermanentError",
@@ -59,28 +73,6 @@ Sleep = Callable[[float], None]
 
 # How much of a body is read at a time while the per-request deadline is watched.
 _CHUNK: Final = 16_384
-# No answer ticketbridge asks for is anywhere near this: a larger one is refused, not buffered.
-MAX_BODY: Final = 64 * 1024 * 1024
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never established, so the request cannot have arrived."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
-
-
-class _Authorization(requests.auth.AuthBase):
-    """Exactly this Authorization header, or none: given explicitly, it keeps requests from
-    adding credentials of its own from ~/.netrc (which it does when a request has no auth)."""
-
-    def __init__(self, value: str | None) -> None:
-        self._value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.pop("Authorization", None)
-        if self._value is not None:
-            request.headers["Authorization"] = self._value
-        return request
 
 
 class JiraApi:
@@ -95,8 +87,11 @@ class JiraApi:
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         options.check()
+        check_cloud_id(options.cloud_id)
         self.options = options
+        # The site: links for people and serverInfo. API calls go to `api_base()`.
         self.url = options.address.rstrip("/")
+        self._base: str | None = None if options.cloud_id else self.url
         self._clock = clock
         self._policy = retry_policy or RetryPolicy()
         self._retrier = Retrier(self._policy, classify, clock=clock, sleep=sleep)
@@ -107,13 +102,16 @@ class JiraApi:
         register_secret(options.token, user=options.email)
         self._lock = threading.Lock()
         self._session = requests.Session()
+        # Its connections hand their sockets to the per-request watchdog (deadline.py).
+        self._session.mount("https://", WatchedAdapter())
+        self._session.mount("http://", WatchedAdapter())
         self._session.headers.update(
             {
                 "Accept": "application/json",
                 "Content-Type": "application/json",
                 # Jira's XSRF check refuses some writes without it (the jira package sends it too).
                 "X-Atlassian-Token": "no-check",
-                # Only what _decoded undoes (requests would add br or zstd when installed).
+                # Only what wire.decoded undoes (requests would add br or zstd when installed).
                 "Accept-Encoding": "gzip, deflate",
             }
         )
@@ -136,10 +134,12 @@ class JiraApi:
             known = self._deployment
         if known is not None:
             return known
-        if self.options.deployment == "auto":
+        if self.options.cloud_id:
+            detected: Deployment = "cloud"  # only Cloud has cloud ids and scoped tokens
+        elif self.options.deployment == "auto":
             kind = str(self.server_info().get("deploymentType", "")).lower()
             # Data Center nodes report "Server" (or "DataCenter"); only Cloud says "Cloud".
-            detected: Deployment = "cloud" if kind == "cloud" else "datacenter"
+            detected = "cloud" if kind == "cloud" else "datacenter"
         else:
             detected = self.options.deployment
         if detected == "cloud" and not self.options.email:
@@ -163,6 +163,30 @@ class JiraApi:
         if self.cloud:
             return f"Basic {self._basic}"
         return f"Bearer {self.options.token}"
+
+    def api_base(self) -> str:
+        """Where REST calls go: the site, or the gateway for a scoped token (gateway.py)."""
+        if self._base is None:
+            cloud_id = self.options.cloud_id
+            if cloud_id == DISCOVER:
+                what = "discover the cloud id of the site"
+                answer = self._send(
+                    "GET",
+                    f"{self.url}/_edge/tenant_info",
+                    params=None,
+                    body=None,
+                    safety=Safety.READ,
+                    verify=None,
+                    what=what,
+                    authorization=None,
+                )
+                cloud_id = cloud_id_from(answer, what)
+            self._base = gateway_base(self.options.gateway_url, cloud_id)
+        return self._base
+
+    @property
+    def token_kind(self) -> str:
+        return token_kind(self.cloud, self.options.cloud_id, self.api_base())
 
     # -- what doctor asks ------------------------------------------------------------------------
 
@@ -204,8 +228,9 @@ class JiraApi:
         body: Any = None,
         verify: Callable[[], Any] | None = None,
         what: str,
+        budget: ByteBudget | None = None,
     ) -> Any:
-        url = f"{self.url}/rest/api/{self.version}/{path}"
+        url = f"{self.api_base()}/rest/api/{self.version}/{path}"
         return self._send(
             method,
             url,
@@ -215,6 +240,7 @@ class JiraApi:
             verify=verify,
             what=what,
             authorization=self._authorization(),
+            budget=budget,
         )
 
     def _send(
@@ -228,20 +254,23 @@ class JiraApi:
         verify: Callable[[], Any] | None,
         what: str,
         authorization: str | None,
+        budget: ByteBudget | None = None,
     ) -> Any:
         data = None if body is None else json.dumps(body)
-        auth = _Authorization(authorization)
+        auth = ExactAuthorization(authorization)
 
         def attempt() -> Any:
             self._pacer.acquire()
             log.debug("%s %s", method, url)
             try:
                 status, answer_headers, content = self._exchange(
-                    method, url, params=params, data=data, auth=auth
+                    method, url, params=params, data=data, auth=auth, budget=budget
                 )
             except requests.RequestException as exc:
                 raise self._translate(exc, what) from None
-            return self._answer(status, answer_headers, content, what)
+            return self._answer(
+                status, answer_headers, content, what, authenticated=authorization is not None
+            )
 
         return self._retrier.call(attempt, safety=safety, verify=verify, what=what)
 
@@ -253,14 +282,40 @@ class JiraApi:
         params: Mapping[str, Any] | None,
         data: str | None,
         auth: requests.auth.AuthBase,
+        budget: ByteBudget | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """One request, its body read in chunks against a wall-clock deadline.
+        """One request, connect to last byte, within `jira.timeout` of wall-clock time.
 
         `timeout` in requests bounds each socket read, not the call: a peer sending one byte a
-        second would hold it for ever. The deadline is `jira.timeout` for the whole exchange.
+        second, in its headers or its body, would hold it for ever. The watchdog shuts the
+        socket down at the deadline, which ends a read blocked in the headers too.
         """
         timeout = self.options.timeout
+        with Watchdog(timeout) as watchdog:
+            try:
+                return self._exchange_within(
+                    method, url, params=params, data=data, auth=auth, budget=budget
+                )
+            except requests.RequestException:
+                if watchdog.expired:
+                    raise requests.exceptions.ReadTimeout(
+                        f"no full answer within {timeout:g}s"
+                    ) from None
+                raise
+
+    def _exchange_within(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: str | None,
+        auth: requests.auth.AuthBase,
+        budget: ByteBudget | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        timeout = self.options.timeout
         deadline = time.monotonic() + timeout
+        cap = MAX_BODY if budget is None else max(1, min(MAX_BODY, budget.left))
         response = self._session.request(
             method,
             url,
@@ -290,12 +345,23 @@ class JiraApi:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-                if size > MAX_BODY:
-                    raise requests.exceptions.ContentDecodingError(f"more than {MAX_BODY:,} bytes")
+                if size > cap:
+                    raise too_large(budget, url)
             headers = dict(response.headers)
-            return response.status_code, headers, _decoded(headers, b"".join(chunks), what=url)
+            content = decoded(headers, b"".join(chunks), what=url, cap=cap, budget=budget)
+            if budget is not None:
+                budget.left -= len(content)
+            return response.status_code, headers, content
 
-    def _answer(self, status: int, headers: Mapping[str, str], content: bytes, what: str) -> Any:
+    def _answer(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        what: str,
+        *,
+        authenticated: bool = True,
+    ) -> Any:
         if 300 <= status < 400:
             raise JiraPermanentError(
                 f"{what}: Jira answered HTTP {status} (a redirect); API calls never follow "
@@ -303,7 +369,17 @@ class JiraApi:
                 status,
             )
         if status >= 400:
-            raise self._refusal(status, headers, content, what)
+            raise refusal(
+                status,
+                headers,
+                content,
+                what,
+                authenticated=authenticated,
+                now=self._clock(),
+                max_retry_after=self._policy.max_retry_after,
+                # A classic-token client on Cloud: a 401 may be a scoped token (gateway.py).
+                scoped_hint=self._deployment == "cloud" and not self.options.cloud_id,
+            )
         if not content:
             return {}
         try:
@@ -312,28 +388,9 @@ class JiraApi:
             # A 2xx page that is not JSON (a proxy's login page, a captive portal) will not
             # become JSON by asking again: one line, now.
             raise odd(what, f"HTTP {status} without JSON") from None
-
-    def _refusal(
-        self, status: int, headers: Mapping[str, str], content: bytes, what: str
-    ) -> BackendError:
-        detail = outside_detail(error_detail(status, headers, content).strip())
-        if status == 429 or status >= 500:
-            wait = parse_retry_after(headers, self._clock())
-            reason = "rate limited" if status == 429 else "Jira failed"
-            message = f"{what}: {reason} (HTTP {status}){': ' + detail if detail else ''}"
-            if wait is not None and wait > self._policy.max_retry_after:
-                message += (
-                    f"; Jira asked to wait {wait:,.0f}s, longer than the retry budget of "
-                    f"{self._policy.max_retry_after:g}s: try again later"
-                )
-            return JiraTransientError(message, Failure(True, retry_after=wait), status)
-        if status == 401:
-            return JiraPermanentError(
-                f"{what}: Jira refused the credentials (HTTP 401); check jira.email and jira.token",
-                status,
-            )
-        suffix = f": {detail}" if detail else ""
-        return JiraPermanentError(f"{what}: Jira answered HTTP {status}{suffix}", status)
+        except RecursionError:
+            # Deeply nested arrays: no answer Jira documents nests this deep.
+            raise odd(what, "JSON nested too deeply") from None
 
     def _translate(self, exc: requests.RequestException, what: str) -> BackendError:
         if isinstance(exc, requests.exceptions.SSLError):
@@ -346,7 +403,7 @@ class JiraApi:
                 f"{what}: timed out connecting to {self.url}", Failure(True, delivered=False)
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
-            if _never_sent(exc):
+            if never_sent(exc):
                 return JiraTransientError(
                     f"{what}: cannot connect to {self.url}", Failure(True, delivered=False)
                 )
@@ -356,25 +413,3 @@ class JiraApi:
                 f"{what}: no answer within {self.options.timeout:g}s", Failure(True)
             )
         return JiraTransientError(f"{what}: {type(exc).__name__} talking to Jira", Failure(True))
-
-
-def _decoded(headers: Mapping[str, str], body: bytes, *, what: str) -> bytes:
-    """The body with its Content-Encoding (gzip or deflate) undone, at most MAX_BODY bytes."""
-    encoding = {k.lower(): v for k, v in headers.items()}.get("content-encoding", "")
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise requests.exceptions.ContentDecodingError(f"{what}: unsupported encoding {encoding}")
-    # gzip: a gzip header (wbits 16+); deflate: zlib-wrapped, or raw as some servers send it.
-    attempts = (16 + zlib.MAX_WBITS,) if "gzip" in encoding else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-    for wbits in attempts:
-        decoder = zlib.decompressobj(wbits)
-        try:
-            out = decoder.decompress(body, MAX_BODY)
-        except zlib.error:
-            continue
-        if decoder.unconsumed_tail:
-            raise requests.exceptions.ContentDecodingError(f"{what}: more than {MAX_BODY:,} bytes")
-        return out
-    raise requests.exceptions.ContentDecodingError(f"{what}: the body does not decode")

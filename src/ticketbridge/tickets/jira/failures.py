@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ticketbridge.errors import PermanentBackendError, TransientBackendError
-from ticketbridge.infra.retrying import Failure
+from ticketbridge.infra.retrying import Failure, parse_retry_after
+from ticketbridge.infra.scrub import outside_detail
 
 __all__ = [
     "JiraPermanentError",
@@ -16,6 +18,7 @@ __all__ = [
     "error_detail",
     "expect_object",
     "odd",
+    "refusal",
 ]
 
 
@@ -53,7 +56,7 @@ def error_detail(status: int, headers: Mapping[str, str], content: bytes) -> str
     text = content.decode("utf-8", "replace")
     try:
         data = json.loads(text) if text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: quoted as text
         return text
     if not isinstance(data, dict):
         return text
@@ -68,6 +71,58 @@ def error_detail(status: int, headers: Mapping[str, str], content: bytes) -> str
     if isinstance(errors, dict) and errors:
         found = [str(value) for value in errors.values()]
     return ", ".join(found)
+
+
+def refusal(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    what: str,
+    *,
+    authenticated: bool,
+    now: datetime,
+    max_retry_after: float,
+    scoped_hint: bool = False,
+) -> PermanentBackendError | TransientBackendError:
+    """The error for an HTTP status of 400 or more, saying what Jira said."""
+    detail = outside_detail(error_detail(status, headers, content).strip())
+    if status == 429 or status >= 500:
+        wait = parse_retry_after(headers, now)
+        reason = "rate limited" if status == 429 else "Jira failed"
+        message = f"{what}: {reason} (HTTP {status}){': ' + detail if detail else ''}"
+        if wait is not None and wait > max_retry_after:
+            message += (
+                f"; Jira asked to wait {wait:,.0f}s, longer than the retry budget of "
+                f"{max_retry_after:g}s: try again later"
+            )
+        # A 429 is a refusal: Atlassian's rate-limiting reference says to wait Retry-After
+        # "before reissuing the request" (developer.atlassian.com/cloud/jira/platform/
+        # rate-limiting), so a write refused with it is sent again without the marker
+        # searches that a failure which may have landed needs.
+        refused = status == 429
+        failure = Failure(True, delivered=not refused, retry_after=wait)
+        return JiraTransientError(message, failure, status)
+    if status == 401 and authenticated:
+        scoped = (
+            "; a scoped API token (a service account's) must call Atlassian's gateway: "
+            'set jira.cloud_id (or "discover")'
+            if scoped_hint
+            else ""
+        )
+        return JiraPermanentError(
+            f"{what}: Jira refused the credentials (HTTP 401); check jira.email and "
+            f"jira.token{scoped}",
+            status,
+        )
+    if status == 401:
+        # No credentials were sent: the site wants them even for this call (a site that
+        # hides serverInfo from anonymous callers); nothing is known about the token yet.
+        return JiraPermanentError(
+            f"{what}: Jira asks for credentials for this call (HTTP 401 without credentials sent)",
+            status,
+        )
+    suffix = f": {detail}" if detail else ""
+    return JiraPermanentError(f"{what}: Jira answered HTTP {status}{suffix}", status)
 
 
 def odd(what: str, detail: str) -> JiraPermanentError:

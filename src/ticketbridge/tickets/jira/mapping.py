@@ -250,6 +250,11 @@ def transitions_from(answer: Any, what: str) -> list[dict[str, Any]]:
         for part in ("to", "fields"):
             if option.get(part) is not None and not isinstance(option[part], dict):
                 raise odd(what, f"a transition whose {part} is not an object")
+        # The target status's category is a StatusCategory object (CLOUD3 getTransitions);
+        # a string there would otherwise surface as an AttributeError mid-run.
+        category = (option.get("to") or {}).get("statusCategory")
+        if category is not None and not isinstance(category, dict):
+            raise odd(what, "a transition whose target's statusCategory is not an object")
     return listed
 
 

@@ -43,6 +43,14 @@ class JiraOptions:
     # what a project's screens require beyond what ticketbridge sets (jiralert's `fields`).
     create_fields: Mapping[str, Any] = field(default_factory=dict)
     transition_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # How long a write may stay invisible to search (Cloud's index lags by seconds to
+    # minutes; a Data Center cluster's can too): an unseen create younger than this is held.
+    index_lag_seconds: float = 300.0
+    # Scoped tokens (service accounts): API calls via the gateway (tickets/jira/gateway.py).
+    cloud_id: str = ""
+    gateway_url: str = "https://api.atlassian.com"
+    # Data Center's text-field limit is a setting (jira.text.field.character.limit).
+    max_text_length: int = 32_767
 
     def __post_init__(self) -> None:
         # Callers may pass lists; the value stays immutable either way.
@@ -76,6 +84,13 @@ class JiraOptions:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"jira.url: {self.address!r} is not an http(s) URL")
+        if "@" in parts.netloc:
+            raise ConfigError("jira.url: must not carry a user name or password (user:password@)")
+        gateway = urlsplit(self.gateway_url)
+        if gateway.scheme not in ("http", "https") or not gateway.hostname or "@" in gateway.netloc:
+            raise ConfigError("jira.gateway_url: not an http(s) URL without userinfo")
+        if self.cloud_id and self.deployment == "datacenter":
+            raise ConfigError("jira.cloud_id: only Jira Cloud has one (deployment is datacenter)")
         if not self.project.strip():
             raise ConfigError('jira.project: required with tickets.backend = "jira"')
         if not self.token:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -96,23 +97,41 @@ def unwrap_noformat(markup: str) -> str:
     return markup
 
 
-def rich(text: str, name: str, cloud: bool, *, cut: bool = False) -> Any:
+_TRUNCATED: Final = "\n… (truncated)"
+
+
+def rich(
+    text: str, name: str, cloud: bool, *, cut: bool = False, limit: int = MAX_DESCRIPTION
+) -> Any:
     """Text as the deployment's rich-text value, where no character is read as markup.
 
     Cloud takes Atlassian documents on REST v3 (never parsed as markup); Data Center has only v2
-    and wiki markup, where a noformat block renders literally.
+    and wiki markup, where a noformat block renders literally. `limit` bounds what is sent: the
+    wiki text on Data Center (`jira.max_text_length`, a setting there); on Cloud both the text
+    and the document's JSON, since whether Cloud counts one or the other is not documented
+    (29,000 characters on short lines are 72,107 of ADF). `cut` trims the text to fit.
     """
     if not text.strip():
         raise PermanentBackendError(f"{name}: must not be empty")
-    wrapped = (lambda t: t) if cloud else wrap_noformat
-    if len(wrapped(text)) > MAX_DESCRIPTION:
-        if not cut:
-            raise PermanentBackendError(
-                f"{name}: {len(text)} characters, more than Jira's {MAX_DESCRIPTION:,}"
-            )
-        marker = "\n… (truncated)"
-        text = text[: MAX_DESCRIPTION - len(wrapped("")) - len(marker)] + marker
-    return text_to_adf(text) if cloud else wrap_noformat(text)
+    render = text_to_adf if cloud else wrap_noformat
+    size = _size(render(text))
+    if size <= limit:
+        return render(text)
+    if not cut:
+        form = "as an Atlassian document" if cloud else "as wiki text"
+        raise PermanentBackendError(
+            f"{name}: {size:,} characters {form}, more than Jira's {limit:,}"
+        )
+    # Proportionally shorter until it fits: a few rounds at most, since size grows with text.
+    kept = len(text)
+    while size > limit and kept > 0:
+        kept = min(kept - 1, int(kept * limit / size) - len(_TRUNCATED))
+        size = _size(render(text[: max(kept, 0)] + _TRUNCATED))
+    return render(text[: max(kept, 0)] + _TRUNCATED)
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False))
 
 
 def plain(body: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from ticketbridge.core.model import MARKER_LABEL, MARKER_PREFIX, Ticket, marker_label
 from ticketbridge.core.ports import (
+    MAX_DESCRIPTION,
     Comment,
     NewTicket,
     TicketEdit,
@@ -20,6 +21,7 @@ from ticketbridge.core.ports import (
     valid_labels,
     valid_summary,
 )
+from ticketbridge.errors import WriteOutcomeUnknown
 from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.retrying import RetryPolicy, Safety
 from ticketbridge.tickets.jira.api import Deployment, JiraApi
@@ -94,6 +96,7 @@ class JiraTicketSystem:
         self._written: OrderedDict[str, None] = OrderedDict()
         self._marker_keys: dict[str, set[str]] = {}
         self._ids: dict[str, int] = {}  # issue key -> id, learnt from every issue read
+        self._recent: dict[str, Ticket] = {}  # created by recent runs, read by key
 
     def __repr__(self) -> str:
         return (
@@ -136,8 +139,28 @@ class JiraTicketSystem:
             f"OR (resolved is EMPTY AND updated >= -{days}d))"
         )
         found = self._search(f"({adopt}) OR ({closed}) ORDER BY key ASC")
+        # What recent runs created, read by key (consistent) where the index may lag.
+        listed = {t.key for t in found}
+        found += [t for key, t in self._recent.items() if key not in listed and t.marker_ids]
         # JQL cannot match a label prefix: a closed ticket counts only with a `tb-` marker.
         return [ticket for ticket in found if ticket.is_open or ticket.marker_ids]
+
+    @property
+    def index_lag(self) -> float:
+        return self._options.index_lag_seconds
+
+    def remember_written(self, keys: Sequence[str]) -> None:
+        """Tickets recent runs created (the audit trail's keys): read by key now, named in
+        Cloud's reconcileIssues and read again by key in every marker lookup of this run."""
+        for key in keys:
+            try:
+                ticket = self._fetch(key)
+            except JiraPermanentError as exc:
+                if exc.status == 404:  # deleted (or moved) since: nothing to see
+                    continue
+                raise
+            self._recent[key] = ticket
+            self._remember(key, ticket.labels)
 
     def find_by_marker(self, certificate_id: str) -> Sequence[Ticket]:
         marker = marker_label(certificate_id)
@@ -183,20 +206,19 @@ class JiraTicketSystem:
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         evidence = evidence_value({"certificate_id": ticket.certificate_id, **ticket.evidence})
-        cloud = self.api.cloud
         person = None if assignee is None else self._users.reference(assignee)
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
             evidence[INTENDED_ASSIGNEE] = assignee
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
-        comment_body = rich(comment, "comment", cloud)
+        comment_body = self._rich(comment, "comment")
         # Configured fields first: what ticketbridge sets itself (priority, assignee) wins.
         fields: dict[str, Any] = {
             **self._options.create_defaults,
             "project": {"key": self._options.project},
             "issuetype": {"name": self._options.issue_type},
             "summary": summary,
-            "description": rich(ticket.description, "description", cloud, cut=True),
+            "description": self._rich(ticket.description, "description", cut=True),
             "duedate": ticket.due_date.isoformat(),
             "labels": list(labels),
         }
@@ -205,16 +227,22 @@ class JiraTicketSystem:
         if person is not None:
             fields["assignee"] = person
         marker = marker_label(ticket.certificate_id)
-        created = self.api.call(
-            "POST",
-            "issue",
-            body={"fields": fields},
-            safety=Safety.UNSAFE,
-            # Never re-send a create whose answer was lost: it may have been filed. Look for
-            # the marker first and adopt what is there; without a marker, never re-send.
-            verify=(lambda: self._settled_marker(marker)) if marker in labels else None,
-            what=f"create a ticket for {marker}",
-        )
+        what = f"create a ticket for {marker}"
+        try:
+            created = self.api.call(
+                "POST",
+                "issue",
+                body={"fields": fields},
+                safety=Safety.UNSAFE,
+                # A create whose answer was lost may have been filed: look for the marker and
+                # adopt what is there; found nowhere, it is never sent again in this run.
+                verify=(lambda: self._settled_marker(marker, what)) if marker in labels else None,
+                what=what,
+            )
+        except JiraTransientError as exc:
+            if not exc.failure.delivered:
+                raise
+            raise WriteOutcomeUnknown(f"{exc}; the create may have landed: not sent again") from exc
         key, issue_id = created_key(created)
         self._ids[key] = issue_id
         self._remember(key, labels)
@@ -240,9 +268,7 @@ class JiraTicketSystem:
         elif assignee is not None:
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
-        update: dict[str, Any] = {
-            "comment": [{"add": {"body": rich(comment, "comment", self.api.cloud)}}]
-        }
+        update: dict[str, Any] = {"comment": [{"add": {"body": self._rich(comment, "comment")}}]}
         if labels:
             update["labels"] = [{"add": label} for label in labels]
         if evidence is not None:
@@ -263,12 +289,12 @@ class JiraTicketSystem:
         return self._fetch(key)
 
     def add_comment(self, key: str, body: str) -> None:
-        post_comment(self.api, key, rich(body, "comment", self.api.cloud), body)
+        post_comment(self.api, key, self._rich(body, "comment"), body)
 
     def transition(self, key: str, target: TransitionTarget, comment: str) -> Ticket:
         if target not in ("done", "reopen"):
             raise JiraPermanentError(f"unknown transition {target!r}")
-        body_text = rich(comment, "comment", self.api.cloud)
+        body_text = self._rich(comment, "comment")
         before = self._fetch(key)
         if target == "done" and not before.is_open:
             raise JiraPermanentError(f"{key} is already {before.status}")
@@ -370,12 +396,19 @@ class JiraTicketSystem:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    def _rich(self, text: str, name: str, *, cut: bool = False) -> Any:
+        """Rich text within the limit: Cloud's fixed one, or Data Center's configured one."""
+        cloud = self.api.cloud
+        limit = MAX_DESCRIPTION if cloud else self._options.max_text_length
+        return rich(text, name, cloud, cut=cut, limit=limit)
+
     def _moved(self, key: str, target: TransitionTarget) -> bool | None:
         ticket = self._fetch(key)
         return True if ticket.is_open == (target == "reopen") else None
 
-    def _settled_marker(self, marker: str) -> dict[str, Any] | None:
-        """The oldest open ticket carrying `marker`, looking again while Cloud's index settles."""
+    def _settled_marker(self, marker: str, what: str) -> dict[str, Any]:
+        """The oldest open ticket carrying `marker`, looking again while Cloud's index settles;
+        WriteOutcomeUnknown when none shows (the create stays an open intent)."""
         delays = CLOUD_SETTLE_DELAYS if self.api.cloud else ()
         for delay in (*delays, None):
             query = (
@@ -389,7 +422,10 @@ class JiraTicketSystem:
                 return {"key": oldest.key, "id": self._ids[oldest.key]}
             if delay is not None:
                 self._sleep(delay)
-        return None
+        raise WriteOutcomeUnknown(
+            f"{what}: the answer was lost and the search does not show the ticket (yet); "
+            "not sent again: a later run settles it"
+        )
 
     def _put_evidence(self, key: str, evidence: dict[str, Any]) -> None:
         if self._properties is False:
