@@ -79,6 +79,37 @@ def test_init_for_jira_names_the_project_and_refuses_half_an_answer(tmp_path: Pa
     assert bad.returncode == 2 and "'not a host'" in bad.stderr
 
 
+ZONE = """\
+$ORIGIN example.com.
+$TTL 3600
+@   IN SOA ns1.example.com. hostmaster.example.com. 1 7200 900 1209600 300
+    IN NS ns1.example.com.
+app IN A 127.0.0.11
+api IN A 127.0.0.13
+www IN CNAME app
+"""
+
+
+def test_init_from_a_zone_names_it_as_a_source_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "db.example.com").write_text(ZONE, encoding="utf-8")
+    home = tmp_path / "conf"
+    home.mkdir()
+    made = run_cli("init", "--from-zone", "../zones/db.example.com", cwd=home)
+    assert made.returncode == 0, made.stderr
+    assert "3 endpoint(s) (3 from 1 zone file(s))" in made.stdout  # app, api, www
+    text = (home / "ticketbridge.toml").read_text(encoding="utf-8")
+    assert '[[sources.zone]]\nfile = "../zones/db.example.com"' in text  # as the config reads it
+    assert "[[endpoints]]\nhost" not in text
+
+    (zones / "db.example.com").write_text(ZONE + "mail IN A not-an-address\n", encoding="utf-8")
+    broken = run_cli("init", "--from-zone", "../zones/db.example.com", "--force", cwd=home)
+    assert broken.returncode == 2
+    assert "db.example.com:8" in broken.stderr  # the file and the line
+    assert '"../zones/db.example.com"' in (home / "ticketbridge.toml").read_text(encoding="utf-8")
+
+
 def test_help_reads_like_the_tool() -> None:
     main = run_cli("--help", env={"COLUMNS": "100"})
     assert main.returncode == 0

@@ -125,20 +125,39 @@ deadline = 3600                # seconds a scheduled run may take
 """
 
 
+_ZONE_HINT = """\
+# Names from where they are kept: every A/AAAA/CNAME owner name of each zone file is probed at the
+# addresses the zone gives it, with the owner name as SNI (wildcard owners are reported, not probed).
+"""
+
+
 def starter_config(
-    endpoints: Sequence[StarterEndpoint], *, jira_url: str = "", project: str = ""
+    endpoints: Sequence[StarterEndpoint],
+    *,
+    jira_url: str = "",
+    project: str = "",
+    zones: Sequence[str] = (),
+    origin: str = "",
 ) -> str:
-    """The commented TOML `init` writes: the embedded store unless a Jira URL is given."""
+    """The commented TOML `init` writes: the embedded store unless a Jira URL is given; `zones`
+    (paths as the config should name them) become `[[sources.zone]]` tables."""
     if bool(jira_url) != bool(project):
         raise UsageError("init: --jira and --project go together (the Jira URL and project key)")
     parts = [_HEADER]
+    if zones:
+        parts.append(_ZONE_HINT)
+        for zone in zones:
+            table = f"[[sources.zone]]\nfile = {_quoted(zone)}\n"
+            if origin:
+                table += f"origin = {_quoted(origin)}\n"
+            parts.append(table + "ports = [443]\n")
     if endpoints:
         parts.append(_ENDPOINTS_HINT)
         for endpoint in endpoints:
             parts.append(
                 f"[[endpoints]]\nhost = {_quoted(endpoint.host)}\nport = {endpoint.port}\n"
             )
-    else:
+    elif not zones:
         parts.append(_NO_ENDPOINTS)
     parts.append(_POLICY)
     if jira_url:
