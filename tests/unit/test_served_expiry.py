@@ -194,6 +194,17 @@ def test_a_corrected_due_date_gives_the_same_advice() -> None:
     update = next(a for a in result.actions if a.kind is ActionKind.UPDATE)
     assert update.fields["duedate"].after == (OLD_EXPIRY - timedelta(days=21)).date().isoformat()
     assert update.reason.endswith(ADVICE)
+    assert ActionKind.PAGE not in [action.kind for action in result.actions]
+
+
+def test_an_open_ticket_is_paged_once_the_validated_path_is_within_the_window() -> None:
+    ticket = open_ticket(due=(OLD_EXPIRY - timedelta(days=21)).date())
+    result = plan([off_path(leaf_expiry=at(2))], [ticket])
+
+    page = next(a for a in result.actions if a.kind is ActionKind.PAGE)
+    assert page.ticket == ticket.key
+    assert page.page is not None
+    assert page.page.summary.endswith(f"(in 2 days); renewal ticket {ticket.key}")
 
 
 def test_strays_are_listed_in_the_evidence_and_change_no_date() -> None:
