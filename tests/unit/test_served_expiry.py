@@ -227,3 +227,14 @@ def test_strays_are_listed_in_the_evidence_and_change_no_date() -> None:
             "not_after": iso(STRAY.not_after),
         }
     ]
+
+
+def test_no_advice_when_another_endpoint_sets_the_earlier_expiry() -> None:
+    # app's chain carries an old intermediate expiring in 20 days, but api serves a leaf that
+    # expires in 10: the due date follows api's leaf, and the advice would mislead.
+    app = off_path(old=replace(OLD, not_after=at(20)))
+    api = served("api.example.com", "192.0.2.11", WILDCARD, at(10))
+    create = next(a for a in plan([app, api]).actions if a.kind is ActionKind.CREATE)
+
+    assert create.certificate.effective_not_after == at(10)
+    assert "still includes" not in create.reason
