@@ -155,3 +155,39 @@ def test_certificates_cross_signed_in_a_loop_end_the_walk_at_once() -> None:
     assert paths.strays == ()
     assert paths.effective_not_after == b_by_a.certificate.not_valid_after_utc
     assert paths.trusted_path_found is False
+
+
+def test_a_flood_of_same_name_intermediates_in_a_bundle_stays_cheap(tmp_path: Path) -> None:
+    # 300 decoys named like the real intermediate, under other keys, ahead of it in the file:
+    # their key identifiers rule them out before any signature, and the leaf still finds its own.
+    import time
+    from datetime import timedelta
+
+    from ticketbridge.testing.pki import issue
+
+    scenario = SCENARIOS["plain"]
+    leaf, intermediate = scenario.served
+    root = scenario.anchors[0]
+    name = intermediate.certificate.subject.rfc4514_string().removeprefix("CN=")
+    decoys = [
+        issue(
+            name,
+            root,
+            not_before=NOW - timedelta(days=9),
+            not_after=NOW - timedelta(days=1),
+            ca=True,
+        )
+        for _ in range(300)
+    ]
+    path = tmp_path / "flood.pem"
+    path.write_bytes(b"".join(item.pem for item in (*decoys, intermediate, leaf)))
+
+    started = time.monotonic()
+    observations = observe_files([FileSource(str(path))], NOW, verifier(scenario))
+    elapsed = time.monotonic() - started
+
+    (observation,) = observations
+    assert fingerprints_of(observation) == fingerprints((leaf, intermediate))
+    assert len(observation.strays) == 300
+    assert observation.effective_not_after == scenario.effective
+    assert elapsed < 10  # well under a second on a quiet machine

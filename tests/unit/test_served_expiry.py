@@ -194,6 +194,17 @@ def test_a_corrected_due_date_gives_the_same_advice() -> None:
     update = next(a for a in result.actions if a.kind is ActionKind.UPDATE)
     assert update.fields["duedate"].after == (OLD_EXPIRY - timedelta(days=21)).date().isoformat()
     assert update.reason.endswith(ADVICE)
+    assert ActionKind.PAGE not in [action.kind for action in result.actions]
+
+
+def test_an_open_ticket_is_paged_once_the_validated_path_is_within_the_window() -> None:
+    ticket = open_ticket(due=(OLD_EXPIRY - timedelta(days=21)).date())
+    result = plan([off_path(leaf_expiry=at(2))], [ticket])
+
+    page = next(a for a in result.actions if a.kind is ActionKind.PAGE)
+    assert page.ticket == ticket.key
+    assert page.page is not None
+    assert page.page.summary.endswith(f"(in 2 days); renewal ticket {ticket.key}")
 
 
 def test_strays_are_listed_in_the_evidence_and_change_no_date() -> None:
@@ -216,3 +227,14 @@ def test_strays_are_listed_in_the_evidence_and_change_no_date() -> None:
             "not_after": iso(STRAY.not_after),
         }
     ]
+
+
+def test_no_advice_when_another_endpoint_sets_the_earlier_expiry() -> None:
+    # app's chain carries an old intermediate expiring in 20 days, but api serves a leaf that
+    # expires in 10: the due date follows api's leaf, and the advice would mislead.
+    app = off_path(old=replace(OLD, not_after=at(20)))
+    api = served("api.example.com", "192.0.2.11", WILDCARD, at(10))
+    create = next(a for a in plan([app, api]).actions if a.kind is ActionKind.CREATE)
+
+    assert create.certificate.effective_not_after == at(10)
+    assert "still includes" not in create.reason

@@ -262,7 +262,8 @@ def _signature_algorithm(certificate: x509.Certificate) -> str:
 
 
 def effective_not_after(chain: Sequence[CertFacts]) -> datetime | None:
-    """The earliest notAfter of the leaf and every served intermediate (SPEC).
+    """The earliest notAfter of the leaf and every served intermediate: the fallback when the
+    served-path analysis (discovery/servedpaths.py) cannot read a chain.
 
     A self-signed CA served after the leaf is a root: reported, but it does not count, because
     clients use their own copy of a root, never the served one.

@@ -88,6 +88,8 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
 
     Small helper of this module; the verdict's own issuer lookup (chaincheck) may unify with it.
     """
+    if _key_ids_differ(child, issuer):
+        return False  # cheap, and what keeps a flood of same-name certificates cheap
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -97,6 +99,18 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
             return _verify_signature(child, issuer)
         except Exception:  # noqa: BLE001 - bad keys and algorithms raise a zoo of errors
             return False
+
+
+def _key_ids_differ(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """v3_purp.c ossl_x509_likely_issued(): an authority key identifier that names another key
+    than the candidate's subject key identifier rules the candidate out before any signature."""
+    try:
+        authority = child.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        subject = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except Exception:  # noqa: BLE001 - absent or unreadable: the signature decides
+        return False
+    wanted = authority.value.key_identifier
+    return wanted is not None and wanted != subject.value.digest
 
 
 def _verify_signature(child: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -211,12 +225,17 @@ class _ServedGraph:
         candidates = subjects.get(key, []) if key is not None else []
         # Bounded: a hostile bundle of thousands of same-name certificates must not cost
         # millions of signature checks.
-        return [
+        likely = [
             j
-            for j in candidates[:MAX_SAME_NAME_CANDIDATES]
+            for j in candidates
             if j != child
             and j not in self.end_entities
-            and signed_by(certificate, self.certificates[j])
+            and not _key_ids_differ(certificate, self.certificates[j])
+        ]
+        return [
+            j
+            for j in likely[:MAX_SAME_NAME_CANDIDATES]
+            if signed_by(certificate, self.certificates[j])
         ]
 
     def reachable(self, start: int = 0) -> set[int]:
