@@ -82,7 +82,7 @@ def scan_shard(
     result = scan(settings, config_path, environ, progress=progress, pool=pool)
     scanner = Scanner(host=socket.gethostname(), shard=shard_text)
     stamped = tuple(dataclasses.replace(o, scanner=scanner) for o in result.observations)
-    return ScanResult(observations=stamped, inventory=result.inventory)
+    return dataclasses.replace(result, observations=stamped)
 
 
 def _empty_inventory() -> Inventory:

@@ -59,10 +59,12 @@ class ScanFilter:
             return result
         certificates = tuple(c for c in result.inventory.certificates if self.selects(c, now))
         failures = tuple(o for o in result.inventory.unobserved if self.selects_failure(o))
-        kept = {id(o) for c in certificates for o in c.observations} | {id(o) for o in failures}
+        # By endpoint, not identity: a shard's scan stamps its observations with the scanner.
+        kept = {o.endpoint for c in certificates for o in c.observations}
+        kept |= {o.endpoint for o in failures}
         return replace(
             result,
-            observations=tuple(o for o in result.observations if id(o) in kept),
+            observations=tuple(o for o in result.observations if o.endpoint in kept),
             inventory=Inventory(certificates=certificates, unobserved=failures),
         )
 
