@@ -32,6 +32,10 @@ def test_reconcile_writes_a_verifiable_trail_and_plan_writes_none(
         "run_started", "observed", "planned", "run_finished",
         "run_started", "observed", "planned", "run_finished",
     ]  # fmt: skip
+    # Schema 2: each unattended run names its own plan; the converged one plans no writes.
+    planned = [r["data"] for r in records if r["event"] == "planned"]
+    assert [p["approval"] for p in planned] == ["automatic", "automatic"]
+    assert planned[0]["writes"] > 0 and planned[1]["writes"] == 0
     actions = [r["data"] for r in records if r["event"] == "action"]
     assert {a["kind"] for a in actions} == {"update", "escalate"}
     assert all(a["ticket"] == key and a["applied"] for a in actions)

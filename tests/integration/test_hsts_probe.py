@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -153,3 +156,37 @@ def test_nginx_add_header_is_read_as_nginx_sends_it(served: Served) -> None:
     assert observation.hsts == Hsts(
         present=True, max_age=63072000, include_subdomains=True, preload=False, status=204
     )
+
+
+# A fresh interpreter: forking the pytest process, which runs server threads, is unsafe.
+POOL_SCRIPT = """
+import json, sys
+from ticketbridge.core.model import Endpoint
+from ticketbridge.discovery.hsts import HstsTargets
+from ticketbridge.discovery.tls import ProbeOptions
+from ticketbridge.discovery.workers import WorkerPool
+
+port = int(sys.argv[1])
+endpoints = [Endpoint(f"n{i}.example.com", port, "127.0.0.17", f"n{i}.example.com") for i in range(8)]
+pool = WorkerPool(2)
+try:
+    options = ProbeOptions(1.0, 2.0, hsts=HstsTargets("always"))
+    observed = pool.probe(endpoints, options, concurrency=4, workers=2, extra_anchors=None,
+                          verifier=lambda: None)
+finally:
+    pool.close()
+print(json.dumps(sorted(o.hsts.max_age for o in observed if o.hsts)))
+"""
+
+
+def test_hsts_survives_the_probe_worker_processes(served: Served) -> None:
+    with HTTPSServer(served, response(FULL_POLICY), ADDRESS) as server:
+        result = subprocess.run(
+            [sys.executable, "-c", POOL_SCRIPT, str(server.port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [31536000] * 8

@@ -193,3 +193,12 @@ def test_the_standing_as_a_plan_reports_it() -> None:
             "note": plan.exceptions[0].note,
         }
     ]
+
+
+def test_two_ended_exceptions_for_one_certificate_are_said_once() -> None:
+    first = accepted(until=TODAY - timedelta(days=3))
+    second = accepted(until=TODAY - timedelta(days=1), id=WILDCARD_ID)
+    plan = decide(incident(), [], POLICY, NOW, exceptions=[first, second])
+    create = next(a for a in plan.actions if a.kind is ActionKind.CREATE)
+    assert create.reason.count("its exception") == 1 and "ended 2026-11-23" in create.reason
+    assert [s.standing for s in plan.exceptions] == [Standing.ENDED, Standing.ENDED]

@@ -153,6 +153,7 @@ class _Interner:
             chain=chain,
             effective_not_after=self._share(observation.effective_not_after),
             verification=self._share(observation.verification),
+            hsts=self._share(observation.hsts),  # one web server's policy, on many endpoints
         )
 
 
