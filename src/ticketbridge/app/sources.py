@@ -35,18 +35,13 @@ class SourceCount:
 
 @dataclass(slots=True)
 class SourcedInventory:
+    """What the sources gave a scan: endpoints to probe, certificates kept as data, CT entries."""
+
     specs: list[EndpointSpec] = field(default_factory=list)
     certificates: list[CertificateData] = field(default_factory=list)
     counts: list[SourceCount] = field(default_factory=list)
     logged: list[LoggedCert] = field(default_factory=list)
     ct_domains: list[str] = field(default_factory=list)
-
-    @property
-    def listed_hosts(self) -> set[str]:
-        """Every name some source or `[[endpoints]]` lists (what CT names are compared with)."""
-        hosts = {spec.host for spec in self.specs}
-        hosts |= {spec.sni for spec in self.specs if spec.sni}
-        return hosts
 
 
 def read_sources(settings: Settings, config_path: Path) -> SourcedInventory:

@@ -8,7 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ticketbridge.core.model import Protocol, is_ip_literal
+from ticketbridge.core.model import Protocol
 from ticketbridge.errors import ConfigError
 
 # A zone, a manifest dump or a CT export is megabytes; a cap keeps a mistaken path (a disk
@@ -40,12 +40,6 @@ class Target:
     sni: str | None = None
     protocol: Protocol = Protocol.TLS
     resolve_name: str | None = None
-
-    @property
-    def server_name(self) -> str | None:
-        if self.sni:
-            return self.sni
-        return None if is_ip_literal(self.host) else self.host
 
 
 @dataclass(frozen=True, slots=True)

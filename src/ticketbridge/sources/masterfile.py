@@ -251,7 +251,8 @@ def _address(version: int) -> _Handler:
             address = None
         if address is None or address.version != version:
             raise ZoneSyntaxError(f"{' '.join(rdata)!r} is not one IPv{version} address")
-        entry.addresses.append(str(address))
+        if str(address) not in entry.addresses:  # a record set holds each datum once
+            entry.addresses.append(str(address))
 
     return read
 
@@ -267,7 +268,8 @@ def _srv(rdata: list[str], origin: str | None, entry: OwnerRecords) -> None:
     if len(rdata) != 4 or not all(part.isdigit() and int(part) < 65536 for part in rdata[:3]):
         raise ZoneSyntaxError("an SRV record is: priority weight port target")
     target = "" if rdata[3] == "." else _absolute(rdata[3], origin)
-    entry.services.append((int(rdata[2]), target))
+    if (int(rdata[2]), target) not in entry.services:
+        entry.services.append((int(rdata[2]), target))
 
 
 _WANTED: dict[str, _Handler] = {

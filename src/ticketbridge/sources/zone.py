@@ -89,12 +89,14 @@ def _add(entry: OwnerRecords, rdataset: dns.rdataset.Rdataset) -> None:
     kind = rdataset.rdtype
     for rdata in rdataset:
         if kind in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            entry.addresses.append(rdata.address)
+            if rdata.address not in entry.addresses:
+                entry.addresses.append(rdata.address)
         elif kind == dns.rdatatype.CNAME:
             entry.cname = _text(rdata.target)
         else:
             target = "" if rdata.target == dns.name.root else _text(rdata.target)
-            entry.services.append((int(rdata.port), target))
+            if (int(rdata.port), target) not in entry.services:
+                entry.services.append((int(rdata.port), target))
 
 
 def _text(name: dns.name.Name) -> str:
