@@ -15,7 +15,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from ticketbridge.discovery.certrules import (
     acts_as_ca,
@@ -32,6 +31,7 @@ from ticketbridge.discovery.issuers import (
     issuer_mismatch,
     preferred_issuer,
     self_signed,
+    signed_by,
     subject_key,
 )
 from ticketbridge.discovery.nameconstraints import NAME_CHECK_MAX, violation
@@ -293,9 +293,7 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
         who = role(position, certificate)
         if position < len(chain) - 1:
             issuer = chain[position + 1]
-            try:
-                certificate.verify_directly_issued_by(issuer)
-            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+            if not signed_by(certificate, issuer):
                 return TrustFailure(
                     Failure.SIGNATURE,
                     f"{who} has an invalid signature: it does not verify with the key of "

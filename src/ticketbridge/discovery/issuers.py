@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.name import _ASN1Type
 
 # x_name.c x509_name_canon(): values of these string types are compared as canonical UTF-8
@@ -180,6 +180,33 @@ def _algorithm_mismatch(subject: x509.Certificate, issuer: x509.Certificate) -> 
     else:
         return "algorithm"  # X509_V_ERR_UNSUPPORTED_SIGNATURE_ALGORITHM
     return None if isinstance(key, wanted) else "key type"
+
+
+def signed_by(subject: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """x509_vfy.c internal_verify() -> X509_verify(): the issuer's key verifies the subject's
+    signature over its TBS bytes. Names are not compared again (cryptography's
+    verify_directly_issued_by would compare them byte for byte, refusing names OpenSSL's
+    canonical comparison already matched)."""
+    try:
+        key = issuer.public_key()
+        signature, tbs = subject.signature, subject.tbs_certificate_bytes
+        parameters = subject.signature_algorithm_parameters
+        digest = subject.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            assert isinstance(parameters, padding.PKCS1v15 | padding.PSS) and digest is not None
+            key.verify(signature, tbs, parameters, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            assert isinstance(parameters, ec.ECDSA)
+            key.verify(signature, tbs, parameters)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, tbs)
+        elif isinstance(key, dsa.DSAPublicKey) and digest is not None:
+            key.verify(signature, tbs, digest)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, AssertionError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def within(certificate: x509.Certificate, now: datetime) -> bool:

@@ -39,6 +39,8 @@ class Violation:
 
 def _ascii_lower(text: str) -> str:
     # v3_ncons.c ia5ncasecmp(): only ASCII letters fold.
+    if text.isascii():
+        return text.lower()
     return "".join(c.lower() if c.isascii() else c for c in text)
 
 
@@ -225,9 +227,6 @@ def _check_one(
 ) -> tuple[str, str] | None:
     """v3_ncons.c NAME_CONSTRAINTS_check() (+ _check_CN for the leaf): (kind, name) or None."""
     alt_names = _alt_names(certificate)
-    names = _name_count(certificate, alt_names)
-    if names > 0 and subtrees.count > NAME_CHECK_MAX // names:
-        return "too-many", f"{names} names against {subtrees.count} constraints"
     subject = canonical_name(certificate.subject)
     if subject:
         kind = _directory_verdict(subtrees, subject)
@@ -262,22 +261,34 @@ def _alt_name_verdict(subtrees: _Subtrees, general: x509.GeneralName) -> tuple[s
 def violation(chain: Sequence[x509.Certificate]) -> Violation | None:
     """x509_vfy.c check_name_constraints(): every certificate, from the top, against the
     constraints of each CA above it; self-issued CA certificates are skipped."""
-    compiled: dict[int, _Subtrees] = {}
-    for position, certificate in enumerate(chain):
-        constraints = _constraints(certificate) if position > 0 else None
+    found: dict[int, x509.NameConstraints] = {}
+    for position, certificate in enumerate(chain[1:], start=1):
+        constraints = _constraints(certificate)
         if constraints is not None:
-            compiled[position] = _Subtrees.of(constraints)
-    if not compiled:
+            found[position] = constraints
+    if not found:
         return None
+    compiled: dict[int, _Subtrees] = {}
     for subject in range(len(chain) - 1, -1, -1):
         certificate = chain[subject]
         if subject != 0 and self_issued(certificate):
             continue
         for constrainer in range(len(chain) - 1, subject, -1):
-            subtrees = compiled.get(constrainer)
-            if subtrees is None:
+            constraints = found.get(constrainer)
+            if constraints is None:
                 continue
-            found = _check_one(certificate, subject == 0, subtrees)
-            if found:
-                return Violation(constrainer, subject, *found)
+            # Counted before anything is compiled: over the limit costs nothing more.
+            count = len(constraints.permitted_subtrees or ()) + len(
+                constraints.excluded_subtrees or ()
+            )
+            names = _name_count(certificate, _alt_names(certificate))
+            if names > 0 and count > NAME_CHECK_MAX // names:
+                return Violation(
+                    constrainer, subject, "too-many", f"{names} names against {count} constraints"
+                )
+            if constrainer not in compiled:
+                compiled[constrainer] = _Subtrees.of(constraints)
+            outside = _check_one(certificate, subject == 0, compiled[constrainer])
+            if outside:
+                return Violation(constrainer, subject, *outside)
     return None
