@@ -78,7 +78,7 @@ def role(position: int, certificate: x509.Certificate) -> str:
 def _subject(certificate: x509.Certificate) -> str:
     try:
         return certificate.subject.rfc4514_string() or "(empty subject)"
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: cryptography refuses a BIT STRING CN
         return "(undecodable subject)"
 
 
@@ -215,7 +215,7 @@ def _missing_issuer(
 def _issuer(certificate: x509.Certificate) -> str:
     try:
         return certificate.issuer.rfc4514_string() or "(empty issuer)"
-    except ValueError:
+    except (ValueError, TypeError):
         return "(undecodable issuer)"
 
 

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ticketbridge.discovery.issuers import CanonicalName, canonical_name, self_issued
+from ticketbridge.discovery.issuers import (
+    CanonicalName,
+    canonical_name,
+    self_issued,
+    subject_key,
+)
 
 # v3_ncons.c NAME_CHECK_MAX: more names x constraints than this is X509_V_ERR_UNSPECIFIED, a
 # refusal, not a slow check (OpenSSL's guard against denial of service, CVE-2017-3735's era).
@@ -188,7 +193,11 @@ def host_like_common_names(certificate: x509.Certificate) -> list[str]:
     """v3_ncons.c cn2dnsid(): the subject CNs that look like host names — letters, digits, `_`,
     with inner `-` and `.`, no dot next to a dot or hyphen, and at least two labels."""
     found = []
-    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+    try:
+        attributes = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except (ValueError, TypeError):
+        return []  # v3_ncons.c: a CN that is no string is not a host name
+    for attribute in attributes:
         value = attribute.value
         if not isinstance(value, str):
             continue
@@ -219,7 +228,7 @@ def _looks_like_host(value: str) -> bool:
 
 
 def _name_count(certificate: x509.Certificate, alt_names: list[x509.GeneralName]) -> int:
-    return sum(len(rdn) for rdn in certificate.subject.rdns) + len(alt_names)
+    return sum(len(rdn) for rdn in subject_key(certificate)) + len(alt_names)
 
 
 def _check_one(
@@ -227,11 +236,11 @@ def _check_one(
 ) -> tuple[str, str] | None:
     """v3_ncons.c NAME_CONSTRAINTS_check() (+ _check_CN for the leaf): (kind, name) or None."""
     alt_names = _alt_names(certificate)
-    subject = canonical_name(certificate.subject)
+    subject = subject_key(certificate)
     if subject:
         kind = _directory_verdict(subtrees, subject)
         if kind:
-            return kind, f"subject {certificate.subject.rfc4514_string()}"
+            return kind, f"subject {_shown(certificate)}"
     for general in alt_names:
         kind, shown = _alt_name_verdict(subtrees, general)
         if kind:
@@ -244,6 +253,13 @@ def _check_one(
             if kind:
                 return kind, f"{common_name} (its subject CN, checked because it has no DNS name)"
     return None
+
+
+def _shown(certificate: x509.Certificate) -> str:
+    try:
+        return certificate.subject.rfc4514_string()
+    except (ValueError, TypeError):
+        return "(undecodable subject)"
 
 
 def _alt_name_verdict(subtrees: _Subtrees, general: x509.GeneralName) -> tuple[str | None, str]:
