@@ -195,12 +195,12 @@ def _missing_issuer(
     who = role(len(chain) - 1, current)
     for kind, candidates in (("served", served), ("trusted", trusted)):
         for candidate in candidates:
-            if candidate in chain:
+            why = issuer_mismatch(current, candidate)
+            if why is None and candidate in chain:
                 return (
                     f"issuer {_issuer(current)} of {who} is {kind} but already on the path "
                     "(the served chain loops)"
                 )
-            why = issuer_mismatch(current, candidate)
             if why is not None:
                 return (
                     f"issuer {_issuer(current)} is {kind}, but not as the issuer of {who}: "
