@@ -349,7 +349,7 @@ def build(spec: ChainSpec, now: datetime) -> BuiltChain:
         names=_san(spec.san),
         authority=issuer.authority,
     )
-    served = _served(spec, leaf, cas, root, issuer, now)
+    served = _served(spec, leaf, cas, _Issuer(root_name, root_key, root), issuer, now)
     anchors = _anchors(spec, root, cas, leaf, now)
     return BuiltChain(spec, tuple(served), tuple(anchors), _host_form(host, spec.host_form), now)
 
@@ -358,10 +358,11 @@ def _served(
     spec: ChainSpec,
     leaf: x509.Certificate,
     cas: list[x509.Certificate],
-    root: x509.Certificate,
+    root_issuer: _Issuer,
     issuer: _Issuer,
     now: datetime,
 ) -> list[x509.Certificate]:
+    root = root_issuer.certificate
     intermediates = list(reversed(cas))  # nearest the leaf first
     if spec.drop_intermediate and intermediates:
         intermediates.pop(0)
@@ -378,7 +379,7 @@ def _served(
         else [leaf, *intermediates, *tail]
     )
     if spec.decoy != "none":
-        served.insert(1, _decoy(spec, issuer, now))
+        served.insert(1, _decoy(spec, issuer, root_issuer, now))
     if spec.serve_unrelated:
         served.insert(1, _stranger(now))
     return served
@@ -419,22 +420,20 @@ def _cross_sign(spec: ChainSpec, root: x509.Certificate, now: datetime) -> x509.
     )  # fmt: skip
 
 
-def _decoy(spec: ChainSpec, issuer: _Issuer, now: datetime) -> x509.Certificate:
-    """A CA certificate named like the leaf's issuer: another key (of the same type, or of
-    another type), or the issuer's own key on an expired copy."""
+def _decoy(spec: ChainSpec, issuer: _Issuer, root: _Issuer, now: datetime) -> x509.Certificate:
+    """A CA certificate named like the leaf's issuer and issued by the root: another key (of
+    the same type, or of another type), or the issuer's own key on an expired copy."""
     if spec.decoy == "expired-twin":
-        return make_certificate(
-            CertSpec(validity="expired"), issuer.name, issuer.key, issuer.certificate.issuer,
-            private_key("p256", 70), now=now,
-        )  # fmt: skip
-    if spec.decoy == "other-key-type":
-        kind = "p256" if isinstance(issuer.key, rsa.RSAPrivateKey) else "rsa-2048"
+        key = issuer.key
+    elif spec.decoy == "other-key-type":
+        key = private_key("p256" if isinstance(issuer.key, rsa.RSAPrivateKey) else "rsa-2048", 71)
     else:
-        kind = "rsa-2048" if isinstance(issuer.key, rsa.RSAPrivateKey) else "p256"
-    key = private_key(kind, 71)
+        key = private_key("rsa-2048" if isinstance(issuer.key, rsa.RSAPrivateKey) else "p256", 71)
+    validity = "expired" if spec.decoy == "expired-twin" else "valid"
     return make_certificate(
-        CertSpec(), issuer.name, key, issuer.certificate.issuer, private_key("p256", 72), now=now
-    )
+        CertSpec(validity=validity), issuer.name, key, root.name, root.key, now=now,
+        authority=root.authority,
+    )  # fmt: skip
 
 
 def spelt(name: x509.Name, spelling: str) -> x509.Name:

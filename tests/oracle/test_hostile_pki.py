@@ -134,3 +134,24 @@ def test_names_times_constraints_cost_little_and_agree_with_openssl(
         assert reason is not None
         assert "too many to check" in reason
         assert f"{NAME_CHECK_MAX:,}" in reason
+
+
+@pytest.mark.timeout(30)
+def test_a_served_chain_of_cas_cross_signed_by_each_other_ends_at_once() -> None:
+    """Served certificates already on the path are not used again (x509_vfy.c find_issuer()),
+    so a served loop ends as "unable to get issuer", with the loop named."""
+    pki = _cross_signed_pair()
+    stranger = make_certificate(
+        CertSpec(), subject_name("hostile stranger"), private_key("p256", 24),
+        subject_name("hostile stranger"), private_key("p256", 24), now=NOW,
+    )  # fmt: skip
+    chain = BuiltChain(None, (pki["leaf"], pki["b-by-a"], pki["a-by-b"]), (stranger,), HOST, NOW)  # type: ignore[arg-type]
+    trusted, kind, reason, spent = _verdict(chain)
+    theirs = openssl_verdict(chain)
+    assert (trusted, kind) == (theirs.trusted, theirs.first_class), (reason, theirs.errors)
+    assert kind == "unknown-issuer"
+    assert reason == (
+        "issuer CN=hostile A of CA certificate CN=hostile B is served but already on the path "
+        "(the served chain loops)"
+    )
+    assert spent < 1.0

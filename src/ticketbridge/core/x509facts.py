@@ -140,7 +140,7 @@ UNREADABLE_NAME = "(unreadable: not a valid X.501 name)"
 def _name_text(read: Callable[[], x509.Name]) -> str:
     try:
         name = read()
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: cryptography refuses e.g. a BIT STRING CN
         return UNREADABLE_NAME
     return _rfc4514(name)
 
@@ -194,7 +194,7 @@ def _subject_alternative_names(
 def _common_name(certificate: x509.Certificate) -> str | None:
     try:
         attributes = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except ValueError:
+    except (ValueError, TypeError):
         return None
     if not attributes:
         return None
@@ -214,7 +214,7 @@ def _is_self_signed(certificate: x509.Certificate) -> bool:
     try:
         if certificate.issuer != certificate.subject:
             return False
-    except ValueError:  # an unreadable name cannot be shown to be its own issuer
+    except (ValueError, TypeError):  # an unreadable name cannot be shown to be its own issuer
         return False
     try:
         certificate.verify_directly_issued_by(certificate)

@@ -15,7 +15,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from ticketbridge.discovery.certrules import (
     acts_as_ca,
@@ -32,6 +31,7 @@ from ticketbridge.discovery.issuers import (
     issuer_mismatch,
     preferred_issuer,
     self_signed,
+    signed_by,
     subject_key,
 )
 from ticketbridge.discovery.nameconstraints import NAME_CHECK_MAX, violation
@@ -78,7 +78,7 @@ def role(position: int, certificate: x509.Certificate) -> str:
 def _subject(certificate: x509.Certificate) -> str:
     try:
         return certificate.subject.rfc4514_string() or "(empty subject)"
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: cryptography refuses a BIT STRING CN
         return "(undecodable subject)"
 
 
@@ -195,12 +195,12 @@ def _missing_issuer(
     who = role(len(chain) - 1, current)
     for kind, candidates in (("served", served), ("trusted", trusted)):
         for candidate in candidates:
-            if candidate in chain:
+            why = issuer_mismatch(current, candidate)
+            if why is None and candidate in chain:
                 return (
                     f"issuer {_issuer(current)} of {who} is {kind} but already on the path "
                     "(the served chain loops)"
                 )
-            why = issuer_mismatch(current, candidate)
             if why is not None:
                 return (
                     f"issuer {_issuer(current)} is {kind}, but not as the issuer of {who}: "
@@ -215,7 +215,7 @@ def _missing_issuer(
 def _issuer(certificate: x509.Certificate) -> str:
     try:
         return certificate.issuer.rfc4514_string() or "(empty issuer)"
-    except ValueError:
+    except (ValueError, TypeError):
         return "(undecodable issuer)"
 
 
@@ -293,9 +293,7 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
         who = role(position, certificate)
         if position < len(chain) - 1:
             issuer = chain[position + 1]
-            try:
-                certificate.verify_directly_issued_by(issuer)
-            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+            if not signed_by(certificate, issuer):
                 return TrustFailure(
                     Failure.SIGNATURE,
                     f"{who} has an invalid signature: it does not verify with the key of "

@@ -12,29 +12,28 @@ from datetime import datetime
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.name import _ASN1Type
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 # x_name.c x509_name_canon(): values of these string types are compared as canonical UTF-8
-# (ASN1_MASK_CANON); any other type (BIT STRING, NumericString, ...) is compared as it is encoded.
-_CANONICAL_TYPES = frozenset(
-    {
-        _ASN1Type.UTF8String,
-        _ASN1Type.BMPString,
-        _ASN1Type.UniversalString,
-        _ASN1Type.PrintableString,
-        _ASN1Type.T61String,
-        _ASN1Type.IA5String,
-        _ASN1Type.VisibleString,
-    }
-)
+# (ASN1_MASK_CANON); any other type (BIT STRING, NumericString, ...) is compared as encoded.
+# Tag -> how its bytes decode: UTF8String, PrintableString, T61String (read as Latin-1, as
+# OpenSSL does), IA5String, VisibleString, UniversalString, BMPString.
+_CANONICAL_TAGS = {
+    12: "utf-8",
+    19: "latin-1",
+    20: "latin-1",
+    22: "latin-1",
+    26: "latin-1",
+    28: "utf-32-be",
+    30: "utf-16-be",
+}
 # ctype.c ossl_isspace(): the ASCII white space asn1_string_canon() trims and collapses.
 _SPACE = " \t\n\v\f\r"
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
-CanonicalAttribute = tuple[str, str | bytes]
+CanonicalAttribute = tuple[bytes, str | bytes]
 CanonicalName = tuple[tuple[CanonicalAttribute, ...], ...]
 
 
@@ -55,26 +54,73 @@ def _canonical_value(value: str) -> str:
     return "".join(out)
 
 
-def canonical_name(name: x509.Name) -> CanonicalName:
-    """The name as X509_NAME_cmp() compares it: RDN by RDN, each attribute's type and canonical
-    value, the attributes of a multi-valued RDN in a fixed order (DER sorts a SET)."""
-    return _canonical_rdns(name)
+def _element(der: bytes, position: int) -> tuple[int, int, int]:
+    """One DER element at `position`: its tag, where its contents start, where it ends."""
+    if position + 2 > len(der):
+        raise ValueError("truncated DER")
+    tag, first = der[position], der[position + 1]
+    start = position + 2
+    size = first
+    if first & 0x80:
+        count = first & 0x7F
+        size = int.from_bytes(der[start : start + count], "big")
+        start += count
+    if start + size > len(der):
+        raise ValueError("truncated DER")
+    return tag, start, start + size
 
 
-def _canonical_rdns(name: x509.Name) -> CanonicalName:
+def _children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    found, position = [], start
+    while position < end:
+        element = _element(der, position)
+        found.append(element)
+        position = element[2]
+    return found
+
+
+def canonical_from_der(der: bytes) -> CanonicalName:
+    """A Name's DER as X509_NAME_cmp() compares it: RDN by RDN, each attribute's type and
+    canonical value, a multi-valued RDN's attributes in a fixed order (DER sorts a SET). Read
+    from the bytes, so names `cryptography` will not build (a BIT STRING CN) still compare."""
+    _, start, end = _element(der, 0)
     rdns = []
-    for rdn in name.rdns:
+    for _, set_start, set_end in _children(der, start, end):
         attributes: list[CanonicalAttribute] = []
-        for attribute in rdn:
-            value = attribute.value
-            kind = attribute._type
-            if isinstance(value, str) and kind in _CANONICAL_TYPES:
-                attributes.append((attribute.oid.dotted_string, _canonical_value(value)))
-            else:
-                raw = value if isinstance(value, bytes) else value.encode("utf-8")
-                attributes.append((attribute.oid.dotted_string, bytes([kind.value]) + raw))
+        for _, pair_start, pair_end in _children(der, set_start, set_end):
+            (_, oid_start, oid_end), (tag, value_start, value_end) = _children(
+                der, pair_start, pair_end
+            )[:2]
+            oid, raw = der[oid_start:oid_end], der[value_start:value_end]
+            attributes.append((oid, _attribute_value(tag, raw)))
         rdns.append(tuple(sorted(attributes, key=repr)))
     return tuple(rdns)
+
+
+def _attribute_value(tag: int, raw: bytes) -> str | bytes:
+    encoding = _CANONICAL_TAGS.get(tag)
+    if encoding is not None:
+        try:
+            return _canonical_value(raw.decode(encoding))
+        except UnicodeDecodeError:
+            pass
+    return bytes([tag]) + raw
+
+
+def canonical_name(name: x509.Name) -> CanonicalName:
+    return canonical_from_der(name.public_bytes())
+
+
+def name_der(certificate: x509.Certificate, which: str) -> bytes:
+    """The DER of a certificate's issuer or subject, cut from its TBS (RFC 5280 §4.1: [0]
+    version, serialNumber, signature, issuer, validity, subject)."""
+    tbs = certificate.tbs_certificate_bytes
+    _, start, end = _element(tbs, 0)
+    fields = _children(tbs, start, end)
+    offset = 1 if fields and fields[0][0] == 0xA0 else 0
+    _, _, field_end = fields[offset + (2 if which == "issuer" else 4)]
+    field_start = fields[offset + (1 if which == "issuer" else 3)][2]
+    return tbs[field_start:field_end]
 
 
 def subject_key(certificate: x509.Certificate) -> CanonicalName:
@@ -95,10 +141,9 @@ def _cached_canonical(certificate: x509.Certificate, which: str) -> CanonicalNam
     if hit is not None and hit[0] is certificate:
         return hit[1]
     try:
-        name = certificate.subject if which == "subject" else certificate.issuer
-        canonical = canonical_name(name)
-    except ValueError:
-        canonical = ((("undecodable", which),),)
+        canonical = canonical_from_der(name_der(certificate, which))
+    except (ValueError, IndexError):
+        canonical = (((b"undecodable", which),),)
     if len(_CANON_CACHE) > 8192:
         _CANON_CACHE.clear()
     _CANON_CACHE[key] = (certificate, canonical)
@@ -180,6 +225,33 @@ def _algorithm_mismatch(subject: x509.Certificate, issuer: x509.Certificate) -> 
     else:
         return "algorithm"  # X509_V_ERR_UNSUPPORTED_SIGNATURE_ALGORITHM
     return None if isinstance(key, wanted) else "key type"
+
+
+def signed_by(subject: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """x509_vfy.c internal_verify() -> X509_verify(): the issuer's key verifies the subject's
+    signature over its TBS bytes. Names are not compared again (cryptography's
+    verify_directly_issued_by would compare them byte for byte, refusing names OpenSSL's
+    canonical comparison already matched)."""
+    try:
+        key = issuer.public_key()
+        signature, tbs = subject.signature, subject.tbs_certificate_bytes
+        parameters = subject.signature_algorithm_parameters
+        digest = subject.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            assert isinstance(parameters, padding.PKCS1v15 | padding.PSS) and digest is not None
+            key.verify(signature, tbs, parameters, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            assert isinstance(parameters, ec.ECDSA)
+            key.verify(signature, tbs, parameters)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, tbs)
+        elif isinstance(key, dsa.DSAPublicKey) and digest is not None:
+            key.verify(signature, tbs, digest)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, AssertionError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def within(certificate: x509.Certificate, now: datetime) -> bool:

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ticketbridge.discovery.issuers import CanonicalName, canonical_name, self_issued
+from ticketbridge.discovery.issuers import (
+    CanonicalName,
+    canonical_name,
+    self_issued,
+    subject_key,
+)
 
 # v3_ncons.c NAME_CHECK_MAX: more names x constraints than this is X509_V_ERR_UNSPECIFIED, a
 # refusal, not a slow check (OpenSSL's guard against denial of service, CVE-2017-3735's era).
@@ -39,6 +44,8 @@ class Violation:
 
 def _ascii_lower(text: str) -> str:
     # v3_ncons.c ia5ncasecmp(): only ASCII letters fold.
+    if text.isascii():
+        return text.lower()
     return "".join(c.lower() if c.isascii() else c for c in text)
 
 
@@ -186,7 +193,11 @@ def host_like_common_names(certificate: x509.Certificate) -> list[str]:
     """v3_ncons.c cn2dnsid(): the subject CNs that look like host names — letters, digits, `_`,
     with inner `-` and `.`, no dot next to a dot or hyphen, and at least two labels."""
     found = []
-    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+    try:
+        attributes = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except (ValueError, TypeError):
+        return []  # v3_ncons.c: a CN that is no string is not a host name
+    for attribute in attributes:
         value = attribute.value
         if not isinstance(value, str):
             continue
@@ -217,7 +228,7 @@ def _looks_like_host(value: str) -> bool:
 
 
 def _name_count(certificate: x509.Certificate, alt_names: list[x509.GeneralName]) -> int:
-    return sum(len(rdn) for rdn in certificate.subject.rdns) + len(alt_names)
+    return sum(len(rdn) for rdn in subject_key(certificate)) + len(alt_names)
 
 
 def _check_one(
@@ -225,14 +236,11 @@ def _check_one(
 ) -> tuple[str, str] | None:
     """v3_ncons.c NAME_CONSTRAINTS_check() (+ _check_CN for the leaf): (kind, name) or None."""
     alt_names = _alt_names(certificate)
-    names = _name_count(certificate, alt_names)
-    if names > 0 and subtrees.count > NAME_CHECK_MAX // names:
-        return "too-many", f"{names} names against {subtrees.count} constraints"
-    subject = canonical_name(certificate.subject)
+    subject = subject_key(certificate)
     if subject:
         kind = _directory_verdict(subtrees, subject)
         if kind:
-            return kind, f"subject {certificate.subject.rfc4514_string()}"
+            return kind, f"subject {_shown(certificate)}"
     for general in alt_names:
         kind, shown = _alt_name_verdict(subtrees, general)
         if kind:
@@ -245,6 +253,13 @@ def _check_one(
             if kind:
                 return kind, f"{common_name} (its subject CN, checked because it has no DNS name)"
     return None
+
+
+def _shown(certificate: x509.Certificate) -> str:
+    try:
+        return certificate.subject.rfc4514_string()
+    except (ValueError, TypeError):
+        return "(undecodable subject)"
 
 
 def _alt_name_verdict(subtrees: _Subtrees, general: x509.GeneralName) -> tuple[str | None, str]:
@@ -262,22 +277,34 @@ def _alt_name_verdict(subtrees: _Subtrees, general: x509.GeneralName) -> tuple[s
 def violation(chain: Sequence[x509.Certificate]) -> Violation | None:
     """x509_vfy.c check_name_constraints(): every certificate, from the top, against the
     constraints of each CA above it; self-issued CA certificates are skipped."""
-    compiled: dict[int, _Subtrees] = {}
-    for position, certificate in enumerate(chain):
-        constraints = _constraints(certificate) if position > 0 else None
+    found: dict[int, x509.NameConstraints] = {}
+    for position, certificate in enumerate(chain[1:], start=1):
+        constraints = _constraints(certificate)
         if constraints is not None:
-            compiled[position] = _Subtrees.of(constraints)
-    if not compiled:
+            found[position] = constraints
+    if not found:
         return None
+    compiled: dict[int, _Subtrees] = {}
     for subject in range(len(chain) - 1, -1, -1):
         certificate = chain[subject]
         if subject != 0 and self_issued(certificate):
             continue
         for constrainer in range(len(chain) - 1, subject, -1):
-            subtrees = compiled.get(constrainer)
-            if subtrees is None:
+            constraints = found.get(constrainer)
+            if constraints is None:
                 continue
-            found = _check_one(certificate, subject == 0, subtrees)
-            if found:
-                return Violation(constrainer, subject, *found)
+            # Counted before anything is compiled: over the limit costs nothing more.
+            count = len(constraints.permitted_subtrees or ()) + len(
+                constraints.excluded_subtrees or ()
+            )
+            names = _name_count(certificate, _alt_names(certificate))
+            if names > 0 and count > NAME_CHECK_MAX // names:
+                return Violation(
+                    constrainer, subject, "too-many", f"{names} names against {count} constraints"
+                )
+            if constrainer not in compiled:
+                compiled[constrainer] = _Subtrees.of(constraints)
+            outside = _check_one(certificate, subject == 0, compiled[constrainer])
+            if outside:
+                return Violation(constrainer, subject, *outside)
     return None

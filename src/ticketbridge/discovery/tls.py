@@ -11,7 +11,7 @@ import asyncio
 import errno
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from ticketbridge.core.model import (
     Observation,
     ProbeError,
     Protocol,
+    Verification,
     Verifier,
     is_ip_literal,
 )
@@ -282,7 +283,9 @@ async def probe(
         )
     verification = None
     if verifier is not None:
-        verification = verifier.verdict(chain_der, server_name or endpoint.address, observed_at)
+        verification = await _verdict_beside_handshakes(
+            verifier, chain_der, server_name or endpoint.address, observed_at
+        )
     paths = path_facts(chain_der, chain, verifier)
     return Observation(
         endpoint=endpoint,
@@ -296,6 +299,19 @@ async def probe(
         strays=paths.strays,
         hsts=hsts,
     )
+
+
+# A served chain this large may carry thousands of names and name constraints: its verdict runs
+# in a thread, so the event loop keeps driving the other endpoints' handshakes meanwhile.
+VERDICT_INLINE_BYTES = 32 * 1024
+
+
+async def _verdict_beside_handshakes(
+    verifier: Verifier, chain_der: Sequence[bytes], name: str, observed_at: datetime
+) -> Verification:
+    if sum(map(len, chain_der)) <= VERDICT_INLINE_BYTES:
+        return verifier.verdict(chain_der, name, observed_at)
+    return await asyncio.to_thread(verifier.verdict, chain_der, name, observed_at)
 
 
 async def probe_all(

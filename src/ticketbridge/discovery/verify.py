@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from ticketbridge.core.model import Verification
+from ticketbridge.core.model import CertFacts, Verification
 from ticketbridge.core.x509facts import facts_from_der, hostname_matches
 from ticketbridge.discovery.chaincheck import Failure, TrustFailure, check_chain
 from ticketbridge.discovery.issuers import Anchors
@@ -63,6 +63,29 @@ def system_trust_anchors() -> list[x509.Certificate]:
     return []
 
 
+def _uncovered(server_name: str | None, facts: CertFacts | None) -> str:
+    """Why the certificate does not cover the name, in the words an operator acts on: a
+    certificate without DNS names has its CN ignored (RFC 6125 §6.4.4; browsers and Python's
+    ssl ignore it, though OpenSSL's X509_check_host still reads it); a partial wildcard such as
+    `f*.example.com` is matched by no browser nor by Python's ssl (X509_CHECK_FLAG_NO_PARTIAL_
+    WILDCARDS), though OpenSSL's default matches it."""
+    plain = f"certificate does not cover {server_name}"
+    if facts is None:
+        return plain
+    if not facts.names and not facts.ip_addresses and facts.common_name:
+        return (
+            f"{plain}: it has no subjectAltName, and its CN {facts.common_name} is ignored "
+            "(RFC 6125; browsers and Python's ssl no longer match the CN)"
+        )
+    partial = [n for n in facts.names if "*" in n and not n.startswith("*.")]
+    if partial:
+        return (
+            f"{plain}: partial wildcards such as {partial[0]} match no host name here, as in "
+            "browsers and Python's ssl (CA/Browser Forum rules forbid them)"
+        )
+    return plain
+
+
 class TrustVerifier:
     """Verifies chains against one trust store; verdicts are cached per run by chain and name."""
 
@@ -93,7 +116,7 @@ class TrustVerifier:
         trust_error = self.trust_error(tuple(chain), now)
         error = trust_error
         if error is None and not hostname_match:
-            error = f"hostname mismatch: certificate does not cover {server_name}"
+            error = f"hostname mismatch: {_uncovered(server_name, leaf_facts)}"
         return Verification(trusted=trust_error is None, hostname_match=hostname_match, error=error)
 
     def trust_error(self, chain: tuple[bytes, ...], now: datetime) -> str | None:

@@ -1,0 +1,42 @@
+"""A `[[files]]` input holding more certificates than MAX_CERTIFICATES_PER_FILE is one clear
+error, not minutes of verdicts (issue 15: "[[files]] inputs need a size cap too")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from support.certs import make_ca, make_leaf
+from ticketbridge.core.model import ErrorKind
+from ticketbridge.discovery.files import MAX_CERTIFICATES_PER_FILE, FileSource, observe_files
+from ticketbridge.discovery.verify import TrustVerifier
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("count", "refused"),
+    [(MAX_CERTIFICATES_PER_FILE, False), (MAX_CERTIFICATES_PER_FILE + 1, True)],
+)
+def test_a_bundle_over_the_certificate_cap_is_refused_in_one_line(
+    tmp_path: Path, count: int, refused: bool
+) -> None:
+    root = make_ca("Cap Root")
+    leaf = make_leaf(root, names=("cap.example.com",))
+    path = tmp_path / "bundle.pem"
+    path.write_bytes(leaf.pem * count)
+
+    observations = observe_files([FileSource(str(path))], NOW, TrustVerifier([root.certificate]))
+
+    if refused:
+        assert len(observations) == 1
+        error = observations[0].error
+        assert error is not None and error.kind is ErrorKind.FILE
+        assert error.message == (
+            f"{count} certificates, over the limit of {MAX_CERTIFICATES_PER_FILE}"
+        )
+    else:
+        assert len(observations) == count
+        assert all(o.status == "ok" for o in observations)
