@@ -169,16 +169,8 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
         if dry_run:
             return _dry_run(settings, observations, backend, policy, now, paging, approved)
         limit = settings.policy.max_changes if max_changes is None else max_changes
-        approval = Approval(approved.approved_by, approved.plan_id) if approved else Approval()
         with RunLock(lock_path(settings, config_path)):
-            log_path = resolve_relative(settings.audit.log_path, config_path)
-            audit = AuditLog(log_path) if clock is None else AuditLog(log_path, clock)
-            audit.start_run(
-                config_path=str(config_path),
-                backend=settings.tickets.backend,
-                policy=settings.policy.model_dump(),
-                approval=approval,
-            )
+            audit = _audit_started(settings, config_path, approved, clock)
             report: ApplyReport | None = None
             try:
                 # Writes a past run made but could not record are settled first, after the
@@ -207,6 +199,24 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
                 raise
             audit.finish_run(report, EXIT_OK if report.ok else EXIT_RUN_ERROR)
         return RunOutcome(inventory, plan, report, seen, facts)
+
+
+def _audit_started(
+    settings: Settings,
+    config_path: Path,
+    approved: SavedPlan | None,
+    clock: Callable[[], datetime] | None,
+) -> AuditLog:
+    """The trail, with this run's `run_started`: the policy in force and who approved it."""
+    log_path = resolve_relative(settings.audit.log_path, config_path)
+    audit = AuditLog(log_path) if clock is None else AuditLog(log_path, clock)
+    audit.start_run(
+        config_path=str(config_path),
+        backend=settings.tickets.backend,
+        policy=settings.policy.model_dump(),
+        approval=Approval(approved.approved_by, approved.plan_id) if approved else Approval(),
+    )
+    return audit
 
 
 def _dry_run(  # noqa: PLR0917 - reconcile's own arguments, passed on

@@ -148,11 +148,10 @@ def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
     return lines
 
 
-def render_md(report: Report) -> str:
+def _md_heading(report: Report) -> list[str]:
     log = report.log
     verdict = "**verified**" if log.ok else f"**NOT VERIFIED**: {_md(log.problem)}"
-    operation = report.operation
-    lines = [
+    return [
         "# ticketbridge audit report",
         "",
         f"- Generated: {iso_z(report.generated_at)}",
@@ -162,6 +161,13 @@ def render_md(report: Report) -> str:
         f"- Head hash: `{_md(log.head or '(none)')}`",
         f"- Records verified: {log.records}; runs: {log.runs}",
         "",
+    ]
+
+
+def render_md(report: Report) -> str:
+    operation = report.operation
+    lines = [
+        *_md_heading(report),
         "## Control statement",
         "",
         _md(control_statement(report)),
