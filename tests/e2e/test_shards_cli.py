@@ -198,3 +198,74 @@ def test_a_bad_shard_is_a_usage_error(workdir: Path) -> None:
     result = _cli(workdir, "scan", "--shard", "3/3")
     assert result.returncode == 2
     assert result.stderr.strip() == "ticketbridge: error: --shard '3/3': need 0 <= K < N"
+
+
+ZONE_NAMES = [f"z{i}.example.com" for i in range(12)]
+
+
+@pytest.fixture
+def zone_workdir(tmp_path: Path, server: TLSServer, pki: dict[str, Issued]) -> Path:
+    """No [[endpoints]] at all: every name comes from a zone file (issue 17's sources)."""
+    write_pem(tmp_path / "root.pem", pki["root"])
+    records = "".join(f"{name.split('.')[0]} IN A 127.0.0.6\n" for name in ZONE_NAMES)
+    (tmp_path / "db.example.com").write_text(
+        "$ORIGIN example.com.\n$TTL 300\n"
+        "@ IN SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300\n"
+        f"{records}",
+        encoding="utf-8",
+    )
+    (tmp_path / "ticketbridge.toml").write_text(
+        '[discovery]\nca_bundle = "root.pem"\nconnect_timeout = 1.0\nhandshake_timeout = 2.0\n\n'
+        '[tickets]\nlocal_path = "tickets.db"\n\n[audit]\nlog_path = "audit.jsonl"\n\n'
+        f'[[sources.zone]]\nfile = "db.example.com"\nports = [{server.port}]\n',
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_endpoints_from_a_source_are_sharded_too(zone_workdir: Path, server: TLSServer) -> None:
+    single = zone_workdir / "single.jsonl"
+    assert _cli(zone_workdir, "scan", "--format", "jsonl", "--output", str(single)).returncode == 0
+    assert len(_lines(single)) == len(ZONE_NAMES)
+    expected, _ = _plan(zone_workdir, single)
+    count = 3
+    out = zone_workdir / "shards"
+    assert _scan_shards(zone_workdir, count, out) == [0] * count
+    per_shard = [_lines(out / f"shard-{k}.jsonl") for k in range(count)]
+    scanned = sorted(line["endpoint"]["host"] for lines in per_shard for line in lines)
+    assert scanned == sorted(ZONE_NAMES)  # each zone name probed once, by the shard SPEC names
+    for k, lines in enumerate(per_shard):
+        for line in lines:
+            label = f"{line['endpoint']['host']}:{server.port}@127.0.0.6"
+            assert _shard(label, count) == k
+            assert line["endpoint"]["source"] == "zone:db.example.com"
+    plan, err = _plan(zone_workdir, out)
+    assert plan == expected and "delivered no observations" not in err
+
+
+def test_a_lost_shard_of_a_source_names_its_endpoints_unobserved(
+    zone_workdir: Path, server: TLSServer
+) -> None:
+    count, failing = 3, 2
+    out = zone_workdir / "shards"
+    codes = _scan_shards(zone_workdir, count, out, failing=failing)
+    assert codes[failing] != 0
+    plan, err = _plan(zone_workdir, out)
+    assert f"shard(s) {failing}/{count} delivered no observations" in err
+    lost = {n for n in ZONE_NAMES if _shard(f"{n}:{server.port}@127.0.0.6", count) == failing}
+    assert lost, "the failing shard must hold endpoints for this test to mean anything"
+    # The same plan as a single scan in which the lost shard's zone names were not probed.
+    single = zone_workdir / "single.jsonl"
+    assert _cli(zone_workdir, "scan", "--format", "jsonl", "--output", str(single)).returncode == 0
+    degraded = zone_workdir / "degraded.jsonl"
+    with degraded.open("w") as handle:
+        for line in _lines(single):
+            if line["endpoint"]["host"] in lost:
+                line.update(status="error", certificate=None, chain=[], verification=None)
+                line.update(effective_not_after=None)
+                line["error"] = {"kind": "refused", "message": "not probed"}
+            handle.write(json.dumps(line) + "\n")
+    expected, _ = _plan(zone_workdir, degraded)
+    assert plan == expected
+    created = [json.loads(action) for action in plan if json.loads(action)[0] == "create"]
+    assert created  # the wildcard served by the delivered names gets its ticket

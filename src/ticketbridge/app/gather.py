@@ -113,18 +113,28 @@ def scan(
     clock: Callable[[], datetime] = utcnow,
     progress: ProgressCallback | None = None,
     pool: WorkerPool | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> ScanResult:
     """Probe every configured endpoint and read every configured file, then group by certificate.
 
     With a `pool` (forked before the configuration was read) large scans probe in its workers.
+    With a `shard` (K, N), only the endpoints of shard K — `[[endpoints]]` and every source's
+    alike — and, on shard 0 alone, the certificate files and a source's certificates.
     """
     _require_something_to_scan(settings, config_path)
     sourced = read_sources(settings, config_path)
     verifier = LazyVerifier(settings, config_path)
-    observations = list(_observe_files(settings, config_path, environ, verifier, clock))
-    if sourced.certificates:
+    reads_files = shard is None or shard[0] == 0
+    observations: list[Observation] = []
+    if reads_files:
+        observations.extend(_observe_files(settings, config_path, environ, verifier, clock))
+    if sourced.certificates and reads_files:
         observations.extend(observe_certificates(sourced.certificates, clock(), verifier.get()))
     specs = merged_specs(endpoint_specs(settings), sourced.specs)
+    if shard is not None:
+        from ticketbridge.app.sharding import specs_in_shard
+
+        specs = specs_in_shard(specs, *shard)
     observations.extend(_scan_network(specs, settings, verifier, clock, progress, pool))
     observations.sort(key=lambda observation: observation.endpoint)
     inventory = build_inventory(observations, inventory_pins(settings))
@@ -317,7 +327,7 @@ def gather(
             newest[observation.endpoint] = observation
     merged = list(newest.values())
     if observation_files:  # made elsewhere: by shards, maybe long ago
-        merged = merged_shards(settings, merged, clock)
+        merged = merged_shards(settings, config_path, merged, clock)
     return sorted(merged, key=lambda observation: observation.endpoint)
 
 

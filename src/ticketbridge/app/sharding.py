@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ticketbridge.app.config import EndpointSettings, Settings
+from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import ProgressCallback, ScanResult, endpoint_specs, scan
-from ticketbridge.core.inventory import Inventory, build_inventory
+from ticketbridge.app.sources import merged_specs, read_sources
 from ticketbridge.core.model import Endpoint, Observation, Scanner, is_ip_literal
 from ticketbridge.core.shards import (
     ShardError,
@@ -23,6 +23,7 @@ from ticketbridge.core.shards import (
     stale_as_unobserved,
     unobserved_in_missing_shards,
 )
+from ticketbridge.discovery.resolve import EndpointSpec
 from ticketbridge.discovery.workers import WorkerPool
 from ticketbridge.errors import ConfigError
 
@@ -39,25 +40,23 @@ def shard_option(text: str | None) -> tuple[int, int] | None:
         raise ConfigError(f"--shard {exc}") from None
 
 
-def _entry_label(entry: EndpointSettings, address: str | None) -> str:
-    return shard_label(entry.host, entry.port, address)
-
-
-def settings_for_shard(settings: Settings, k: int, n: int) -> Settings:
-    """Only the endpoints whose shard is K of N (an entry with several explicit addresses is
-    split: each address is its own endpoint). `[[files]]` are read by shard 0 alone."""
-    endpoints: list[EndpointSettings] = []
-    for entry in settings.endpoints:
-        if entry.addresses:
-            endpoints.extend(
-                dataclasses.replace(entry, addresses=(address,))
-                for address in entry.addresses
-                if shard_of(_entry_label(entry, address), n) == k
+def specs_in_shard(specs: Sequence[EndpointSpec], k: int, n: int) -> list[EndpointSpec]:
+    """The endpoints of shard K of N, by SPEC's label: `host:port@address` for each explicit
+    address (a spec listing several is split between shards), else `host:port` — chosen before
+    resolution, whether the endpoint came from `[[endpoints]]` or a source."""
+    mine: list[EndpointSpec] = []
+    for spec in specs:
+        if spec.addresses:
+            kept = tuple(
+                address
+                for address in spec.addresses
+                if shard_of(shard_label(spec.host, spec.port, address), n) == k
             )
-        elif shard_of(_entry_label(entry, None), n) == k:
-            endpoints.append(entry)
-    files = settings.files if k == 0 else []
-    return settings.model_copy(update={"endpoints": endpoints, "files": files})
+            if kept:
+                mine.append(dataclasses.replace(spec, addresses=kept))
+        elif shard_of(shard_label(spec.host, spec.port, None), n) == k:
+            mine.append(spec)
+    return mine
 
 
 def scan_shard(
@@ -70,23 +69,14 @@ def scan_shard(
     pool: WorkerPool | None = None,
 ) -> ScanResult:
     """A scan of the whole configuration, or of one shard; every observation names its scanner."""
-    shard_text = None
-    if shard is not None:
-        k, n = shard
-        shard_text = f"{k}/{n}"
-        settings = settings_for_shard(settings, k, n)
-        if not settings.endpoints and not settings.files:
-            # An empty shard still reports, so the merge can tell it from a failed one.
-            log.warning("shard %s has no endpoints", shard_text)
-            return ScanResult(observations=(), inventory=_empty_inventory())
-    result = scan(settings, config_path, environ, progress=progress, pool=pool)
+    shard_text = None if shard is None else f"{shard[0]}/{shard[1]}"
+    result = scan(settings, config_path, environ, progress=progress, pool=pool, shard=shard)
+    if shard is not None and not result.observations:
+        # An empty shard still reports, so the merge can tell it from a failed one.
+        log.warning("shard %s has no endpoints", shard_text)
     scanner = Scanner(host=socket.gethostname(), shard=shard_text)
     stamped = tuple(dataclasses.replace(o, scanner=scanner) for o in result.observations)
     return dataclasses.replace(result, observations=stamped)
-
-
-def _empty_inventory() -> Inventory:
-    return build_inventory([], [])
 
 
 def observation_paths(paths: Sequence[Path]) -> list[Path]:
@@ -108,24 +98,33 @@ def observation_paths(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _expected(settings: Settings, now: datetime) -> list[tuple[str, Observation]]:
-    """Every configured endpoint with its shard label, as an observation template."""
+def _expected(
+    settings: Settings, config_path: Path, now: datetime
+) -> list[tuple[str, Observation]]:
+    """Every endpoint the configuration lists (`[[endpoints]]` and the sources), with its shard
+    label, as an observation template."""
+    specs = merged_specs(endpoint_specs(settings), read_sources(settings, config_path).specs)
     expected = []
-    for entry, spec in zip(settings.endpoints, endpoint_specs(settings), strict=True):
+    for spec in specs:
         if spec.addresses:
             addresses: list[tuple[str, str | None]] = [(a, a) for a in spec.addresses]
         else:
             own = spec.host.strip("[]") if is_ip_literal(spec.host) else ""
             addresses = [(own, None)]
         for address, explicit in addresses:
-            endpoint = Endpoint(spec.host, spec.port, address, spec.server_name, spec.protocol)
+            endpoint = Endpoint(
+                spec.host, spec.port, address, spec.server_name, spec.protocol, source=spec.source
+            )
             template = Observation(endpoint=endpoint, observed_at=now, status="error")
-            expected.append((_entry_label(entry, explicit), template))
+            expected.append((shard_label(spec.host, spec.port, explicit), template))
     return expected
 
 
 def merged_shards(
-    settings: Settings, observations: list[Observation], clock: Callable[[], datetime]
+    settings: Settings,
+    config_path: Path,
+    observations: list[Observation],
+    clock: Callable[[], datetime],
 ) -> list[Observation]:
     """Observations from several scanners made fit to plan with: a shard that delivered
     nothing is reported by name and its endpoints are unobserved; so is anything stale."""
@@ -141,7 +140,9 @@ def merged_shards(
             ", ".join(missing),
         )
         known = {observation.endpoint for observation in observations}
-        standins = unobserved_in_missing_shards(_expected(settings, now), missing, count)
+        standins = unobserved_in_missing_shards(
+            _expected(settings, config_path, now), missing, count
+        )
         observations = [*observations, *(o for o in standins if o.endpoint not in known)]
     max_age = timedelta(hours=settings.policy.max_observation_age_hours)
     return stale_as_unobserved(observations, now, max_age)
