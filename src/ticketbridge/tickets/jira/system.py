@@ -40,6 +40,7 @@ from ticketbridge.tickets.jira.mapping import (
     FIELDS,
     INTENDED_ASSIGNEE,
     PROPERTY_KEY,
+    UNASSIGNED_LABEL,
     choose_transition,
     created_key,
     evidence_value,
@@ -187,6 +188,7 @@ class JiraTicketSystem:
         person = None if assignee is None else self._users.reference(assignee)
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
+            labels = valid_labels((*labels, UNASSIGNED_LABEL))
             evidence[INTENDED_ASSIGNEE] = assignee
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         comment_body = rich(comment, "comment", cloud)
@@ -238,6 +240,7 @@ class JiraTicketSystem:
         if person is not None:
             fields["assignee"] = person
         elif assignee is not None:
+            labels = valid_labels((*labels, UNASSIGNED_LABEL))
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         update: dict[str, Any] = {
