@@ -263,3 +263,12 @@ def test_a_transition_field_for_a_transition_ticketbridge_never_makes_is_refused
             tmp_path / "ticketbridge.toml",
         )
     assert not results[0].ok and "jira.transition_fields.Close" in results[0].detail
+
+
+def test_doctor_reads_the_screen_of_the_configured_issue_type(tmp_path: Path) -> None:
+    with JiraFake(flavour="cloud", create_screen={("OPS", "Bug"): (TEAM,)}) as fake:
+        task = run_checks(settings_for(fake), tmp_path / "ticketbridge.toml")
+        bug = run_checks(settings_for(fake, issue_type="Bug"), tmp_path / "ticketbridge.toml")
+    assert all(result.ok for result in task)
+    (failed,) = [result for result in bug if not result.ok]
+    assert failed.detail.startswith("the create screen of OPS/Bug: Team (customfield_10042)")
