@@ -102,11 +102,12 @@ def test_a_project_with_required_fields_works_once_they_are_configured(
         resolved = run(settings, tmp_path, renewed())
         assert resolved.report.ok, resolved.report
         assert issue.is_done and issue.resolution == "Done"
-        seen = len(fake.requests_log)
+        seen, writes = len(fake.requests_log), fake.write_count()
         again = run(settings, tmp_path, renewed())
-        assert again.plan.empty
-        # Converged: no screen is read, nothing is written.
-        assert all(r.is_search or r.path.endswith("serverInfo") for r in fake.requests_log[seen:])
+        assert again.plan.empty and fake.write_count() == writes
+        # Converged: no screen is read (createmeta, transitions) when nothing is to be written.
+        later = [r.path for r in fake.requests_log[seen:]]
+        assert not [p for p in later if "createmeta" in p or p.endswith("/transitions")], later
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
