@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from support.builders import NOW, WILDCARD, WILDCARD_EXPIRY, served
 from support.jirafake import JiraFake, User
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from support.jirafake.state import BOT
 from ticketbridge.app.config import CertificateSettings, Settings
 from ticketbridge.app.doctor import run_checks
+from ticketbridge.app.run import reconcile
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.ports import NewTicket, TicketEdit
 from ticketbridge.tickets.jira.options import JiraOptions
@@ -132,3 +134,35 @@ def test_doctor_names_the_owner_who_cannot_be_assigned(
     refused = results[f"assignee: {dave}"]
     assert refused.ok is False
     assert f"Jira does not list {dave!r}" in refused.detail and "in OPS" in refused.detail
+
+
+@pytest.mark.parametrize(("flavour", "who"), [("cloud", "bob@example.com"), ("datacenter", "dave")])
+def test_a_run_for_an_unassignable_owner_files_once_and_then_converges(
+    flavour: str, who: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "ticketbridge.toml"
+    config.touch()  # the audit trail and the lock live beside it
+    with strict(flavour) as fake:
+        settings = Settings.model_validate(
+            {
+                "tickets": {"backend": "jira"},
+                "jira": {"url": fake.url, "project": "OPS", "email": fake.email,
+                         "token": fake.token, "requests_per_second": 1000},
+                "certificates": [{"names": list(WILDCARD), "assignee": who}],
+            }
+        )  # fmt: skip
+        seen = [served("app.example.com", "192.0.2.10", WILDCARD, WILDCARD_EXPIRY)]
+        first = reconcile(
+            settings, config, seen, dry_run=False, force=False, max_changes=None, now=NOW
+        )
+        assert first.report is not None and first.report.ok, first.report
+        (issue,) = fake.state.issues.values()
+        assert issue.assignee is None
+        assert issue.properties["ticketbridge"]["intended_assignee"] == who
+        # Data Center's search returns no properties: the label is what the next run reads.
+        assert "ticketbridge-unassigned" in issue.labels
+        writes = fake.write_count()
+        again = reconcile(
+            settings, config, seen, dry_run=False, force=False, max_changes=None, now=NOW
+        )
+        assert again.plan.empty and fake.write_count() == writes

@@ -102,11 +102,12 @@ def test_a_project_with_required_fields_works_once_they_are_configured(
         resolved = run(settings, tmp_path, renewed())
         assert resolved.report.ok, resolved.report
         assert issue.is_done and issue.resolution == "Done"
-        seen = len(fake.requests_log)
+        seen, writes = len(fake.requests_log), fake.write_count()
         again = run(settings, tmp_path, renewed())
-        assert again.plan.empty
-        # Converged: no screen is read, nothing is written.
-        assert all(r.is_search or r.path.endswith("serverInfo") for r in fake.requests_log[seen:])
+        assert again.plan.empty and fake.write_count() == writes
+        # Converged: no screen is read (createmeta, transitions) when nothing is to be written.
+        later = [r.path for r in fake.requests_log[seen:]]
+        assert not [p for p in later if "createmeta" in p or p.endswith("/transitions")], later
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -263,3 +264,12 @@ def test_a_transition_field_for_a_transition_ticketbridge_never_makes_is_refused
             tmp_path / "ticketbridge.toml",
         )
     assert not results[0].ok and "jira.transition_fields.Close" in results[0].detail
+
+
+def test_doctor_reads_the_screen_of_the_configured_issue_type(tmp_path: Path) -> None:
+    with JiraFake(flavour="cloud", create_screen={("OPS", "Bug"): (TEAM,)}) as fake:
+        task = run_checks(settings_for(fake), tmp_path / "ticketbridge.toml")
+        bug = run_checks(settings_for(fake, issue_type="Bug"), tmp_path / "ticketbridge.toml")
+    assert all(result.ok for result in task)
+    (failed,) = [result for result in bug if not result.ok]
+    assert failed.detail.startswith("the create screen of OPS/Bug: Team (customfield_10042)")

@@ -144,3 +144,16 @@ def test_adf_with_a_text_node_directly_under_doc_is_refused() -> None:
         issue = fake.seed_issue("Renew")
         status, body = call(fake, "POST", f"issue/{issue.key}/comment", "3", json={"body": bare})
         assert status == 400 and body["errorMessages"] == ["Comment body is not valid!"]
+
+
+def test_a_create_screen_can_belong_to_one_project_and_issue_type() -> None:
+    with JiraFake(flavour="datacenter", create_screen={("OPS", "Bug"): (TEAM,)}) as fake:
+        bug = {**TASK, "issuetype": {"name": "Bug"}}
+        status, body = call(fake, "POST", "issue", json={"fields": bug})
+        assert status == 400 and set(body["errors"]) == {"customfield_10042"}
+        status, _ = call(fake, "POST", "issue", json={"fields": TASK})
+        assert status == 201
+        _, task_screen = call(fake, "GET", "issue/createmeta/OPS/issuetypes/10001")
+        _, bug_screen = call(fake, "GET", "issue/createmeta/OPS/issuetypes/10002")
+    assert "customfield_10042" not in {f["fieldId"] for f in task_screen["values"]}
+    assert "customfield_10042" in {f["fieldId"] for f in bug_screen["values"]}

@@ -14,12 +14,13 @@ from urllib.parse import quote, urlsplit
 from ticketbridge.app.config import Settings
 from ticketbridge.app.doctor_fields import screen_results
 from ticketbridge.app.wiring import jira_options
-from ticketbridge.core.ports import TransitionTarget
+from ticketbridge.core.ports import TransitionTarget, valid_field
 from ticketbridge.errors import BackendError, ConfigError, PermanentBackendError
 from ticketbridge.infra.clock import utcnow
 from ticketbridge.tickets.jira.mapping import choose_transition
 from ticketbridge.tickets.jira.screens import create_priorities, edit_priorities
 from ticketbridge.tickets.jira.system import JiraTicketSystem
+from ticketbridge.tickets.jira.users import UserDirectory
 
 __all__ = ["PERMISSIONS", "CheckResult", "checks_to_json", "run_checks"]
 
@@ -287,11 +288,13 @@ def _priority_check(
 
 
 def _assignee_results(settings: Settings, system: JiraTicketSystem) -> Iterator[CheckResult]:
-    """Each configured assignee, as Jira can name them (Cloud needs an accountId)."""
+    """Each configured assignee, as Jira can name them (Cloud needs an accountId) and assignable
+    in the project (the assignable-user search)."""
+    users = UserDirectory(system.api, settings.jira.project)
     for who in sorted({cert.assignee for cert in settings.certificates if cert.assignee}):
         name = f"assignee: {who}"
         try:
-            problem = system.assignee_problem(who)
+            problem = users.problem(valid_field("assignee", who))
         except BackendError as exc:
             yield CheckResult(name, False, str(exc))
             continue

@@ -211,7 +211,7 @@ class JiraFake:
         priority_scheme: Iterable[str] = (),
         omit_is_last: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
-        create_screen: Iterable[ScreenField] = (),
+        create_screen: Iterable[ScreenField] | Mapping[tuple[str, str], Iterable[ScreenField]] = (),
         transition_screens: Mapping[str, Iterable[ScreenField]] | None = None,
         assignable: Mapping[str, Iterable[str]] | None = None,
         cloud_id: str = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0",
@@ -238,9 +238,14 @@ class JiraFake:
         self.browse_users = browse_users
         self.priority_scheme = list(priority_scheme)
         self.omit_is_last = omit_is_last
-        # The stricter Jira (screens.py): fields the create screen and each transition's screen
-        # (by name) carry, and who may be assigned per project (None: every active user).
-        self.create_screen = tuple(create_screen)
+        # The stricter Jira (screens.py): fields the create screen (of every project and issue
+        # type, or per (project key, issue type name)) and each transition's screen (by name)
+        # carry, and who may be assigned per project (None: every active user).
+        self.create_screens: dict[tuple[str, str] | None, tuple[ScreenField, ...]] = (
+            {k: tuple(v) for k, v in create_screen.items()}
+            if isinstance(create_screen, Mapping)
+            else {None: tuple(create_screen)}
+        )
         self.transition_screens = {k: tuple(v) for k, v in (transition_screens or {}).items()}
         self.assignable = assignable
         # Cloud's gateway for scoped tokens (contract.BEHAVIOURS["SCOPED_TOKENS"]): the same
@@ -777,11 +782,18 @@ class JiraFake:
         else:
             if type_id not in {tid for tid, _ in self.state.issue_types.values()}:
                 return _error(404, [f"Issue type with id '{type_id}' does not exist."])
-            values = self._field_meta()
+            name = next(n for n, (tid, _) in self.state.issue_types.items() if tid == type_id)
+            project = self.state.project(ref)
+            assert project is not None
+            values = self._field_meta(self._create_fields(project.key, name))
             key = "fields" if self.is_cloud else "values"
         return _Response(200, {"maxResults": 50, "startAt": 0, "total": len(values), "isLast": True, key: values})  # fmt: skip
 
-    def _field_meta(self) -> list[dict[str, Any]]:
+    def _create_fields(self, project: str, issuetype: str) -> tuple[ScreenField, ...]:
+        screens = self.create_screens
+        return screens.get((project, issuetype), screens.get(None, ()))
+
+    def _field_meta(self, screen: tuple[ScreenField, ...] = ()) -> list[dict[str, Any]]:
         required = {"summary", "issuetype", "project"}
         metas = [
             {"fieldId": fid, "key": fid, "name": fid.capitalize(), "required": fid in required,
@@ -793,7 +805,7 @@ class JiraFake:
             # The project's priority scheme, as createmeta/editmeta list it (allowedValues).
             if meta["fieldId"] == "priority":
                 meta["allowedValues"] = [self._priority_json(n) for n in self._scheme()]
-        return self._custom_meta(metas) + [field_meta(f) for f in self.create_screen]
+        return self._custom_meta(metas) + [field_meta(f) for f in screen]
 
     def _scheme(self) -> list[str]:
         names = list(self.state.priorities)
@@ -975,10 +987,11 @@ class JiraFake:
         if not fields.get("summary"):
             errors["summary"] = "You must specify a summary of the issue."
         values: dict[str, Any] = {}
-        screen, screen_problems = screen_errors(self.create_screen, fields)
+        on_screen = self._create_fields(project.key, issuetype) if project and issuetype else ()
+        screen, screen_problems = screen_errors(on_screen, fields)
         errors.update(screen_problems)
         for name, value in fields.items():
-            if name in ("project", "issuetype", *(f.field_id for f in self.create_screen)):
+            if name in ("project", "issuetype", *(f.field_id for f in on_screen)):
                 continue
             try:
                 values.update(self._field_value(name, value, req.version))

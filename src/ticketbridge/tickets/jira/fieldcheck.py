@@ -11,6 +11,7 @@ from typing import Any
 
 from ticketbridge.core.ports import TransitionTarget
 from ticketbridge.tickets.jira.api import JiraApi
+from ticketbridge.tickets.jira.failures import JiraPermanentError
 from ticketbridge.tickets.jira.mapping import choose_transition, resolution_for
 from ticketbridge.tickets.jira.options import CREATE_OWNED, JiraOptions
 from ticketbridge.tickets.jira.required import FieldProblem, field_problems, screen_fields
@@ -18,10 +19,35 @@ from ticketbridge.tickets.jira.screens import create_screen
 
 __all__ = [
     "create_problems",
+    "problem_lines",
     "screen_problems",
     "transition_body_fields",
+    "transition_fields",
     "transition_problems",
 ]
+
+
+def problem_lines(
+    api: JiraApi,
+    options: JiraOptions,
+    transitions_of: Callable[[str], list[dict[str, Any]]],
+    creates: bool,
+    transitions: Sequence[tuple[str, TransitionTarget]],
+) -> list[str]:
+    """`screen_problems`, one line each (what `ChecksScreens.screen_problems` answers)."""
+    found = screen_problems(api, options, transitions_of, creates=creates, transitions=transitions)
+    return [problem.line() for problem in found]
+
+
+def transition_fields(
+    options: JiraOptions, key: str, target: TransitionTarget, chosen: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`transition_body_fields`, after checking the screen: Jira would refuse the transition
+    (raises JiraPermanentError naming the first field, before anything is sent)."""
+    problems = transition_problems(options, key, target, chosen)
+    if problems:
+        raise JiraPermanentError(problems[0].line())
+    return transition_body_fields(options, target, chosen)
 
 
 def screen_problems(

@@ -26,6 +26,7 @@ __all__ = [
     "INTENDED_ASSIGNEE",
     "MAX_PROPERTY",
     "PROPERTY_KEY",
+    "UNASSIGNED_LABEL",
     "choose_transition",
     "comment_from",
     "created_key",
@@ -46,6 +47,11 @@ MAX_PROPERTY: Final = 32_768
 PROPERTY_KEY: Final = "ticketbridge"
 # In the evidence: the configured assignee Jira Cloud could not resolve to an account.
 INTENDED_ASSIGNEE: Final = "intended_assignee"
+# On a ticket whose owner could not be assigned: Data Center's search returns no issue
+# properties, so this label is what tells the next run the assignment was already tried (and a
+# converged run still makes search requests only).
+UNASSIGNED_LABEL: Final = "ticketbridge-unassigned"
+UNASSIGNED_OWNER: Final = "(unassigned: the owner cannot be assigned in Jira; see the evidence)"
 FIELDS: Final = (
     "summary",
     "status",
@@ -122,7 +128,8 @@ def ticket_from(raw: Any, base_url: str, what: str = "read a ticket") -> Ticket:
         labels=tuple(labels),
         priority=None if priority is None else str(priority),
         assignee=person(_object(fields.get("assignee"), key, "assignee", what))
-        or _intended(issue.get("properties")),
+        or _intended(issue.get("properties"))
+        or (UNASSIGNED_OWNER if UNASSIGNED_LABEL in labels else None),
         resolved_at=resolved_at,
         url=f"{base_url}/browse/{key}",
         tracked_endpoints=tracked_endpoints(issue.get("properties")),

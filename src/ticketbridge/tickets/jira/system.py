@@ -24,6 +24,7 @@ from ticketbridge.core.ports import (
 from ticketbridge.errors import WriteOutcomeUnknown
 from ticketbridge.infra.clock import utcnow
 from ticketbridge.infra.retrying import RetryPolicy, Safety
+from ticketbridge.tickets.jira import fieldcheck
 from ticketbridge.tickets.jira.api import Deployment, JiraApi
 from ticketbridge.tickets.jira.comments import (
     comment_landed,
@@ -32,16 +33,12 @@ from ticketbridge.tickets.jira.comments import (
     stored_evidence,
 )
 from ticketbridge.tickets.jira.failures import JiraPermanentError, JiraTransientError
-from ticketbridge.tickets.jira.fieldcheck import (
-    screen_problems,
-    transition_body_fields,
-    transition_problems,
-)
 from ticketbridge.tickets.jira.jql import jql_quote, strip_order_by
 from ticketbridge.tickets.jira.mapping import (
     FIELDS,
     INTENDED_ASSIGNEE,
     PROPERTY_KEY,
+    UNASSIGNED_LABEL,
     choose_transition,
     created_key,
     evidence_value,
@@ -209,6 +206,7 @@ class JiraTicketSystem:
         person = None if assignee is None else self._users.reference(assignee)
         if assignee is not None and person is None:
             # Filed unassigned rather than failing every run; the evidence names the owner.
+            labels = valid_labels((*labels, UNASSIGNED_LABEL))
             evidence[INTENDED_ASSIGNEE] = assignee
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         comment_body = self._rich(comment, "comment")
@@ -266,6 +264,7 @@ class JiraTicketSystem:
         if person is not None:
             fields["assignee"] = person
         elif assignee is not None:
+            labels = valid_labels((*labels, UNASSIGNED_LABEL))
             evidence = {**(evidence or stored_evidence(self.api, key)), INTENDED_ASSIGNEE: assignee}
             comment = f"{comment}\n\n{unassigned_note(assignee, self._users.problem(assignee))}"
         update: dict[str, Any] = {"comment": [{"add": {"body": self._rich(comment, "comment")}}]}
@@ -304,14 +303,10 @@ class JiraTicketSystem:
             self._options.done_transition if target == "done" else self._options.reopen_transition
         )
         chosen = pick_transition(key, before.status, self.transitions_of(key), target, wanted)
-        problems = transition_problems(self._options, key, target, chosen)
-        if problems:
-            # Jira would refuse the transition: say which field, and write nothing.
-            raise JiraPermanentError(problems[0].line())
         screen = chosen.get("fields") or {}
         request: dict[str, Any] = {"transition": {"id": str(chosen["id"])}}
-        fields = transition_body_fields(self._options, target, chosen)
-        if fields:
+        # Raises, writing nothing, when the screen requires a field that neither sets.
+        if fields := fieldcheck.transition_fields(self._options, key, target, chosen):
             request["fields"] = fields
         # On the transition screen the comment lands with the transition, atomically; without
         # a screen Jira may refuse it there, so it follows as a comment of its own.
@@ -336,19 +331,13 @@ class JiraTicketSystem:
 
     # -- what doctor asks ------------------------------------------------------------------------
 
-    def assignee_problem(self, who: str) -> str | None:
-        """Why `who` cannot be assigned on this Jira (one line), or None when they can."""
-        return self._users.problem(valid_field("assignee", who))
-
     def screen_problems(
         self, *, creates: bool, transitions: Sequence[tuple[str, TransitionTarget]]
     ) -> list[str]:
-        """What the create screen and the screens of these transitions would refuse, one line
-        each (read-only: `ChecksScreens` in core.ports)."""
-        problems = screen_problems(
-            self.api, self._options, self.transitions_of, creates=creates, transitions=transitions
+        """`ChecksScreens` (core.ports): what the screens would refuse, one line each."""
+        return fieldcheck.problem_lines(
+            self.api, self._options, self.transitions_of, creates, transitions
         )
-        return [problem.line() for problem in problems]
 
     def sample_ticket(self, *, done: bool) -> Ticket | None:
         """The newest ticket of the project in (or out of) the done category, if any."""
