@@ -150,7 +150,8 @@ class _Collector:
         self.action_failures: list[dict[str, Any]] = []
         self.certificates = CertificateTrack(window.contains, window.not_after_end)
         self.endpoints = EndpointTrack()
-        self.policies: list[Mapping[str, Any]] = []
+        # The policy the window's latest run recorded (runs are in time order).
+        self.policy: Mapping[str, Any] | None = None
         self.log_began: str | None = None
         # What `intent_changes` needs, slimmed: intents and their answers around the window.
         self.intent_stream: list[dict[str, Any]] = []
@@ -191,7 +192,7 @@ class _Collector:
                 {key: data.get(key) for key in ("host", "backend", "config_path", "version")}
             )
             if isinstance(data.get("policy"), Mapping):
-                self.policies.append(data["policy"])
+                self.policy = data["policy"]
         elif record["event"] == "run_finished":
             run["finished"] = record["time"]
             run.update(
@@ -315,7 +316,7 @@ def build_report(
         changes=tuple(changes),
         failures=_failures(collector.action_failures, runs),
         certificates=collector.certificates.entries(),
-        policy=policy_in_force(collector.policies, policy),
+        policy=policy_in_force(collector.policy, policy),
         operation=operation(runs, since, end, schedule_hours, collector.log_began),
         approvals=approvals(runs),
         never_observed=collector.endpoints.never_observed(),

@@ -195,11 +195,11 @@ def _hsts_of(value: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
 
 
 def policy_in_force(
-    recorded: list[Mapping[str, Any]], configured: Mapping[str, Any] | None
+    recorded: Mapping[str, Any] | None, configured: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The policy the window's last run recorded, else the configuration's at report time."""
     if recorded:
-        source, policy = "recorded by the last run in the window", recorded[-1]
+        source, policy = "recorded by the last run in the window", recorded
     elif configured:
         source, policy = "the configuration when this report was made", configured
     else:
