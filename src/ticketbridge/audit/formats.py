@@ -92,18 +92,22 @@ def control_statement(report: Report) -> str:
 
 def approval_text(change: Mapping[str, Any]) -> str:
     """`automatic`, or the saved plan applied and who approved it."""
-    approver = change.get("approved_by") or "automatic"
-    if not change.get("plan_id"):
-        return str(approver)
-    return f"plan {change['plan_id']} approved by {approver}"
+    approver, plan = change.get("approved_by"), change.get("plan_id")
+    if approver and approver != "automatic":
+        return f"plan {plan} approved by {approver}" if plan else f"approved by {approver}"
+    # An unattended run's own plan id still names exactly what it wrote.
+    return f"automatic (plan {plan})" if plan else "automatic"
 
 
 def hsts_text(hsts: Mapping[str, Any] | None) -> str:
     """`present`, `absent`, `error: …` or `not probed`: the HSTS column in every format."""
     if not hsts:
         return "not probed"
-    if hsts.get("error"):
-        return f"error: {hsts['error']}"
+    error = hsts.get("error")
+    if isinstance(error, Mapping):  # {"kind", "message"}, as observations classify errors
+        return f"error: {error.get('kind')}: {error.get('message')}"
+    if error:
+        return f"error: {error}"
     return "present" if hsts.get("present") else "absent"
 
 
@@ -255,6 +259,7 @@ _APPROVAL_COLUMNS: Columns = (
     ("Started", lambda approval: approval["time"]),
     ("Plan id", lambda approval: approval["plan_id"]),
     ("Approved by", lambda approval: approval["approved_by"]),
+    ("Outcome", lambda approval: approval["outcome"]),
 )
 _GAP_COLUMNS: Columns = (
     ("No run from", lambda gap: gap["from"]),

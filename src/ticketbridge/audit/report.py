@@ -183,9 +183,7 @@ class _Collector:
             return
         run["verified"] = run["verified"] and verified
         data = record["data"]
-        for name in ("plan_id", "approved_by"):
-            if isinstance(data.get(name), str) and data[name]:
-                run[name] = data[name]
+        _approval(run, record)
         if record["event"] == "run_started":
             run["started"] = record["time"]
             run.update(
@@ -273,7 +271,25 @@ def _change(record: Mapping[str, Any], verified: bool) -> dict[str, Any]:
         "error": data.get("error"),
         "note": data.get("note"),
         "verified": verified,
+        "action_plan_id": _text(data.get("plan_id")),
+        "action_approved_by": _text(data.get("approved_by")),
     }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _approval(run: dict[str, Any], record: Mapping[str, Any]) -> None:
+    """The run's approval as its records state it (schema 2: `approved_by` and `plan_id` on
+    run_started, action and run_finished); a refused saved plan (`plan_stale`) and why."""
+    data = record["data"]
+    for name in ("plan_id", "approved_by"):
+        if _text(data.get(name)):
+            run[name] = data[name]
+    if record["event"] == "plan_stale":
+        reasons = data.get("reasons") if isinstance(data.get("reasons"), list) else []
+        run["refused"] = {"fresh_plan_id": data.get("fresh_plan_id"), "reasons": reasons}
 
 
 def build_report(
@@ -303,8 +319,11 @@ def build_report(
     changes = collector.changes + intent_changes(collector.intent_stream, window.contains)
     for change in changes:
         run = plans.get(change["run"], {})
-        change["plan_id"] = run.get("plan_id")
-        change["approved_by"] = run.get("approved_by") or "automatic"
+        # An action records its own approval (schema 2); older ones take their run's.
+        change["plan_id"] = change.pop("action_plan_id", None) or run.get("plan_id")
+        change["approved_by"] = (
+            change.pop("action_approved_by", None) or run.get("approved_by") or "automatic"
+        )
     changes.sort(key=lambda change: (str(change["time"]), change["run"]))
     end = _window_end(until, now)
     return Report(

@@ -179,19 +179,15 @@ class EndpointTrack:
 
 
 def _hsts_of(value: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """HSTS as an `observed` record may carry it: `{"<endpoint>": {...}}`, or a list of
-    `{"endpoint": "<endpoint>", "hsts": {...}}` (the SPEC's `hsts` object per endpoint)."""
-    if isinstance(value, Mapping):
-        return [(str(k), v) for k, v in value.items() if isinstance(v, Mapping)]
-    if isinstance(value, list):
-        return [
-            (str(item["endpoint"]), item["hsts"])
-            for item in value
-            if isinstance(item, Mapping)
-            and item.get("endpoint")
-            and isinstance(item.get("hsts"), Mapping)
-        ]
-    return []
+    """HSTS as an `observed` record carries it (schema 2): a list of the SPEC's `hsts` object
+    per HTTPS endpoint probed, each with its `endpoint` label beside the fields."""
+    if not isinstance(value, list):
+        return []
+    return [
+        (str(item["endpoint"]), {key: val for key, val in item.items() if key != "endpoint"})
+        for item in value
+        if isinstance(item, Mapping) and item.get("endpoint")
+    ]
 
 
 def policy_in_force(
@@ -208,16 +204,32 @@ def policy_in_force(
 
 
 def approvals(runs: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Who approved which saved plan, run by run; runs without one were automatic."""
+    """Who approved which saved plan, run by run, and whether it was applied or refused as
+    stale (and why); runs nobody approved were automatic, even with a plan id of their own."""
     return tuple(
         {
             "run": run["run"],
             "time": run["started"],
             "plan_id": run.get("plan_id"),
             "approved_by": run.get("approved_by"),
+            "outcome": _approval_outcome(run),
         }
         for run in runs
-        if run.get("plan_id") or run.get("approved_by")
+        if run.get("approved_by")
+    )
+
+
+def _approval_outcome(run: Mapping[str, Any]) -> str:
+    refused = run.get("refused")
+    if isinstance(refused, Mapping):
+        reasons = "; ".join(str(reason) for reason in refused.get("reasons") or [])
+        return f"refused, nothing written: the plan went stale ({reasons or 'no reason recorded'})"
+    if run.get("finished") is None:
+        return "the run did not finish"
+    return (
+        "applied"
+        if run.get("exit_code") == 0
+        else f"run ended with exit code {run.get('exit_code')}"
     )
 
 
