@@ -48,12 +48,16 @@ def write_runs(
 
 
 def a_run(
-    observed: dict[str, Any], *actions: dict[str, Any], started: dict[str, Any] | None = None
+    observed: dict[str, Any],
+    *actions: dict[str, Any],
+    started: dict[str, Any] | None = None,
+    exceptions: tuple[dict[str, Any], ...] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("run_started", {"version": "1", "config_path": "c.toml", "backend": "local",
                          "host": "h", **(started or {})}),
         ("observed", observed),
+        *(("exception", data) for data in exceptions),
         *(("action", data) for data in actions),
         ("run_finished", {"summary": {}, "applied": len(actions), "failed": 0, "exit_code": 0}),
     ]  # fmt: skip
@@ -63,6 +67,13 @@ def approval(approved_by: str | None, plan_id: str) -> dict[str, Any]:
     """Schema 2's approval fields, on run_started, action and run_finished alike."""
     mode = "approved" if approved_by else "automatic"
     return {"approval": mode, "approved_by": approved_by, "plan_id": plan_id}
+
+
+def risk(standing: str) -> dict[str, Any]:
+    """An `[[exceptions]]` entry's standing as a run records it (schema 2 `exception`)."""
+    return {"standing": standing, "names": ["legacy.example.com"], "id": None,
+            "reason": "decommissioned 2026-11-25, CHG-4411", "approved_by": "risk@example.com",
+            "until": "2026-11-24", "certificates": [{"id": "legacy", "names": ["legacy"]}]}  # fmt: skip
 
 
 def history(path: Path) -> None:
@@ -82,13 +93,13 @@ def history(path: Path) -> None:
         [
             (DAY, a_run({"certificates": [wild, old, legacy], "unobserved": [down, flaky]},
                         {**action("update", "wild", "OPS-1", duedate=due), **automatic},
-                        started={"policy": {**POLICY, "lead_days": 21}, **automatic})),
+                        started={"policy": {**POLICY, "lead_days": 21}, **automatic},
+                        exceptions=(risk("active"),))),
             (DAY + timedelta(days=1), a_run(
                 {"certificates": [wild, www, legacy], "unobserved": [down],
                  "hsts": [{"endpoint": "app:443@192.0.2.1", **HSTS}]},
                 {**action("escalate", "wild", "OPS-1"), **approved},
                 {**action("page", "wild", "OPS-1"), **approved},
-                {**action("exception", "legacy", ""), "applied": False, **approved},
                 started={"policy": POLICY, **approved})),
             (DAY + timedelta(days=1, hours=1), [
                 ("run_started", {"version": "1", "config_path": "c.toml", "backend": "local",
@@ -102,7 +113,7 @@ def history(path: Path) -> None:
                 {"certificates": [wild, www, legacy], "unobserved": [down],
                  "hsts": [{"endpoint": "www:443@192.0.2.2", **HSTS, "present": False,
                            "error": {"kind": "timeout", "message": "no answer to HEAD /"}}]},
-                started={"policy": POLICY, **automatic})),
+                started={"policy": POLICY, **automatic}, exceptions=(risk("ended"),))),
         ],
     )  # fmt: skip
 
@@ -214,3 +225,20 @@ def test_the_default_window_is_the_last_ninety_days() -> None:
     assert DEFAULT_WINDOW_DAYS == 90
     assert default_since(None, date(2026, 12, 31)) == date(2026, 10, 3)
     assert default_since(date(2026, 3, 31), date(2026, 12, 31)) == date(2026, 1, 1)
+
+
+def test_exceptions_show_who_accepted_the_risk_and_when_it_ended(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    history(path)
+    report = report_of(path)
+
+    (entry,) = report.exceptions
+    assert entry["approved_by"] == "risk@example.com" and entry["until"] == "2026-11-24"
+    assert entry["standing"] == "ended" and entry["ended"] == "2026-11-25T02:00:00Z"
+    assert entry["certificates"] == ["legacy"]
+    # The run that recorded the exception was not approved by the exception's approver.
+    first = report.runs[0]
+    assert first["approved_by"] is None
+    assert [a["approved_by"] for a in report.approvals] == ["ciso@example.com", "ops@example.com"]
+    for text in (render(report, "md"), render(report, "html")):
+        assert "decommissioned 2026-11-25, CHG-4411" in text and "risk@example.com" in text

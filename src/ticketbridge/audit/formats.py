@@ -179,6 +179,11 @@ def render_md(report: Report) -> str:
         f"- Source: {_md(report.policy.get('source', 'unknown'))}",
         "",
         *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        *_md_section(
+            f"Exceptions: accepted risk ({len(report.exceptions)})",
+            _EXCEPTION_COLUMNS,
+            report.exceptions,
+        ),
         "## When the control operated",
         "",
         f"- Runs: {operation.get('runs', 0)} over {len(operation.get('days') or [])} days; "
@@ -260,6 +265,15 @@ _APPROVAL_COLUMNS: Columns = (
     ("Plan id", lambda approval: approval["plan_id"]),
     ("Approved by", lambda approval: approval["approved_by"]),
     ("Outcome", lambda approval: approval["outcome"]),
+)
+_EXCEPTION_COLUMNS: Columns = (
+    ("Covers", lambda entry: entry["id"] or entry["names"]),
+    ("Standing", lambda entry: entry["standing"]),
+    ("Reason", lambda entry: entry["reason"]),
+    ("Approved by", lambda entry: entry["approved_by"]),
+    ("Until", lambda entry: entry["until"]),
+    ("Certificates", lambda entry: entry["certificates"]),
+    ("Ended", lambda entry: entry["ended"]),
 )
 _GAP_COLUMNS: Columns = (
     ("No run from", lambda gap: gap["from"]),

@@ -14,6 +14,7 @@ from ticketbridge.audit.reportfacts import (
     STATUSES,
     CertificateTrack,
     EndpointTrack,
+    ExceptionTrack,
     approvals,
     operation,
     policy_in_force,
@@ -28,6 +29,8 @@ DEFAULT_WINDOW_DAYS = 90
 # Exit codes (SPEC) that mean a run did not do its job; 3 (changes pending) is a dry run's answer.
 _RUN_FAILURES = {1: "run error", 4: "unsafe plan refused", 5: "another run held the lock"}
 _INTENT_EVENTS = {"intent", "intent_resolved"}
+# The records that state who let the run write (schema 2).
+_APPROVAL_EVENTS = {"run_started", "planned", "plan_stale", "action", "run_finished"}
 
 
 def default_since(until: date | None, today: date) -> date:
@@ -50,6 +53,7 @@ class Report:
     policy: Mapping[str, Any] = field(default_factory=dict)
     operation: Mapping[str, Any] = field(default_factory=dict)
     approvals: tuple[dict[str, Any], ...] = ()
+    exceptions: tuple[dict[str, Any], ...] = ()
     never_observed: tuple[dict[str, Any], ...] = ()
     hsts: tuple[dict[str, Any], ...] = ()
 
@@ -68,6 +72,7 @@ class Report:
             "log": self.log.as_dict(),
             "policy": dict(self.policy),
             "approvals": list(self.approvals),
+            "exceptions": list(self.exceptions),
             "operation": dict(self.operation),
             "runs": list(self.runs),
             "changes": list(self.changes),
@@ -150,6 +155,7 @@ class _Collector:
         self.action_failures: list[dict[str, Any]] = []
         self.certificates = CertificateTrack(window.contains, window.not_after_end)
         self.endpoints = EndpointTrack()
+        self.exceptions = ExceptionTrack()
         # The policy the window's latest run recorded (runs are in time order).
         self.policy: Mapping[str, Any] | None = None
         self.log_began: str | None = None
@@ -166,6 +172,9 @@ class _Collector:
             self.certificates.observed(record, verified)
             if in_window:
                 self.endpoints.observed(record)
+        elif event == "exception" and in_window:
+            self.exceptions.standing(record)
+            self.certificates.excepted(record)
         elif event == "action":
             self.certificates.action(record)
             if in_window:
@@ -284,6 +293,8 @@ def _approval(run: dict[str, Any], record: Mapping[str, Any]) -> None:
     """The run's approval as its records state it (schema 2: `approved_by` and `plan_id` on
     run_started, action and run_finished); a refused saved plan (`plan_stale`) and why."""
     data = record["data"]
+    if record["event"] not in _APPROVAL_EVENTS:
+        return  # an `exception` record's approver approved the risk, not this run
     for name in ("plan_id", "approved_by"):
         if _text(data.get(name)):
             run[name] = data[name]
@@ -338,6 +349,7 @@ def build_report(
         policy=policy_in_force(collector.policy, policy),
         operation=operation(runs, since, end, schedule_hours, collector.log_began),
         approvals=approvals(runs),
+        exceptions=collector.exceptions.entries(),
         never_observed=collector.endpoints.never_observed(),
         hsts=collector.endpoints.hsts(),
     )

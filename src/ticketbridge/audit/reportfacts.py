@@ -11,6 +11,7 @@ __all__ = [
     "STATUSES",
     "CertificateTrack",
     "EndpointTrack",
+    "ExceptionTrack",
     "approvals",
     "operation",
     "policy_in_force",
@@ -100,6 +101,16 @@ class CertificateTrack:
         elif applied or kind not in {"create", "reopen"}:
             self.tickets[certificate_id] = ticket
 
+    def excepted(self, record: Mapping[str, Any]) -> None:
+        """An `exception` record (schema 2): while `active`, its certificates are exceptions."""
+        data = record["data"]
+        if data.get("standing") != "active":
+            return
+        for certificate in data.get("certificates") or []:
+            ident = certificate.get("id") if isinstance(certificate, Mapping) else certificate
+            if isinstance(ident, str) and ident:
+                self.kinds.setdefault(ident, set()).add("exception")
+
     def _due_date(self, certificate_id: str, fields: Any) -> None:
         change = fields.get("duedate") if isinstance(fields, Mapping) else None
         if not isinstance(change, Mapping):
@@ -135,6 +146,38 @@ class CertificateTrack:
             )
         entries.sort(key=lambda entry: (str(entry["effective_not_after"]), entry["id"]))
         return tuple(entries)
+
+
+class ExceptionTrack:
+    """Each `[[exceptions]]` entry's standing over the window (schema 2's `exception` records):
+    who approved the risk, why, until when, what it covered, and when it ended."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    def standing(self, record: Mapping[str, Any]) -> None:
+        data = record["data"]
+        key = str(data.get("id") or data.get("names"))
+        entry = self.latest.get(key, {"first_seen": record["time"], "ended": None})
+        if data.get("standing") == "ended" and entry.get("standing") != "ended":
+            entry["ended"] = record["time"]
+        certificates = [
+            c.get("id") if isinstance(c, Mapping) else c for c in data.get("certificates") or []
+        ]
+        entry.update(
+            standing=data.get("standing"),
+            names=list(data.get("names") or []),
+            id=data.get("id"),
+            reason=data.get("reason"),
+            approved_by=data.get("approved_by"),
+            until=data.get("until"),
+            certificates=certificates,
+            last_seen=record["time"],
+        )
+        self.latest[key] = entry
+
+    def entries(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self.latest[key] for key in sorted(self.latest))
 
 
 class EndpointTrack:
