@@ -152,11 +152,11 @@ def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
     return lines
 
 
-def render_md(report: Report) -> str:
+def _md_head(report: Report) -> list[str]:
+    """The verdict on the log, the control statement and the policy in force."""
     log = report.log
     verdict = "**verified**" if log.ok else f"**NOT VERIFIED**: {_md(log.problem)}"
-    operation = report.operation
-    lines = [
+    return [
         "# ticketbridge audit report",
         "",
         f"- Generated: {iso_z(report.generated_at)}",
@@ -178,6 +178,13 @@ def render_md(report: Report) -> str:
         ),
         f"- Source: {_md(report.policy.get('source', 'unknown'))}",
         "",
+    ]
+
+
+def render_md(report: Report) -> str:
+    operation = report.operation
+    lines = [
+        *_md_head(report),
         *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
         *_md_section(
             f"Exceptions: accepted risk ({len(report.exceptions)})",
