@@ -172,15 +172,15 @@ class _Collector:
             self.certificates.observed(record, verified)
             if in_window:
                 self.endpoints.observed(record)
-        elif event == "exception" and in_window:
-            self.exceptions.standing(record)
-            self.certificates.excepted(record)
         elif event == "action":
             self.certificates.action(record)
             if in_window:
                 self._action(record, verified)
         if event in _INTENT_EVENTS or (event == "action" and record["run"] in self.runs):
             self._keep_for_intents(record, verified)
+        if event == "exception" and in_window:
+            self.exceptions.standing(record)
+            self.certificates.excepted(record)
 
     def _run(self, record: Mapping[str, Any], verified: bool, in_window: bool) -> None:
         key = record["run"]
