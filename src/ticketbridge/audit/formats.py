@@ -152,8 +152,7 @@ def _md_table(headers: list[str], rows: Iterable[list[Any]]) -> list[str]:
     return lines
 
 
-def _md_head(report: Report) -> list[str]:
-    """The verdict on the log, the control statement and the policy in force."""
+def _md_heading(report: Report) -> list[str]:
     log = report.log
     verdict = "**verified**" if log.ok else f"**NOT VERIFIED**: {_md(log.problem)}"
     return [
@@ -166,6 +165,13 @@ def _md_head(report: Report) -> list[str]:
         f"- Head hash: `{_md(log.head or '(none)')}`",
         f"- Records verified: {log.records}; runs: {log.runs}",
         "",
+    ]
+
+
+def render_md(report: Report) -> str:
+    operation = report.operation
+    lines = [
+        *_md_heading(report),
         "## Control statement",
         "",
         _md(control_statement(report)),
@@ -178,19 +184,7 @@ def _md_head(report: Report) -> list[str]:
         ),
         f"- Source: {_md(report.policy.get('source', 'unknown'))}",
         "",
-    ]
-
-
-def render_md(report: Report) -> str:
-    operation = report.operation
-    lines = [
-        *_md_head(report),
-        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
-        *_md_section(
-            f"Exceptions: accepted risk ({len(report.exceptions)})",
-            _EXCEPTION_COLUMNS,
-            report.exceptions,
-        ),
+        *_md_approvals(report),
         "## When the control operated",
         "",
         f"- Runs: {operation.get('runs', 0)} over {len(operation.get('days') or [])} days; "
@@ -221,6 +215,18 @@ def render_md(report: Report) -> str:
         *_md_section(f"HSTS per endpoint ({len(report.hsts)})", _HSTS_COLUMNS, report.hsts),
     ]
     return "\n".join(lines)
+
+
+def _md_approvals(report: Report) -> list[str]:
+    """Who approved which plan, and the accepted risks (`[[exceptions]]`) in force."""
+    return [
+        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        *_md_section(
+            f"Exceptions: accepted risk ({len(report.exceptions)})",
+            _EXCEPTION_COLUMNS,
+            report.exceptions,
+        ),
+    ]
 
 
 # Each Markdown table: its column headings, and how each cell is read from a report entry.
