@@ -155,6 +155,13 @@ class Dom(HTMLParser):
         ]
 
 
+CONSOLE = ("--enable-logging=stderr", "--v=0")
+
+
+def csp_violations(log: str) -> list[str]:
+    return [line for line in log.splitlines() if "Content Security Policy" in line]
+
+
 def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
@@ -193,8 +200,10 @@ def test_the_report_of_a_real_run_renders_in_chromium_as_an_auditor_reads_it(
     expected = json.loads(out)
 
     profile = tmp_path / "chromium-profile"
-    dumped = run_chromium(binary, profile, "--dump-dom", page.as_uri())
+    # With console logging on, anything the page tried that its CSP blocked is reported.
+    dumped = run_chromium(binary, profile, *CONSOLE, "--dump-dom", page.as_uri())
     assert dumped.returncode == 0, dumped.stderr
+    assert csp_violations(dumped.stderr) == []
     dom = Dom(dumped.stdout)
 
     headings = {attrs.get("id") for attrs in dom.find("h2")}
@@ -231,3 +240,24 @@ def test_the_report_of_a_real_run_renders_in_chromium_as_an_auditor_reads_it(
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert printed.read_bytes()[:5] == b"%PDF-" and printed.stat().st_size > 10_000
     assert listener.requests == []
+
+
+def test_the_console_check_sees_what_the_reports_csp_blocks(tmp_path: Path) -> None:
+    """The check above could not pass by seeing nothing: a page with the report's CSP that
+    tries a script and an image gets both blocked, and the console says so."""
+    binary = chromium()
+    canary = tmp_path / "canary.html"
+    canary.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'\"></head><body>"
+        '<img src="http://127.0.0.42:9/x.png"><script>document.title="ran"</script>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+
+    dumped = run_chromium(binary, tmp_path / "profile", *CONSOLE, "--dump-dom", canary.as_uri())
+
+    assert dumped.returncode == 0, dumped.stderr
+    blocked = csp_violations(dumped.stderr)
+    assert any("image" in line for line in blocked) and any("script" in line for line in blocked)
+    assert "ran" not in Dom(dumped.stdout).title

@@ -106,6 +106,7 @@ def test_json_has_the_stable_shape_and_what_happened(log_path: Path) -> None:
         "never_observed",
         "hsts",
         "statuses",
+        "exceptions",
     }
     assert document["generated_at"] == "2026-11-28T22:30:00Z"
     assert document["window"] == {"since": None, "until": None}

@@ -92,18 +92,22 @@ def control_statement(report: Report) -> str:
 
 def approval_text(change: Mapping[str, Any]) -> str:
     """`automatic`, or the saved plan applied and who approved it."""
-    approver = change.get("approved_by") or "automatic"
-    if not change.get("plan_id"):
-        return str(approver)
-    return f"plan {change['plan_id']} approved by {approver}"
+    approver, plan = change.get("approved_by"), change.get("plan_id")
+    if approver and approver != "automatic":
+        return f"plan {plan} approved by {approver}" if plan else f"approved by {approver}"
+    # An unattended run's own plan id still names exactly what it wrote.
+    return f"automatic (plan {plan})" if plan else "automatic"
 
 
 def hsts_text(hsts: Mapping[str, Any] | None) -> str:
     """`present`, `absent`, `error: …` or `not probed`: the HSTS column in every format."""
     if not hsts:
         return "not probed"
-    if hsts.get("error"):
-        return f"error: {hsts['error']}"
+    error = hsts.get("error")
+    if isinstance(error, Mapping):  # {"kind", "message"}, as observations classify errors
+        return f"error: {error.get('kind')}: {error.get('message')}"
+    if error:
+        return f"error: {error}"
     return "present" if hsts.get("present") else "absent"
 
 
@@ -180,7 +184,7 @@ def render_md(report: Report) -> str:
         ),
         f"- Source: {_md(report.policy.get('source', 'unknown'))}",
         "",
-        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        *_md_approvals(report),
         "## When the control operated",
         "",
         f"- Runs: {operation.get('runs', 0)} over {len(operation.get('days') or [])} days; "
@@ -217,6 +221,18 @@ def render_md(report: Report) -> str:
             report.ct_findings,
         )
     return "\n".join(lines)
+
+
+def _md_approvals(report: Report) -> list[str]:
+    """Who approved which plan, and the accepted risks (`[[exceptions]]`) in force."""
+    return [
+        *_md_section(f"Approvals ({len(report.approvals)})", _APPROVAL_COLUMNS, report.approvals),
+        *_md_section(
+            f"Exceptions: accepted risk ({len(report.exceptions)})",
+            _EXCEPTION_COLUMNS,
+            report.exceptions,
+        ),
+    ]
 
 
 # Each Markdown table: its column headings, and how each cell is read from a report entry.
@@ -267,6 +283,16 @@ _APPROVAL_COLUMNS: Columns = (
     ("Started", lambda approval: approval["time"]),
     ("Plan id", lambda approval: approval["plan_id"]),
     ("Approved by", lambda approval: approval["approved_by"]),
+    ("Outcome", lambda approval: approval["outcome"]),
+)
+_EXCEPTION_COLUMNS: Columns = (
+    ("Covers", lambda entry: entry["id"] or entry["names"]),
+    ("Standing", lambda entry: entry["standing"]),
+    ("Reason", lambda entry: entry["reason"]),
+    ("Approved by", lambda entry: entry["approved_by"]),
+    ("Until", lambda entry: entry["until"]),
+    ("Certificates", lambda entry: entry["certificates"]),
+    ("Ended", lambda entry: entry["ended"]),
 )
 _GAP_COLUMNS: Columns = (
     ("No run from", lambda gap: gap["from"]),

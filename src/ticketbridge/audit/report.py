@@ -15,6 +15,7 @@ from ticketbridge.audit.reportfacts import (
     STATUSES,
     CertificateTrack,
     EndpointTrack,
+    ExceptionTrack,
     approvals,
     operation,
     policy_in_force,
@@ -29,6 +30,8 @@ DEFAULT_WINDOW_DAYS = 90
 # Exit codes (SPEC) that mean a run did not do its job; 3 (changes pending) is a dry run's answer.
 _RUN_FAILURES = {1: "run error", 4: "unsafe plan refused", 5: "another run held the lock"}
 _INTENT_EVENTS = {"intent", "intent_resolved"}
+# The records that state who let the run write (schema 2).
+_APPROVAL_EVENTS = {"run_started", "planned", "plan_stale", "action", "run_finished"}
 
 
 def default_since(until: date | None, today: date) -> date:
@@ -51,6 +54,7 @@ class Report:
     policy: Mapping[str, Any] = field(default_factory=dict)
     operation: Mapping[str, Any] = field(default_factory=dict)
     approvals: tuple[dict[str, Any], ...] = ()
+    exceptions: tuple[dict[str, Any], ...] = ()
     never_observed: tuple[dict[str, Any], ...] = ()
     hsts: tuple[dict[str, Any], ...] = ()
     ct_findings: tuple[dict[str, Any], ...] = ()  # issued versus served, from the last run
@@ -76,6 +80,7 @@ class Report:
             "log": self.log.as_dict(),
             "policy": dict(self.policy),
             "approvals": list(self.approvals),
+            "exceptions": list(self.exceptions),
             "operation": dict(self.operation),
             "runs": list(self.runs),
             "changes": list(self.changes),
@@ -158,7 +163,9 @@ class _Collector:
         self.action_failures: list[dict[str, Any]] = []
         self.certificates = CertificateTrack(window.contains, window.not_after_end)
         self.endpoints = EndpointTrack()
-        self.policies: list[Mapping[str, Any]] = []
+        self.exceptions = ExceptionTrack()
+        # The policy the window's latest run recorded (runs are in time order).
+        self.policy: Mapping[str, Any] | None = None
         self.log_began: str | None = None
         # What `intent_changes` needs, slimmed: intents and their answers around the window.
         self.intent_stream: list[dict[str, Any]] = []
@@ -183,6 +190,9 @@ class _Collector:
                 self._action(record, verified)
         if event in _INTENT_EVENTS or (event == "action" and record["run"] in self.runs):
             self._keep_for_intents(record, verified)
+        if event == "exception" and in_window:
+            self.exceptions.standing(record)
+            self.certificates.excepted(record)
 
     def _run(self, record: Mapping[str, Any], verified: bool, in_window: bool) -> None:
         key = record["run"]
@@ -194,16 +204,14 @@ class _Collector:
             return
         run["verified"] = run["verified"] and verified
         data = record["data"]
-        for name in ("plan_id", "approved_by"):
-            if isinstance(data.get(name), str) and data[name]:
-                run[name] = data[name]
+        _approval(run, record)
         if record["event"] == "run_started":
             run["started"] = record["time"]
             run.update(
                 {key: data.get(key) for key in ("host", "backend", "config_path", "version")}
             )
             if isinstance(data.get("policy"), Mapping):
-                self.policies.append(data["policy"])
+                self.policy = data["policy"]
         elif record["event"] == "run_finished":
             run["finished"] = record["time"]
             run.update(
@@ -284,7 +292,27 @@ def _change(record: Mapping[str, Any], verified: bool) -> dict[str, Any]:
         "error": data.get("error"),
         "note": data.get("note"),
         "verified": verified,
+        "action_plan_id": _text(data.get("plan_id")),
+        "action_approved_by": _text(data.get("approved_by")),
     }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _approval(run: dict[str, Any], record: Mapping[str, Any]) -> None:
+    """The run's approval as its records state it (schema 2: `approved_by` and `plan_id` on
+    run_started, action and run_finished); a refused saved plan (`plan_stale`) and why."""
+    data = record["data"]
+    if record["event"] not in _APPROVAL_EVENTS:
+        return  # an `exception` record's approver approved the risk, not this run
+    for name in ("plan_id", "approved_by"):
+        if _text(data.get(name)):
+            run[name] = data[name]
+    if record["event"] == "plan_stale":
+        reasons = data.get("reasons") if isinstance(data.get("reasons"), list) else []
+        run["refused"] = {"fresh_plan_id": data.get("fresh_plan_id"), "reasons": reasons}
 
 
 def build_report(
@@ -314,8 +342,11 @@ def build_report(
     changes = collector.changes + intent_changes(collector.intent_stream, window.contains)
     for change in changes:
         run = plans.get(change["run"], {})
-        change["plan_id"] = run.get("plan_id")
-        change["approved_by"] = run.get("approved_by") or "automatic"
+        # An action records its own approval (schema 2); older ones take their run's.
+        change["plan_id"] = change.pop("action_plan_id", None) or run.get("plan_id")
+        change["approved_by"] = (
+            change.pop("action_approved_by", None) or run.get("approved_by") or "automatic"
+        )
     changes.sort(key=lambda change: (str(change["time"]), change["run"]))
     end = _window_end(until, now)
     return Report(
@@ -327,9 +358,10 @@ def build_report(
         changes=tuple(changes),
         failures=_failures(collector.action_failures, runs),
         certificates=collector.certificates.entries(),
-        policy=policy_in_force(collector.policies, policy),
+        policy=policy_in_force(collector.policy, policy),
         operation=operation(runs, since, end, schedule_hours, collector.log_began),
         approvals=approvals(runs),
+        exceptions=collector.exceptions.entries(),
         never_observed=collector.endpoints.never_observed(),
         hsts=collector.endpoints.hsts(),
         ct_findings=latest_ct_findings(

@@ -11,6 +11,7 @@ __all__ = [
     "STATUSES",
     "CertificateTrack",
     "EndpointTrack",
+    "ExceptionTrack",
     "approvals",
     "operation",
     "policy_in_force",
@@ -100,6 +101,16 @@ class CertificateTrack:
         elif applied or kind not in {"create", "reopen"}:
             self.tickets[certificate_id] = ticket
 
+    def excepted(self, record: Mapping[str, Any]) -> None:
+        """An `exception` record (schema 2): while `active`, its certificates are exceptions."""
+        data = record["data"]
+        if data.get("standing") != "active":
+            return
+        for certificate in data.get("certificates") or []:
+            ident = certificate.get("id") if isinstance(certificate, Mapping) else certificate
+            if isinstance(ident, str) and ident:
+                self.kinds.setdefault(ident, set()).add("exception")
+
     def _due_date(self, certificate_id: str, fields: Any) -> None:
         change = fields.get("duedate") if isinstance(fields, Mapping) else None
         if not isinstance(change, Mapping):
@@ -135,6 +146,38 @@ class CertificateTrack:
             )
         entries.sort(key=lambda entry: (str(entry["effective_not_after"]), entry["id"]))
         return tuple(entries)
+
+
+class ExceptionTrack:
+    """Each `[[exceptions]]` entry's standing over the window (schema 2's `exception` records):
+    who approved the risk, why, until when, what it covered, and when it ended."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    def standing(self, record: Mapping[str, Any]) -> None:
+        data = record["data"]
+        key = str(data.get("id") or data.get("names"))
+        entry = self.latest.get(key, {"first_seen": record["time"], "ended": None})
+        if data.get("standing") == "ended" and entry.get("standing") != "ended":
+            entry["ended"] = record["time"]
+        certificates = [
+            c.get("id") if isinstance(c, Mapping) else c for c in data.get("certificates") or []
+        ]
+        entry.update(
+            standing=data.get("standing"),
+            names=list(data.get("names") or []),
+            id=data.get("id"),
+            reason=data.get("reason"),
+            approved_by=data.get("approved_by"),
+            until=data.get("until"),
+            certificates=certificates,
+            last_seen=record["time"],
+        )
+        self.latest[key] = entry
+
+    def entries(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self.latest[key] for key in sorted(self.latest))
 
 
 class EndpointTrack:
@@ -179,27 +222,23 @@ class EndpointTrack:
 
 
 def _hsts_of(value: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """HSTS as an `observed` record may carry it: `{"<endpoint>": {...}}`, or a list of
-    `{"endpoint": "<endpoint>", "hsts": {...}}` (the SPEC's `hsts` object per endpoint)."""
-    if isinstance(value, Mapping):
-        return [(str(k), v) for k, v in value.items() if isinstance(v, Mapping)]
-    if isinstance(value, list):
-        return [
-            (str(item["endpoint"]), item["hsts"])
-            for item in value
-            if isinstance(item, Mapping)
-            and item.get("endpoint")
-            and isinstance(item.get("hsts"), Mapping)
-        ]
-    return []
+    """HSTS as an `observed` record carries it (schema 2): a list of the SPEC's `hsts` object
+    per HTTPS endpoint probed, each with its `endpoint` label beside the fields."""
+    if not isinstance(value, list):
+        return []
+    return [
+        (str(item["endpoint"]), {key: val for key, val in item.items() if key != "endpoint"})
+        for item in value
+        if isinstance(item, Mapping) and item.get("endpoint")
+    ]
 
 
 def policy_in_force(
-    recorded: list[Mapping[str, Any]], configured: Mapping[str, Any] | None
+    recorded: Mapping[str, Any] | None, configured: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The policy the window's last run recorded, else the configuration's at report time."""
     if recorded:
-        source, policy = "recorded by the last run in the window", recorded[-1]
+        source, policy = "recorded by the last run in the window", recorded
     elif configured:
         source, policy = "the configuration when this report was made", configured
     else:
@@ -208,16 +247,32 @@ def policy_in_force(
 
 
 def approvals(runs: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Who approved which saved plan, run by run; runs without one were automatic."""
+    """Who approved which saved plan, run by run, and whether it was applied or refused as
+    stale (and why); runs nobody approved were automatic, even with a plan id of their own."""
     return tuple(
         {
             "run": run["run"],
             "time": run["started"],
             "plan_id": run.get("plan_id"),
             "approved_by": run.get("approved_by"),
+            "outcome": _approval_outcome(run),
         }
         for run in runs
-        if run.get("plan_id") or run.get("approved_by")
+        if run.get("approved_by")
+    )
+
+
+def _approval_outcome(run: Mapping[str, Any]) -> str:
+    refused = run.get("refused")
+    if isinstance(refused, Mapping):
+        reasons = "; ".join(str(reason) for reason in refused.get("reasons") or [])
+        return f"refused, nothing written: the plan went stale ({reasons or 'no reason recorded'})"
+    if run.get("finished") is None:
+        return "the run did not finish"
+    return (
+        "applied"
+        if run.get("exit_code") == 0
+        else f"run ended with exit code {run.get('exit_code')}"
     )
 
 
