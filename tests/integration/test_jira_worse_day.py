@@ -24,6 +24,7 @@ from support.builders import NOW, served
 from support.hostile import Answer, Hostile, jira_json
 from support.jirafake import JiraFake
 from support.jirafake.faults import FaultRule
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from ticketbridge.app.config import load_settings
 from ticketbridge.app.run import reconcile
 from ticketbridge.core.model import MARKER_LABEL, marker_label
