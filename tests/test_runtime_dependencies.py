@@ -9,7 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Distribution name -> the module it is imported as, where the two differ.
-MODULE = {"pydantic-settings": "pydantic_settings", "prometheus-client": "prometheus_client"}
+MODULE = {
+    "pydantic-settings": "pydantic_settings",
+    "prometheus-client": "prometheus_client",
+    "dnspython": "dns",
+    "pyyaml": "yaml",
+}
 
 
 def runtime_dependencies() -> list[str]:

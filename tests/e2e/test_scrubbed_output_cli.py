@@ -25,7 +25,9 @@ def _echo(request: bytes) -> bytes:
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 def test_an_echoed_token_and_url_password_never_reach_stderr(tmp_path: Path, debug: bool) -> None:
     with RawHttpServer([Script([], reply=_echo)]) as jira:
-        url = f"http://ops%40example.com:{PASSWORD}@{jira.address}:{jira.port}"
+        # A password in jira.url is refused at load since issue 14 (test_jira_bad_day_cli.py):
+        # here the URL is clean and only the echo is hostile.
+        url = f"http://{jira.address}:{jira.port}"
         (tmp_path / "ticketbridge.toml").write_text(
             f'[tickets]\nbackend = "jira"\n\n[jira]\nurl = "{url}"\ndeployment = "cloud"\n'
             'project = "OPS"\nemail = "ops@example.com"\n\n'

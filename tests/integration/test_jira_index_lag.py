@@ -20,6 +20,7 @@ import pytest
 from support.builders import NOW, cert_id, served
 from support.jirafake import JiraFake
 from support.jirafake.faults import FaultRule
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
 from ticketbridge.app.config import load_settings
 from ticketbridge.app.run import RunOutcome, reconcile
 from ticketbridge.app.wiring import jira_options

@@ -10,6 +10,8 @@ import secrets
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.jirafake import JiraFake
 from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
@@ -93,3 +95,16 @@ def test_a_larger_data_center_limit_is_used_in_full() -> None:
         issue = fake.state.issues[created.key]
     assert "truncated" not in (issue.description or "")
     assert text in issue.comments[-1].body
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.text(max_size=30), min_size=1, max_size=400),
+    cloud=st.booleans(),
+    limit=st.integers(1_000, 5_000),
+)
+def test_a_cut_text_always_fits_its_limit(lines: list[str], cloud: bool, limit: int) -> None:
+    text = "\n".join(lines) + "x"
+    value = rich(text, "description", cloud, cut=True, limit=limit)
+    size = len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False))
+    assert size <= limit

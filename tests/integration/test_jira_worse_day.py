@@ -14,12 +14,19 @@ import datetime as dt
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ticketbridge.tickets.jira.search as jira_search
+from support.builders import NOW, served
 from support.hostile import Answer, Hostile, jira_json
+from support.jirafake import JiraFake
+from support.jirafake.faults import FaultRule
+from support.jirafake.replay import every_request_keeps_the_contract  # noqa: F401
+from ticketbridge.app.config import load_settings
+from ticketbridge.app.run import reconcile
 from ticketbridge.core.model import MARKER_LABEL, marker_label
 from ticketbridge.core.ports import NewTicket
 from ticketbridge.errors import BackendError, TransientBackendError
@@ -224,3 +231,37 @@ def test_a_deeply_nested_error_body_is_one_error() -> None:
         pytest.raises(BackendError, match="HTTP 400"),
     ):
         system.open_tickets()
+
+
+# -- the run goes on ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_hostile_answer_fails_one_ticket_and_the_run_goes_on(
+    flavour: str, tmp_path: Path
+) -> None:
+    """Deeply nested JSON for the first marker search: that create fails with one line, the
+    other certificate's ticket is still filed, and the run reports one failure (exit 1)."""
+    expiry = NOW + dt.timedelta(days=5)
+    seen = [
+        served(f"h{n}.example.com", "192.0.2.10", [f"h{n}.example.com"], expiry) for n in (1, 2)
+    ]
+    with JiraFake(flavour=flavour) as fake:
+        search = r"/search/jql$" if flavour == "cloud" else r"/search$"
+        # The first search plans; the second is the first create's marker search.
+        fake.faults.add(FaultRule(effect=200, path=search, nth=2, body=nested(100_000)))
+        config = tmp_path / "ticketbridge.toml"
+        config.write_text(
+            f'[tickets]\nbackend = "jira"\n[jira]\nurl = "{fake.url}"\nproject = "OPS"\n'
+            f'email = "{fake.email}"\ndeployment = "{flavour}"\nrequests_per_second = 1000\n'
+            f'[audit]\nlog_path = "{tmp_path / "audit.jsonl"}"\n'
+        )
+        settings = load_settings(config, environ={"TICKETBRIDGE_JIRA__TOKEN": fake.token})
+        outcome = reconcile(
+            settings, config, seen, dry_run=False, force=True, max_changes=None, now=NOW
+        )
+        filed = [i.summary for i in fake.state.issues.values()]
+    assert outcome.report is not None
+    failed = {r.action.certificate.id: r.error for r in outcome.report.results if r.error}
+    assert len(failed) == 1 and "nested too deeply" in next(iter(failed.values()))
+    assert len(filed) == 1 and "h2.example.com" in filed[0]

@@ -43,6 +43,8 @@ class FaultRule:
     retry_after: int | float | str | dt.datetime | None = None
     rate_limit_reset: dt.datetime | str | None = None
     delay: float = 0.0
+    # A hostile answer instead of Jira's error shape: these bytes, with `effect` as the status.
+    body: bytes | None = None
     matched: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 

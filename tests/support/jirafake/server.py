@@ -1806,6 +1806,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         status = int(fault.effect)
+        if fault.rule is not None and fault.rule.body is not None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(fault.rule.body)))
+            self.end_headers()
+            self.wfile.write(fault.rule.body)
+            return
         messages = {429: "Rate limit exceeded.", 503: "Service Unavailable", 500: "Internal server error"}  # fmt: skip
         response = _error(status, [messages.get(status, f"Injected fault {status}")])
         response.headers.update(self.server.fake.faults.headers_for(fault))
