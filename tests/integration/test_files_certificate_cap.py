@@ -38,5 +38,6 @@ def test_a_bundle_over_the_certificate_cap_is_refused_in_one_line(
             f"{count} certificates, over the limit of {MAX_CERTIFICATES_PER_FILE}"
         )
     else:
-        assert len(observations) == count
-        assert all(o.status == "ok" for o in observations)
+        # Read and judged, not refused: the copies of one leaf are one observation since a
+        # bundle builds each leaf's path from the whole file (issue 15).
+        assert observations and all(o.status == "ok" for o in observations)
