@@ -199,3 +199,31 @@ def test_a_bit_string_common_name_is_a_verdict_not_a_handshake_error() -> None:
     )  # fmt: skip
     kind, error, matched = _judge(replace(chain, served=(leaf, ca)))
     assert (kind, error, matched) == (None, None, True)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        replace(ONE_CA, extra_anchor="intermediate-only", serve_root=True, tag=160),
+        # Found by the generator: the intermediate is trusted, its issuer is served only
+        # through a cross-sign to a trusted old root; OpenSSL does not leave the trust store.
+        replace(
+            ONE_CA,
+            intermediates=(CertSpec(key="rsa-1024"),),
+            cross="old-root-trusted",
+            extra_anchor="intermediate-too",
+            serve_root=True,
+            tag=160,
+        ),
+    ],
+)
+def test_a_path_that_reaches_the_trust_store_does_not_go_back_to_served_certificates(
+    spec: ChainSpec,
+) -> None:
+    kind, error, _ = _judge(build(spec, NOW))
+    assert kind == "unknown-issuer", error
+    assert error == (
+        "CA certificate CN=oracle 160 intermediate 1 is trusted, but its issuer CN=oracle 160 "
+        "root is not: clients need the trusted path to end at a self-signed root in the trust "
+        "store (OpenSSL without -partial_chain)"
+    )

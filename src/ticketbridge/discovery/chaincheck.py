@@ -126,20 +126,27 @@ def _build(
 
     Like OpenSSL, the trust store is searched without regard to what the chain already holds
     (so CAs cross-signed by each other loop until the depth limit: "certificate chain too
-    long"), while served certificates already on the path are not used again. A certificate in
-    the trust store anchors itself only when self-signed: OpenSSL needs -partial_chain
-    (X509_V_FLAG_PARTIAL_CHAIN) to stop at a CA-issued one, and its clients do not set it.
+    long"), while served certificates already on the path are not used again, nor searched at
+    all once the path has reached the trust store. A certificate in the trust store anchors
+    itself only when self-signed: OpenSSL needs -partial_chain (X509_V_FLAG_PARTIAL_CHAIN) to
+    stop at a CA-issued one, and its clients do not set it.
     """
     if leaf in anchors and self_signed(leaf):
         return [leaf]  # a self-signed certificate that is itself a trust anchor
     chain = [leaf]
+    trusted: x509.Certificate | None = None
     while True:
         current = chain[-1]
+        reached_store = trusted is not None
         trusted = anchors.issuer_of(current, now)
         issuer = trusted
         if issuer is None:
             if self_signed(current):
                 return TrustFailure(Failure.UNKNOWN_ISSUER, _untrusted_root(chain))
+            if reached_store:
+                # Once the path reaches the trust store it stays there: served certificates
+                # are not searched for a trusted certificate's issuer.
+                return TrustFailure(Failure.UNKNOWN_ISSUER, _trusted_without_root(current))
             served = [c for c in untrusted if c not in chain]
             issuer = preferred_issuer(current, served, now)
             if issuer is None:
@@ -151,6 +158,14 @@ def _build(
         chain.append(issuer)
         if trusted is not None and self_signed(trusted):
             return chain
+
+
+def _trusted_without_root(current: x509.Certificate) -> str:
+    return (
+        f"CA certificate {_subject(current)} is trusted, but its issuer {_issuer(current)} is "
+        "not: clients need the trusted path to end at a self-signed root in the trust store "
+        "(OpenSSL without -partial_chain)"
+    )
 
 
 def _untrusted_root(chain: list[x509.Certificate]) -> str:

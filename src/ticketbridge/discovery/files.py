@@ -31,8 +31,9 @@ from ticketbridge.discovery.servedpaths import bundle_chains, path_facts
 # Certificate files are kilobytes; a CA bundle is a few hundred. Anything this large is a mistake
 # (a log, a disk image) and must not be read whole into memory.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-# Every certificate read is judged: a file holding more than this is refused with one line
-# rather than verified for minutes (issue 15; a system CA bundle holds about 150).
+# Every readable certificate is judged: a file holding more than this is refused with one line
+# rather than verified for minutes (issue 15; a system CA bundle holds about 150). Unreadable
+# blocks cost no verdict and are still reported one by one.
 MAX_CERTIFICATES_PER_FILE = 1000
 
 _CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
@@ -112,9 +113,10 @@ def _observe_file(
 ) -> list[Observation]:
     try:
         entries = _read_certificates(_read_bounded(path), password)
-        if len(entries) > MAX_CERTIFICATES_PER_FILE:
+        readable = sum(isinstance(entry, _Parsed) for entry in entries)
+        if readable > MAX_CERTIFICATES_PER_FILE:
             raise _FileProblem(
-                f"{len(entries)} certificates, over the limit of {MAX_CERTIFICATES_PER_FILE}"
+                f"{readable} certificates, over the limit of {MAX_CERTIFICATES_PER_FILE}"
             )
     except _FileProblem as problem:
         return [_error(path, "", str(problem), observed_at)]
