@@ -786,6 +786,97 @@ class Bench:
             "workers for large scans; see the memory column's legend above)."
         )
 
+    def shards(self) -> None:
+        """The memory scenario's 20,000 endpoints as one scan and as 4 shard processes at once,
+        then the merge: `plan --observations DIR` over 100,000 observations."""
+        args = self.args
+        endpoints = [(n, NGINX_PORT, a) for a in MEMORY_ADDRESSES for n in self.names]
+        config = self.config("shards", endpoints, args.memory_concurrency)
+        self.notes.append(f"Load average before the shard scenario: {_loadavg()}.")
+        for count in (1, 4):
+            out = self.work / f"shards-{count}"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            argv: list[str | Path] = ["bash", "-c", SHARD_LOOP, "shards", str(count)]
+            argv += [config, out, TICKETBRIDGE]
+            run = timed(
+                argv,
+                cwd=self.work,
+                stdout=self.work / f"shards-{count}.out",
+                stderr=self.work / f"shards-{count}.err",
+                watch_memory=True,
+            )
+            lines = _shard_lines(out)
+            ok = sum(line.get("status") == "ok" for line in lines)
+            row = Row("Shards", f"ticketbridge scan --shard K/{count}, {count} at once",
+                      len(endpoints), run, target="(measured)")  # fmt: skip
+            row.result = "ok" if run.returncode == 0 and ok == len(endpoints) else "FAIL"
+            if row.result != "ok":
+                row.problems.append(f"exit {run.returncode}, {ok}/{len(endpoints)} ok")
+            self.rows.append(row)
+        merge_dir = self.work / "merge"
+        shutil.rmtree(merge_dir, ignore_errors=True)
+        total = synthetic_observations(_shard_lines(self.work / "shards-4"), 100_000, merge_dir)
+        merge_config = self.config("merge", endpoints[:1], 1)
+        argv = [TICKETBRIDGE, "--config", merge_config, "plan", "--format", "json"]
+        argv += ["--observations", merge_dir]
+        run = timed(argv, cwd=self.work, stdout=self.work / "merge.out",
+                    stderr=self.work / "merge.err", watch_memory=True)  # fmt: skip
+        row = Row(
+            "Merge", "ticketbridge plan --observations (4 files)", total, run, target="(measured)"
+        )
+        row.result = "ok" if run.returncode == 0 else f"FAIL: exit {run.returncode}"
+        self.rows.append(row)
+        self.notes.append(
+            f"Shards: the memory scenario's {len(endpoints):,} endpoints scanned by one process and"
+            " by 4 `scan --shard K/4` processes at once on this machine (wall time of the whole set,"
+            " CPU and peak PSS summed over every process); Merge: `plan --observations DIR` over "
+            f"{total:,} observations (the shards' lines copied under other host names: "
+            "each a distinct endpoint), reading, merging and planning them; its rate column is "
+            "observations per second."
+        )
+
+
+SHARD_LOOP = """set -euo pipefail
+count=$1 config=$2 out=$3 tb=$4
+for k in $(seq 0 $((count - 1))); do
+  "$tb" --config "$config" scan --shard "$k/$count" --format jsonl --output "$out/shard-$k.jsonl" &
+done
+wait
+"""
+
+
+def _shard_lines(out: Path) -> list[dict[str, object]]:
+    lines: list[dict[str, object]] = []
+    for path in sorted(out.glob("shard-*.jsonl")):
+        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return lines
+
+
+def synthetic_observations(lines: Sequence[dict[str, object]], total: int, out: Path) -> int:
+    """`total` observations for the merge scenario: the shards' real lines, copied under other
+    host names (each copy a distinct endpoint) and spread over four shards, in four files."""
+    out.mkdir(parents=True, exist_ok=True)
+    handles = [(out / f"merge-{k}.jsonl").open("w") for k in range(4)]
+    written = 0
+    try:
+        while written < total:
+            for line in lines:
+                if written >= total:
+                    break
+                copy = json.loads(json.dumps(line))
+                endpoint = copy["endpoint"]
+                assert isinstance(endpoint, dict)
+                endpoint["host"] = f"c{written // len(lines)}-{endpoint['host']}"
+                endpoint["sni"] = endpoint["host"]
+                copy["scanner"] = {"host": "bench", "shard": f"{written % 4}/4"}
+                handles[written % 4].write(json.dumps(copy) + "\n")
+                written += 1
+    finally:
+        for handle in handles:
+            handle.close()
+    return written
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -812,7 +903,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=["openssl", "ssl-cert-check", "sslyze", "wan", "memory", "startup"],
+        choices=["openssl", "ssl-cert-check", "sslyze", "wan", "memory", "startup", "shards"],
     )
     return parser.parse_args(argv)
 
@@ -845,6 +936,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.wan()
         if "memory" not in args.skip:
             bench.memory()
+        if "shards" not in args.skip:
+            bench.shards()
 
     rsa = sum(leaf.key_type == "rsa2048" for leaf in fixture.leaves)
     report = [
