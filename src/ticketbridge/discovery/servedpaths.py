@@ -16,10 +16,10 @@ from datetime import datetime
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ticketbridge.core.model import CertFacts
 from ticketbridge.core.x509facts import effective_not_after
+from ticketbridge.discovery import issuers
 
 # The same bound as the verdict (chaincheck.MAX_CHAIN_DEPTH): no real chain is longer, and it
 # bounds what a hostile server's cross-signed loops can cost, together with the path budget.
@@ -27,7 +27,7 @@ MAX_PATH_DEPTH = 8
 MAX_PATHS_EXPLORED = 1024
 MAX_SAME_NAME_CANDIDATES = 32
 
-NameKey = tuple[tuple[tuple[str, str], ...], ...]
+NameKey = issuers.CanonicalName
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,40 +65,15 @@ def path_facts(chain: Sequence[bytes], facts: Sequence[CertFacts], verifier: obj
     )
 
 
-def name_key(name: x509.Name) -> NameKey | None:
-    """A name as OpenSSL compares names (x509_cmp.c X509_NAME_cmp over the canonical encoding,
-    x_name.c asn1_string_canon: case-folded, inner whitespace collapsed, string type ignored)."""
-    try:
-        return tuple(
-            tuple(sorted((a.oid.dotted_string, _canonical_value(a.value)) for a in rdn))
-            for rdn in name.rdns
-        )
-    except ValueError:  # an undecodable name matches nothing
-        return None
-
-
-def _canonical_value(value: str | bytes) -> str:
-    if isinstance(value, bytes):
-        return "#" + value.hex()
-    return " ".join(value.lower().split())
-
-
 def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """The issuer's key verifies the child's signature (names are compared by the caller).
-
-    Small helper of this module; the verdict's own issuer lookup (chaincheck) may unify with it.
-    """
+    """The issuer's key verifies the child's signature (names are compared by the caller),
+    with the verdict's own check (issuers.signed_by); a key identifier naming another key rules
+    the candidate out first, cheaply."""
     if _key_ids_differ(child, issuer):
-        return False  # cheap, and what keeps a flood of same-name certificates cheap
+        return False  # what keeps a flood of same-name certificates cheap
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            if child.issuer == issuer.subject:
-                child.verify_directly_issued_by(issuer)
-                return True
-            return _verify_signature(child, issuer)
-        except Exception:  # noqa: BLE001 - bad keys and algorithms raise a zoo of errors
-            return False
+        return issuers.signed_by(child, issuer)
 
 
 def _key_ids_differ(child: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -113,27 +88,6 @@ def _key_ids_differ(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     return wanted is not None and wanted != subject.value.digest
 
 
-def _verify_signature(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """The signature check alone, for names equal only in canonical form (cryptography's
-    verify_directly_issued_by insists on byte-equal names)."""
-    key = issuer.public_key()
-    signature, tbs = child.signature, child.tbs_certificate_bytes
-    parameters = child.signature_algorithm_parameters
-    digest = child.signature_hash_algorithm
-    if isinstance(key, rsa.RSAPublicKey) and isinstance(parameters, padding.PKCS1v15 | padding.PSS):
-        assert digest is not None
-        key.verify(signature, tbs, parameters, digest)
-    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(parameters, ec.ECDSA):
-        key.verify(signature, tbs, parameters)
-    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        key.verify(signature, tbs)
-    elif isinstance(key, dsa.DSAPublicKey) and digest is not None:
-        key.verify(signature, tbs, digest)
-    else:
-        return False
-    return True
-
-
 class AnchorIndex:
     """Trust anchors by canonical subject, so each step of a walk looks up only its candidates."""
 
@@ -141,7 +95,7 @@ class AnchorIndex:
         self._by_subject: dict[NameKey, list[x509.Certificate]] = {}
         self._der: set[bytes] = set()
         for anchor in anchors:
-            key = name_key(anchor.subject)
+            key = issuers.subject_key(anchor)
             if key is not None:
                 self._by_subject.setdefault(key, []).append(anchor)
             self._der.add(_der(anchor))
@@ -150,7 +104,7 @@ class AnchorIndex:
         """The certificate is a trust anchor, or one issued it: a path may stop here."""
         if der in self._der:
             return True
-        key = name_key(certificate.issuer)
+        key = issuers.issuer_key(certificate)
         candidates = self._by_subject.get(key, []) if key is not None else []
         return any(signed_by(certificate, anchor) for anchor in candidates)
 
@@ -212,7 +166,7 @@ class _ServedGraph:
         self.end_entities = {i for i in self.nodes if _says_not_ca(certificates[i])}
         subjects: dict[NameKey, list[int]] = {}
         for i in self.nodes:
-            key = name_key(certificates[i].subject)
+            key = issuers.subject_key(certificates[i])
             if key is not None:
                 subjects.setdefault(key, []).append(i)
         self.issuers = {i: self._issuers_of(i, subjects) for i in self.nodes}
@@ -221,7 +175,7 @@ class _ServedGraph:
         certificate = self.certificates[child]
         if child != self.leaf and child in self.roots:
             return []  # a path ends at a self-signed root, as OpenSSL's chain building does
-        key = name_key(certificate.issuer)
+        key = issuers.issuer_key(certificate)
         candidates = subjects.get(key, []) if key is not None else []
         # Bounded: a hostile bundle of thousands of same-name certificates must not cost
         # millions of signature checks.
@@ -311,7 +265,7 @@ class _ServedGraph:
 def _self_signed_ca(certificate: x509.Certificate) -> bool:
     return (
         _is_ca(certificate)
-        and name_key(certificate.subject) == name_key(certificate.issuer)
+        and issuers.self_issued(certificate)
         and signed_by(certificate, certificate)
     )
 
