@@ -132,14 +132,16 @@ def test_two_roots_with_the_same_name_stay_apart(tmp_path: Path) -> None:
     assert [len(o.chain) for o in observe(str(path))] == [1, 1]
 
 
-def test_leaf_after_unrelated_certificate_starts_a_new_chain(tmp_path: Path) -> None:
-    # Order matters: a leaf listed after its intermediate was not "issued by the previous one".
+def test_leaf_after_its_intermediate_still_builds_its_chain(tmp_path: Path) -> None:
+    # Order does not matter (SPEC): the intermediate issues the leaf, so it belongs to the
+    # leaf's chain and is not tracked on its own.
     leaf, intermediate, _root = make_fullchain()
     path = write_pem(tmp_path / "reversed.pem", intermediate, leaf)
 
-    observations = observe(str(path))
+    observation = only(observe(str(path)))
 
-    assert [o.endpoint.address for o in observations] == ["#0", "#1"]
+    assert observation.endpoint.address == "#1"
+    assert fingerprints(observation) == [fp(leaf), fp(intermediate)]
 
 
 def test_der_file(tmp_path: Path) -> None:
