@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from pathlib import Path
 from typing import Final
@@ -31,10 +32,14 @@ def _refuse_duplicate_open_markers(conn: sqlite3.Connection, path: Path) -> None
     ).fetchall()
     if rows:
         found = "; ".join(f"{marker} on {keys}" for _project, marker, keys in rows)
+        extra = ", ".join(f"'{key}'" for *_, keys in rows for key in keys.split(", ")[1:])
+        # Not run here: the SQL a person can paste to close all but the oldest of each.
+        done = "status = 'Done', status_category = 'done'"
+        close = f"UPDATE tickets SET {done} WHERE key IN ({extra})"  # noqa: S608
         raise PermanentBackendError(
             f"{path}: cannot upgrade the ticket store to one open ticket per marker: several"
-            f" open tickets share a marker ({found}); close all but one of each (sqlite3: set"
-            " their status_category to 'done'), then run again"
+            f" open tickets share a marker ({found}); close all but one of each, e.g. all but"
+            f' the oldest: sqlite3 {shlex.quote(str(path))} "{close}", then run again'
         )
 
 
