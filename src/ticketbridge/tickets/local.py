@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ticketbridge.core.model import MARKER_PREFIX, Ticket
+from ticketbridge.core.model import MARKER_PREFIX, Ticket, marker_label
 from ticketbridge.core.ports import (
     Comment,
     NewTicket,
@@ -23,6 +23,7 @@ from ticketbridge.core.ports import (
     valid_summary,
 )
 from ticketbridge.infra.clock import utcnow
+from ticketbridge.tickets.markers import conflict, is_marker_conflict, open_holder
 from ticketbridge.tickets.rows import (
     TICKET_COLUMNS,
     add_labels,
@@ -124,10 +125,11 @@ class LocalTicketStore:
         priority = None if ticket.priority is None else valid_field("priority", ticket.priority)
         assignee = None if ticket.assignee is None else valid_field("assignee", ticket.assignee)
         with self._file.writing() as conn:
-            # One open ticket per marker is a rule of the store itself, kept under its write
-            # lock: two runs that each found no ticket (two lock files on one store) cannot
-            # both file one; the second create becomes an adoption of the first's ticket.
-            holder = self._open_holder(conn, ticket.certificate_id)
+            # One open ticket per marker is a rule of the store's schema (markers.py): two
+            # runs that each found no ticket (two lock files on one store) cannot both file
+            # one. Asked under the write lock, by the index's own definition, the second
+            # create becomes an adoption of the first's ticket instead of a refused write.
+            holder = open_holder(conn, self.project_key, marker_label(ticket.certificate_id))
             if holder is not None:
                 changes = {"due_date": ticket.due_date.isoformat(), "priority": priority,
                            "assignee": assignee, "evidence": evidence}  # fmt: skip
@@ -183,18 +185,6 @@ class LocalTicketStore:
         insert_comment(conn, ticket_id, body, now)
         touch(conn, ticket_id, now)
         return self._get(conn, key)
-
-    def _open_holder(self, conn: sqlite3.Connection, certificate_id: str) -> str | None:
-        """The oldest open ticket whose only marker is this certificate's, if any (a ticket
-        with several markers is ambiguous, and the planner never writes to one)."""
-        found = self._select(
-            conn,
-            "t.project = ? AND t.status_category != 'done'"
-            " AND t.id IN (SELECT ticket_id FROM labels WHERE label = ?)",
-            (self.project_key, f"{MARKER_PREFIX}{certificate_id}"),
-        )
-        mine = [t for t in found if t.marker_ids == (certificate_id,)]
-        return min(mine, key=lambda t: (t.created, len(t.key), t.key)).key if mine else None
 
     def add_comment(self, key: str, body: str) -> None:
         text = valid_comment(body)
@@ -393,11 +383,17 @@ class LocalTicketStore:
             resolved_at = before["resolved_at"] if before["status_category"] == "done" else now
         else:
             resolved_at = None
-        conn.execute(
-            "UPDATE tickets SET status = ?, status_category = ?, resolved_at = ?, updated = ?"
-            " WHERE id = ?",
-            (status, category, resolved_at, now, ticket_id),
-        )
+        try:
+            conn.execute(
+                "UPDATE tickets SET status = ?, status_category = ?, resolved_at = ?, updated = ?"
+                " WHERE id = ?",
+                (status, category, resolved_at, now, ticket_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            # Reopening while a newer ticket for its marker is open would make two.
+            if is_marker_conflict(exc):
+                raise conflict(conn, ticket_id, None, f"move it to {status}") from exc
+            raise
         record(conn, ticket_id, now, "status", before["status"], status)
 
     def _get(self, conn: sqlite3.Connection, key: str) -> Ticket:

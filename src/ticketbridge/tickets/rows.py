@@ -11,6 +11,7 @@ from typing import Any
 from ticketbridge.core.model import Ticket
 from ticketbridge.core.timefmt import iso_z
 from ticketbridge.errors import PermanentBackendError
+from ticketbridge.tickets.markers import conflict, is_marker_conflict, open_holder
 from ticketbridge.tickets.workflow import AUTHOR, evidence_endpoints
 
 TICKET_COLUMNS = (
@@ -65,19 +66,30 @@ def ticket(row: tuple[Any, ...], labels: tuple[str, ...]) -> Ticket:
 
 
 def add_labels(conn: sqlite3.Connection, ticket_id: int, labels: Sequence[str]) -> list[str]:
-    """Append the labels the ticket lacks, keeping first-seen order; returns those added."""
+    """Append the labels the ticket lacks, keeping first-seen order; returns those added.
+
+    PermanentBackendError, naming the holder, when a marker label would give the ticket the
+    same only marker as another open ticket (markers.py)."""
     (last,) = conn.execute(
         "SELECT coalesce(max(position), -1) FROM labels WHERE ticket_id = ?", (ticket_id,)
     ).fetchone()
-    added: list[str] = []
-    for label in labels:
-        cursor = conn.execute(
-            "INSERT INTO labels (ticket_id, position, label) VALUES (?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (ticket_id, last + 1 + len(added), label),
-        )
-        if cursor.rowcount:
-            added.append(label)
+    have = {label for (label,) in conn.execute(
+        "SELECT label FROM labels WHERE ticket_id = ?", (ticket_id,))}  # fmt: skip
+    added = [label for label in dict.fromkeys(labels) if label not in have]
+    positions = {label: last + 1 + index for index, label in enumerate(added)}
+    # Inserted one row at a time, a ticket given several markers at once would have just the
+    # first for a moment: put first a marker no other open ticket holds alone.
+    (project,) = conn.execute("SELECT project FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    for label in sorted(added, key=lambda label: open_holder(conn, project, label) is not None):
+        try:
+            conn.execute(
+                "INSERT INTO labels (ticket_id, position, label) VALUES (?, ?, ?)",
+                (ticket_id, positions[label], label),
+            )
+        except sqlite3.IntegrityError as exc:
+            if is_marker_conflict(exc):
+                raise conflict(conn, ticket_id, label, f"add {label}") from exc
+            raise
     return added
 
 

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ticketbridge.errors import BackendError, PermanentBackendError, TransientBackendError
+from ticketbridge.tickets.markers import ONE_OPEN_TICKET_PER_MARKER
 
 # `PRAGMA application_id` ("TBr1"): tells our file apart from any other SQLite database
 # that a mistyped `local_path` might point at, before we add tables to it.
 APPLICATION_ID = 0x54427231
 
+# A migration step: one SQL statement, or a check that refuses the file (with its path).
+Step = str | Callable[[sqlite3.Connection, Path], None]
+
 # Ordered migrations: migration N takes the file from user_version N-1 to N. Never edit a
 # shipped entry, append a new one: files in the field are at every version.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+MIGRATIONS: Final[tuple[tuple[Step, ...], ...]] = (
     (
         """CREATE TABLE key_counters (
             project TEXT PRIMARY KEY,
@@ -68,6 +72,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) STRICT""",
         "CREATE INDEX history_by_ticket ON history (ticket_id, id)",
     ),
+    ONE_OPEN_TICKET_PER_MARKER,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -167,9 +172,12 @@ class StoreFile:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = self._checked_version(conn)
-            for statements in MIGRATIONS[version:]:
-                for statement in statements:
-                    conn.execute(statement)
+            for steps in MIGRATIONS[version:]:
+                for step in steps:
+                    if isinstance(step, str):
+                        conn.execute(step)
+                    else:
+                        step(conn, self.path)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except BaseException:
