@@ -269,3 +269,23 @@ def test_a_lost_shard_of_a_source_names_its_endpoints_unobserved(
     assert plan == expected
     created = [json.loads(action) for action in plan if json.loads(action)[0] == "create"]
     assert created  # the wildcard served by the delivered names gets its ticket
+
+
+def test_a_shard_the_config_gives_nothing_is_not_missing(tmp_path: Path, server: TLSServer) -> None:
+    """One endpoint and three shards: two shards have nothing to scan and write empty files;
+    the merge must not call them lost (it did, whenever the random port hashed that way)."""
+    label = f"www.example.com:{server.port}@127.0.0.6"
+    (tmp_path / "ticketbridge.toml").write_text(
+        '[tickets]\nlocal_path = "tickets.db"\n\n'
+        f'[[endpoints]]\nhost = "www.example.com"\nport = {server.port}\naddresses = ["127.0.0.6"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "shards"
+    assert _scan_shards(tmp_path, 3, out) == [0, 0, 0]
+    owner = _shard(label, 3)
+    assert [len(_lines(out / f"shard-{k}.jsonl")) for k in range(3)] == [
+        1 if k == owner else 0 for k in range(3)
+    ]
+    result = _cli(tmp_path, "plan", "--format", "json", "--observations", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "delivered no observations" not in result.stderr

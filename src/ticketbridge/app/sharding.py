@@ -120,6 +120,19 @@ def _expected(
     return expected
 
 
+def _owning(
+    settings: Settings, expected: Sequence[tuple[str, Observation]], count: int | None
+) -> set[int] | None:
+    """The shards with something to deliver: those of the configured endpoints, and shard 0
+    when it reads certificate files (or a source's certificates)."""
+    if count is None:
+        return None
+    owning = {shard_of(label, count) for label, _ in expected}
+    if settings.files or settings.sources.kubernetes:
+        owning.add(0)
+    return owning
+
+
 def merged_shards(
     settings: Settings,
     config_path: Path,
@@ -133,7 +146,8 @@ def merged_shards(
     except ShardError as exc:
         raise ConfigError(f"--observations: {exc}") from None
     now = clock()
-    missing = missing_shards(count, seen)
+    expected = _expected(settings, config_path, now) if count is not None else []
+    missing = missing_shards(count, seen, _owning(settings, expected, count))
     if missing and count is not None:
         log.warning(
             "shard(s) %s delivered no observations: their endpoints are unobserved",

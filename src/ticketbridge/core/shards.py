@@ -94,11 +94,14 @@ def shards_seen(observations: Iterable[Observation]) -> tuple[int | None, set[in
     return (counts.pop() if counts else None), seen
 
 
-def missing_shards(count: int | None, seen: set[int]) -> list[str]:
-    """`K/N` of every shard that delivered nothing."""
+def missing_shards(count: int | None, seen: set[int], owning: set[int] | None = None) -> list[str]:
+    """`K/N` of every shard that delivered nothing — of those with something to deliver
+    (`owning`, when known): a shard the configuration gives no endpoint writes an empty file."""
     if count is None:
         return []
-    return [f"{k}/{count}" for k in range(count) if k not in seen]
+    return [
+        f"{k}/{count}" for k in range(count) if k not in seen and (owning is None or k in owning)
+    ]
 
 
 def unobserved_in_missing_shards(
