@@ -21,6 +21,7 @@ from support.cli import run_cli
 from support.ctlog import crtsh_row, make_precertificate, precert_entry, write_json
 from support.tlsservers import Served, TLSServer
 from ticketbridge.core.x509facts import tracked_id
+from ticketbridge.tickets.local import LocalTicketStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ADDRESS = "127.0.0.31"
@@ -322,3 +323,53 @@ def test_reconcile_records_the_ct_findings_and_the_report_shows_them(
     html = run_cli("--config", str(config), "report", "--format", "html")
     assert "Certificate Transparency: issued versus served (3)" in html.stdout
     assert "<td>issued_not_deployed</td>" in html.stdout
+
+
+def test_an_undeployed_renewal_gets_a_ticket_only_when_the_policy_asks(
+    tmp_path: Path, fleet: tuple[TLSServer, dict[str, Issued]]
+) -> None:
+    """status.example.com's served certificate is 60 days from expiry (beyond the 45-day
+    horizon: no ticket of its own); CT shows its renewal issued, and no endpoint serves it."""
+    server, pki = fleet
+    status_renewal = make_leaf(
+        pki["intermediate"],
+        names=("status.example.com",),
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=150),
+        key_slot="cli-status-renewal",
+    )
+    logged = NOW - timedelta(hours=5)
+    write_json(
+        tmp_path / "ct" / "status.json",
+        [
+            crtsh_row(pki["status"].certificate, logged, 1),
+            crtsh_row(status_renewal.certificate, logged, 2),
+        ],
+    )
+    status_id = tracked_id(["status.example.com"])
+    stores: dict[str, LocalTicketStore] = {}
+    for flag in ("false", "true"):
+        home = tmp_path / flag
+        home.mkdir()
+        (home / "ct").mkdir()
+        (home / "ct" / "status.json").write_bytes((tmp_path / "ct" / "status.json").read_bytes())
+        extra = (
+            '[[sources.ct]]\nfile = "ct/*.json"\n'
+            f"[policy]\nticket_undeployed_renewals = {flag}\n"
+            '[tickets]\nlocal_path = "tickets.db"\n[audit]\nlog_path = "audit.jsonl"\n'
+        )
+        config = _config(home, server, pki, extra)
+        done = run_cli("--config", str(config), "reconcile", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        again = run_cli("--config", str(config), "plan", "--detailed-exitcode")
+        assert again.returncode == 0, again.stdout  # converged: nothing left to do
+        stores[flag] = LocalTicketStore(home / "tickets.db")
+
+    def status_tickets(store: LocalTicketStore) -> list[str]:
+        return [t.key for t in store.all_tickets() if f"tb-{status_id}" in t.labels]
+
+    assert status_tickets(stores["false"]) == []  # a finding only
+    (key,) = status_tickets(stores["true"])
+    (comment,) = stores["true"].comments(key)
+    serial = format(status_renewal.certificate.serial_number, "x")
+    assert f"a renewal (serial {serial}" in comment.body and "deploy it" in comment.body

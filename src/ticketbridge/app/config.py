@@ -117,6 +117,9 @@ class PolicySettings(_Section):
     hsts_min_max_age: Annotated[int, NOT_BOOL, Field(ge=0)] = 0  # seconds; 0: not checked
     # Observations from --observations older than this are unobserved (SPEC "Shards").
     max_observation_age_hours: Annotated[float, NOT_BOOL, Field(gt=0)] = 24
+    # A renewal CT shows issued but no endpoint serves gets a ticket ("deploy it"), whatever
+    # the expiry; otherwise it is a finding only (issue 17).
+    ticket_undeployed_renewals: bool = False
 
     @field_validator("timezone")
     @classmethod

@@ -25,6 +25,7 @@ from ticketbridge.audit.intents import (
 from ticketbridge.audit.records import Approval
 from ticketbridge.core.apply import ActionResult, ApplyReport, apply_plan
 from ticketbridge.core.approval import PlanFacts, plan_id, stale_reasons
+from ticketbridge.core.ctfindings import IssuedNotDeployed
 from ticketbridge.core.decide import decide
 from ticketbridge.core.inventory import Inventory, build_inventory
 from ticketbridge.core.model import Observation
@@ -36,6 +37,7 @@ from ticketbridge.core.ports import (
     Pager,
     TicketSystem,
 )
+from ticketbridge.core.undeployed import undeployed_by_certificate
 from ticketbridge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -167,7 +169,9 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
     with contextlib.ExitStack() as stack:
         backend = tickets if tickets is not None else opened(stack, settings, config_path)
         if dry_run:
-            return _dry_run(settings, observations, backend, policy, now, paging, approved)
+            return _dry_run(
+                settings, config_path, observations, backend, policy, now, paging, approved
+            )
         limit = settings.policy.max_changes if max_changes is None else max_changes
         with RunLock(lock_path(settings, config_path)):
             audit = _audit_started(settings, config_path, approved, clock)
@@ -180,7 +184,9 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
                 inventory = inventory_of(settings, seen)
                 audit.observed(inventory)
                 _record_ct_findings(audit, settings, config_path, inventory, _at(now))
-                plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
+                plan, facts = _decided(
+                    settings, config_path, inventory, backend, policy, _at(now), paging
+                )
                 _record_plan(audit, plan, facts, approved)
                 plan.raise_if_unsafe(limit, force)
                 check_screens(backend, plan, config_path)
@@ -221,6 +227,7 @@ def _audit_started(
 
 def _dry_run(  # noqa: PLR0917 - reconcile's own arguments, passed on
     settings: Settings,
+    config_path: Path,
     observations: Observe,
     backend: TicketSystem,
     policy: Policy,
@@ -231,14 +238,15 @@ def _dry_run(  # noqa: PLR0917 - reconcile's own arguments, passed on
     """Plan without the lock or the audit trail; with a saved plan, refuse it if it is stale."""
     seen = tuple(_observe(observations))
     inventory = inventory_of(settings, seen)
-    plan, facts = _decided(settings, inventory, backend, policy, _at(now), paging)
+    plan, facts = _decided(settings, config_path, inventory, backend, policy, _at(now), paging)
     if approved is not None:
         _refuse_if_stale(approved, plan, facts, None)
     return RunOutcome(inventory, plan, None, seen, facts)
 
 
-def _decided(
+def _decided(  # noqa: PLR0917 - what a plan is made from, each named
     settings: Settings,
+    config_path: Path,
     inventory: Inventory,
     backend: TicketSystem,
     policy: Policy,
@@ -248,8 +256,29 @@ def _decided(
     """The plan, and the facts it was made from (what a saved plan is compared on)."""
     open_now = tuple(backend.open_tickets())
     exceptions = exceptions_of(settings)
-    plan = decide(inventory, open_now, policy, now, paging=paging, exceptions=exceptions)
+    plan = decide(
+        inventory,
+        open_now,
+        policy,
+        now,
+        paging=paging,
+        exceptions=exceptions,
+        undeployed=_undeployed(settings, config_path, inventory, now),
+    )
     return plan, PlanFacts.of(inventory, open_now)
+
+
+def _undeployed(
+    settings: Settings, config_path: Path, inventory: Inventory, now: datetime
+) -> dict[str, IssuedNotDeployed]:
+    """With `ticket_undeployed_renewals`, each certificate's renewal that CT shows issued and
+    no endpoint serves; otherwise none (they stay findings)."""
+    if not settings.policy.ticket_undeployed_renewals:
+        return {}
+    from ticketbridge.app.sources import ct_findings_of
+
+    findings = ct_findings_of(settings, config_path, inventory, now)
+    return undeployed_by_certificate(findings.issued_not_deployed if findings else ())
 
 
 def _record_plan(audit: AuditLog, plan: Plan, facts: PlanFacts, approved: SavedPlan | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,6 +16,7 @@ from ticketbridge.core.actions import (
     resolve_page,
     update_action,
 )
+from ticketbridge.core.ctfindings import IssuedNotDeployed
 from ticketbridge.core.exceptions import (
     ExceptionStanding,
     RiskException,
@@ -55,6 +56,7 @@ from ticketbridge.core.policy import (
 )
 from ticketbridge.core.ports import TicketEdit
 from ticketbridge.core.timefmt import iso_z
+from ticketbridge.core.undeployed import with_undeployed
 
 
 def decide(
@@ -65,6 +67,7 @@ def decide(
     *,
     paging: bool = True,
     exceptions: Iterable[RiskException] = (),
+    undeployed: Mapping[str, IssuedNotDeployed] | None = None,
 ) -> Plan:
     """Decide every create, update, escalation, page, resolve, reopen and flag for this run.
 
@@ -72,6 +75,8 @@ def decide(
     and planned again over the same facts is empty. `paging=False` (no on-call sink is
     configured) plans no page events at all, so no comment claims that anyone was paged.
     A certificate under an active `[[exceptions]]` entry gets no renewal writes at all.
+    `undeployed` (certificate id -> a renewal issued, logged in CT, served nowhere) keeps a
+    certificate in need of its ticket whatever its expiry: `ticket_undeployed_renewals`.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -79,12 +84,14 @@ def decide(
     matches = match_tickets(facts, tickets)
     standings = exception_standings(exceptions, facts.certs, policy, now)
     excepted = excepted_ids(standings)
+    pending = undeployed or {}
     actions: list[Action] = []
     for cert_id in sorted(facts.certs):
         cert = facts.certs[cert_id]
-        if within_horizon(cert, policy, now):
+        if within_horizon(cert, policy, now) or cert_id in pending:
             if cert_id not in excepted:
-                actions.extend(_with_ended(_renewal_needed(facts, cert, matches), standings))
+                needed = with_undeployed(_renewal_needed(facts, cert, matches), pending)
+                actions.extend(_with_ended(needed, standings))
         else:
             for ticket in matches.open_markers.get(cert_id, ()):
                 actions.extend(_renewed(facts, ticket, cert))
