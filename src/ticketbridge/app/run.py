@@ -158,12 +158,10 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
 ) -> RunOutcome:
     """Validate, lock, observe, plan, refuse an unsafe or stale plan, apply (unless a dry run).
 
-    The order is the point: a configuration or policy error is found in a second, not after
-    a scan of the whole fleet, and a second run waiting on the lock never scans at all.
-    `now` may be a clock, read once the observations are in (a scan takes minutes).
-    With `approved` (a saved plan), nothing is written unless the fresh plan is that plan.
-    `clock` is what the audit trail and the index-lag rule read (tests simulate it).
-    """
+    The order is the point: a config error is found in a second, not after a scan of the fleet,
+    and a run waiting on the lock never scans. `now` may be a clock, read once the observations
+    are in; with `approved` (a saved plan) nothing is written unless the fresh plan is that
+    plan; `clock` is what the audit trail and the index-lag rule read (tests simulate it)."""
     policy = policy_of(settings, config_path)
     paging = pager is not None
     with contextlib.ExitStack() as stack:
@@ -177,8 +175,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
             audit = _audit_started(settings, config_path, approved, clock)
             report: ApplyReport | None = None
             try:
-                # Writes a past run made but could not record are settled first, after the
-                # backend is told what recent runs created (its search may not show it yet).
+                # Past unrecorded writes are settled first, against what recent runs created.
                 held = _settled(audit, backend, audit.clock())
                 seen = tuple(_observe(observations))
                 inventory = inventory_of(settings, seen)
@@ -197,8 +194,7 @@ def reconcile(  # noqa: PLR0913 - keyword-only collaborators, each with a defaul
                     on_result=_both(_scrubbed(audit.action), on_result),
                 )
             except BaseException as exc:
-                # The audit trail records the exit code the process is about to exit with
-                # (SIGTERM and Ctrl-C included, with what was applied before the signal); when
+                # The trail records the exit code about to be returned (signals included); when
                 # the log itself failed (a full disk), the original error is the news.
                 with contextlib.suppress(AuditLogError):
                     audit.finish_run(report, exit_code_of(exc), error=_described(exc))
