@@ -98,6 +98,8 @@ class TrustVerifier:
         self._verdicts: dict[
             tuple[tuple[bytes, ...], str | None, tuple[bool, ...], date], Verification
         ] = {}
+        # One copy of each distinct chain's bytes for all those keys, not one per name.
+        self._chains: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
 
     @classmethod
     def from_der(cls, anchors: Sequence[bytes]) -> TrustVerifier:
@@ -114,7 +116,8 @@ class TrustVerifier:
         vacuously true. Trust is judged on its own, so a wrong-host certificate from a trusted CA
         reads "trusted, hostname mismatch" rather than a single opaque failure.
         """
-        served = tuple(chain)
+        asked = tuple(chain)
+        served = self._chains.setdefault(asked, asked)
         key = (served, server_name, _in_validity(served, now), now.date())
         known = self._verdicts.get(key)
         if known is None:
