@@ -161,6 +161,9 @@ def _cpu_of(pids: Sequence[int]) -> float:
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETBRIDGE_")}
     env["LC_ALL"] = "C"
+    # An installed wheel runs from byte-code compiled at install time; with this set, the
+    # editable install's every run recompiles ~55 modules (85 ms in the start-up profile).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

@@ -8,11 +8,15 @@ users' own tests, and `ticketbridge.errors` every error with its exit code.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Not `typing.TYPE_CHECKING`: importing typing is a fifth of `--version`'s start-up, and type
+# checkers treat any constant of this name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ticketbridge.core.decide import decide
     from ticketbridge.core.inventory import Inventory, build_inventory
     from ticketbridge.core.model import CertFacts, Endpoint, Observation, Ticket, TrackedCert

@@ -1,6 +1,6 @@
 """Entry point for `python -m ticketbridge`."""
 
-from ticketbridge.cli.commands import main
+from ticketbridge.cli.entry import main
 
 if __name__ == "__main__":
     main()

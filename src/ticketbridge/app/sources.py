@@ -68,12 +68,12 @@ def read_ct_sources(
     settings: Settings, config_path: Path
 ) -> tuple[list[LoggedCert], list[SourceCount], list[str]]:
     """What every `[[sources.ct]]` file logged, how many each gave, and the domains they cover."""
-    from ticketbridge.sources.ct import read_ct
-
     logged: list[LoggedCert] = []
     counts: list[SourceCount] = []
     domains: list[str] = []
     for entry in settings.sources.ct:
+        from ticketbridge.sources.ct import read_ct
+
         for path, label in _matches(entry.file, "ct", config_path):
             found = read_ct(path, label=label)
             logged.extend(found)
@@ -141,28 +141,33 @@ def _spec(target: Target) -> EndpointSpec:
 
 
 def _results(sources: SourcesSettings, config_path: Path) -> Iterator[SourceResult]:
-    from ticketbridge.sources.kubernetes import read_manifests
-    from ticketbridge.sources.octodns import read_octodns
-    from ticketbridge.sources.prometheus import read_file_sd
-    from ticketbridge.sources.zone import read_zone
-
+    # Each reader is imported only when its kind is configured: dnspython and PyYAML cost
+    # a scan of a few files more start-up than the scan itself.
     for zone in sources.zone:
+        from ticketbridge.sources.zone import read_zone
+
         path = _anchored(zone.file, config_path)
         label = f"zone:{zone.file}"
         yield read_zone(path, origin=zone.origin, ports=zone.ports, label=label)
     for octodns in sources.octodns:
+        from ticketbridge.sources.octodns import read_octodns
+
         pattern = octodns.path
         if _anchored(pattern, config_path).is_dir():
             pattern = os.path.join(pattern, "*.yaml")  # noqa: PTH118 - a glob, not a path
         for path, label in _matches(pattern, "octodns", config_path):
             yield read_octodns(path, zone=octodns.zone, ports=octodns.ports, label=label)
     for prometheus in sources.prometheus:
+        from ticketbridge.sources.prometheus import read_file_sd
+
         protocol = Protocol(prometheus.starttls) if prometheus.starttls else Protocol.TLS
         for path, label in _matches(prometheus.file_sd, "prometheus", config_path):
             yield read_file_sd(
                 path, default_port=prometheus.default_port, protocol=protocol, label=label
             )
     for kubernetes in sources.kubernetes:
+        from ticketbridge.sources.kubernetes import read_manifests
+
         for path, label in _matches(kubernetes.path, "kubernetes", config_path):
             yield read_manifests(path, label=label)
 

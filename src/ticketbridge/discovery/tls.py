@@ -113,8 +113,13 @@ async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
-        async with asyncio.timeout(timeout):
-            await asyncio.get_running_loop().sock_connect(sock, (endpoint.address, endpoint.port))
+        if family == socket.AF_INET and is_ip_literal(endpoint.address):
+            await _connect_ipv4(sock, (endpoint.address, endpoint.port), timeout)
+        else:
+            async with asyncio.timeout(timeout):
+                await asyncio.get_running_loop().sock_connect(
+                    sock, (endpoint.address, endpoint.port)
+                )
     except TimeoutError:
         sock.close()
         raise ProbeFailure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g}s") from None
@@ -122,6 +127,34 @@ async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+async def _connect_ipv4(sock: socket.socket, address: tuple[str, int], timeout: float) -> None:
+    """`loop.sock_connect` for an IPv4 literal, without its address resolution and layered
+    callbacks (in the profile, more Python time than the connect itself). The errors are the
+    ones it raises, message included."""
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    loop = asyncio.get_running_loop()
+    writable: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, _settle, writable)
+    try:
+        async with asyncio.timeout(timeout):
+            await writable
+    finally:
+        loop.remove_writer(fd)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error != 0:
+        raise OSError(error, f"Connect call failed {address}")
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # writable in the same turn the timeout cancelled it
+        waiter.set_result(None)
 
 
 async def _handshake(stream: PlainStream, server_name: str | None) -> TlsChannel:

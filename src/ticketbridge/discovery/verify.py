@@ -93,6 +93,13 @@ class TrustVerifier:
         self.anchors = tuple(anchors)
         self._store = Anchors(self.anchors)  # indexed once by name, not scanned per look-up
         self._cache: dict[tuple[tuple[bytes, ...], tuple[bool, ...], date], str | None] = {}
+        # Whole verdicts by chain and name too: at thousands of endpoints one chain is served
+        # on every name it carries at every address, and the name match is as pure as the rest.
+        self._verdicts: dict[
+            tuple[tuple[bytes, ...], str | None, tuple[bool, ...], date], Verification
+        ] = {}
+        # One copy of each distinct chain's bytes for all those keys, not one per name.
+        self._chains: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
 
     @classmethod
     def from_der(cls, anchors: Sequence[bytes]) -> TrustVerifier:
@@ -109,11 +116,22 @@ class TrustVerifier:
         vacuously true. Trust is judged on its own, so a wrong-host certificate from a trusted CA
         reads "trusted, hostname mismatch" rather than a single opaque failure.
         """
+        asked = tuple(chain)
+        served = self._chains.setdefault(asked, asked)
+        key = (served, server_name, _in_validity(served, now), now.date())
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self._verdicts[key] = self._verdict(served, server_name, now)
+        return known
+
+    def _verdict(
+        self, chain: tuple[bytes, ...], server_name: str | None, now: datetime
+    ) -> Verification:
         leaf_facts = facts_from_der(chain[0]) if chain else None
         hostname_match = server_name is None or (
             leaf_facts is not None and hostname_matches(server_name, leaf_facts)
         )
-        trust_error = self.trust_error(tuple(chain), now)
+        trust_error = self.trust_error(chain, now)
         error = trust_error
         if error is None and not hostname_match:
             error = f"hostname mismatch: {_uncovered(server_name, leaf_facts)}"
@@ -128,10 +146,7 @@ class TrustVerifier:
         Nor does it depend on the second: only on which served certificates are inside their
         validity period (and, for the anchors, on the day).
         """
-        in_validity = tuple(
-            facts.not_before <= now < facts.not_after for facts in map(facts_from_der, chain)
-        )
-        key = (chain, in_validity, now.date())
+        key = (chain, _in_validity(chain, now), now.date())
         if key not in self._cache:
             if not chain:
                 self._cache[key] = "no certificate served"
@@ -157,3 +172,9 @@ class TrustVerifier:
                     Failure.UNREADABLE,
                     f"a served certificate cannot be verified ({type(exc).__name__})",
                 )
+
+
+def _in_validity(chain: tuple[bytes, ...], now: datetime) -> tuple[bool, ...]:
+    """Which served certificates are inside their validity period: all a verdict reads of the
+    second it is asked at, with the day (for the anchors)."""
+    return tuple(facts.not_before <= now < facts.not_after for facts in map(facts_from_der, chain))

@@ -1,0 +1,52 @@
+"""Start-up imports only what a command uses: `--version` loads no typer, a scan of one file
+loads no reader of a source kind it does not configure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from support.certs import make_leaf, write_pem
+from support.cli import run_cli
+
+
+def _imported(
+    *args: str, cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -X importtime -m ticketbridge ARGS`; the modules it imported, by name."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ticketbridge", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return done, modules
+
+
+def test_version_prints_what_typer_prints_without_importing_it() -> None:
+    done, modules = _imported("--version")
+    through_typer = run_cli("--debug", "--version")  # not the bare form: typer answers it
+    assert done.returncode == 0 and through_typer.returncode == 0
+    assert done.stdout == through_typer.stdout
+    assert done.stdout.startswith("ticketbridge ")
+    assert "typer" not in modules and "pydantic" not in modules
+    assert "ticketbridge.cli.commands" not in modules
+
+
+def test_scan_of_one_file_loads_no_unconfigured_source_reader(tmp_path: Path) -> None:
+    write_pem(tmp_path / "leaf.pem", make_leaf(names=["one.example"]))
+    (tmp_path / "ticketbridge.toml").write_text('[[files]]\npath = "leaf.pem"\n')
+    done, modules = _imported("scan", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "one.example" in done.stdout
+    assert "ticketbridge.discovery.files" in modules  # the reader it does use
+    unused = {"dns", "yaml", "ticketbridge.sources.zone", "ticketbridge.sources.kubernetes"}
+    assert not unused & modules
