@@ -15,6 +15,24 @@ cd "$(dirname "$0")/.."
 
 ALL=(policy inventory decide match actions findings index x509facts)
 SCORES=tests/mutation/scores.json
+
+# The core modules $1 imports (`from ticketbridge.core.X import`), directly or transitively.
+core_dependencies() {
+  local -A seen=([$1]=1)
+  local queue=("$1") current dependency
+  while [ "${#queue[@]}" -gt 0 ]; do
+    current=${queue[0]}
+    queue=("${queue[@]:1}")
+    for dependency in $(grep -hoE '^\s*from ticketbridge\.core\.[a-z0-9_]+ import' \
+      "src/ticketbridge/core/$current.py" 2>/dev/null | sed -E 's/.*core\.([a-z0-9_]+) import/\1/' |
+      sort -u || true); do
+      [ -n "${seen[$dependency]:-}" ] && continue
+      seen[$dependency]=1
+      queue+=("$dependency")
+      echo "$dependency"
+    done
+  done
+}
 changed=false
 record=()
 modules=()
@@ -42,12 +60,20 @@ if $changed; then
       tests/support/mutation_plugin.py)
     mapfile -t files < <( { git diff --name-only "$base" HEAD -- "${watched[@]}"
       git diff --name-only HEAD -- "${watched[@]}"; } | sort -u)
+    # A module is re-checked when it changed or when a core module it imports, directly or
+    # through others, changed: its equivalence reasons (and its tests' outcomes) may rest on
+    # that module's behaviour ("stale_clause never reads facts", "_keep_current tests reopen
+    # for truth").
     for module in "${ALL[@]}"; do
+      sources=("src/ticketbridge/core/$module.py")
+      for dependency in $(core_dependencies "$module"); do
+        sources+=("src/ticketbridge/core/$dependency.py")
+      done
       for file in "${files[@]}"; do
         case "$file" in
-          "src/ticketbridge/core/$module.py" | tests/mutation/* | scripts/mutation* | tests/*)
-            modules+=("$module"); break ;;
+          tests/mutation/* | scripts/mutation* | tests/*) modules+=("$module"); break ;;
         esac
+        if [[ " ${sources[*]} " == *" $file "* ]]; then modules+=("$module"); break; fi
       done
     done
     if [ "${#modules[@]}" -eq 0 ]; then
