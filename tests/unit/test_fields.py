@@ -169,6 +169,10 @@ def test_listed_counts_with_thousands_separators_and_shortens_each_item() -> Non
     assert listed(["x" * 300], 1_000) == "x" * 199 + "…"
 
 
+# A line of 50 characters with spaces in it: cut at line ends, never at spaces.
+LINE = "ab " * 16 + "cd"
+
+
 def note(omitted: str) -> str:
     return f"… and {omitted} more lines: the full detail is in the audit trail and the report."
 
@@ -179,15 +183,15 @@ def test_fit_leaves_text_within_the_limit_alone() -> None:
 
 
 def test_fit_cuts_at_a_line_boundary_and_says_how_many_lines_were_left_out() -> None:
-    text = "\n".join(["x" * 50] * 10)
+    text = "\n".join([LINE] * 10)
     # 120 characters are kept back for the note: a 51-character line fits in 171, not in 170
-    assert fit(text, 171) == "x" * 50 + "\n" + note("9")
-    assert fit(text, 222) == "x" * 50 + "\n" + "x" * 50 + "\n" + note("8")
-    assert fit(text, 221) == "x" * 50 + "\n" + note("9")
+    assert fit(text, 171) == LINE + "\n" + note("9")
+    assert fit(text, 222) == LINE + "\n" + LINE + "\n" + note("8")
+    assert fit(text, 221) == LINE + "\n" + note("9")
 
 
 def test_fit_cuts_inside_the_first_line_when_no_line_fits() -> None:
-    text = "\n".join(["x" * 50] * 10)
+    text = "\n".join([LINE] * 10)
     cut = fit(text, 170)
     assert cut == text[: 170 - len(note("10")) - 1] + "\n" + note("10")
     assert len(cut) == 170
