@@ -1,0 +1,160 @@
+"""The executor on hand-built plans, against the in-memory fakes: what each failure leaves on the
+ticket and in the report, how several edits of one ticket merge, and what a create that finds
+its ticket already filed writes instead."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from support.builders import NOW, ticket
+from ticketbridge.core.apply import ActionResult, apply_plan
+from ticketbridge.core.model import MARKER_LABEL, marker_label
+from ticketbridge.core.plan import Action, ActionKind, CertificateSummary, PageEvent, Plan
+from ticketbridge.core.ports import NewTicket, TicketEdit
+from ticketbridge.errors import PermanentBackendError
+from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
+
+CERT_ID = "0123456789abcdef"
+CERT = CertificateSummary(id=CERT_ID, names=("www.example.com",))
+DUE = date(2026, 12, 1)
+
+
+def store(*tickets: object) -> InMemoryTicketSystem:
+    return InMemoryTicketSystem(tickets, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def act(kind: ActionKind, key: str | None, **extra: object) -> Action:
+    return Action(kind, key, CERT, f"{kind} reason", **extra)  # type: ignore[arg-type]
+
+
+def outcome(results: list[ActionResult]) -> list[tuple[str, bool, str | None, str | None]]:
+    return [(str(r.action.kind), r.applied, r.error, r.ticket) for r in results]
+
+
+def test_a_failed_reopen_stops_the_rest_of_that_ticket_and_says_why_once_each() -> None:
+    system = store(ticket("OPS-1", status="Done", due=DUE))
+    system.fail_on_write(1, PermanentBackendError("workflow refuses"))
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.REOPEN, "OPS-1"),
+            act(ActionKind.UPDATE, "OPS-1", edit=TicketEdit(due_date=date(2026, 11, 20))),
+        ],
+    )
+    seen: list[ActionResult] = []
+    report = apply_plan(plan, system, on_result=seen.append)
+    assert outcome(seen) == [
+        ("reopen", False, "reopen failed: workflow refuses", "OPS-1"),
+        ("update", False, "not attempted: reopen of OPS-1 failed", "OPS-1"),
+    ]
+    # the report lists them in plan order (updates before reopens), each once
+    assert list(report.results) == [seen[1], seen[0]]
+    after = system.get("OPS-1")
+    assert (after.is_open, after.due_date) == (False, DUE)
+    assert len(system.writes) == 1
+
+
+def paged_resolve(paged: bool) -> Action:
+    page = PageEvent("resolve", f"tb-{CERT_ID}", "renewed", CERT, ticket="OPS-1")
+    return act(ActionKind.RESOLVE, "OPS-1", page=page, paged=paged)
+
+
+def test_a_resolve_whose_page_cannot_be_resolved_leaves_the_ticket_open() -> None:
+    system, pager = store(ticket("OPS-1")), InMemoryPager()
+    pager.fail_next()
+    report = apply_plan(Plan.of(NOW, [paged_resolve(True)]), system, pager)
+    assert outcome(list(report.results)) == [
+        (
+            "resolve",
+            False,
+            f"resolving the page failed: injected pager failure for tb-{CERT_ID}",
+            "OPS-1",
+        )
+    ]
+    assert system.get("OPS-1").is_open and system.writes == []
+
+
+def test_a_resolve_resolves_the_page_only_of_a_paged_ticket() -> None:
+    system, pager = store(ticket("OPS-1"), ticket("OPS-2")), InMemoryPager()
+    apply_plan(Plan.of(NOW, [paged_resolve(False)]), system, pager)
+    assert pager.events == [] and not system.get("OPS-1").is_open
+    apply_plan(Plan.of(NOW, [paged_resolve(True)]), store(ticket("OPS-1")), pager)
+    assert [event.event for event in pager.events] == ["resolve"]
+
+
+def test_a_failed_resolve_transition_is_reported_on_its_ticket() -> None:
+    system = store(ticket("OPS-1"))
+    system.fail_on_write(1, PermanentBackendError("no transition to Done"))
+    report = apply_plan(Plan.of(NOW, [act(ActionKind.RESOLVE, "OPS-1")]), system)
+    assert outcome(list(report.results)) == [
+        ("resolve", False, "done failed: no transition to Done", "OPS-1")
+    ]
+
+
+def test_a_create_that_finds_its_ticket_filed_writes_everything_as_an_edit() -> None:
+    filed = ticket("OPS-7", labels=(MARKER_LABEL, marker_label(CERT_ID)), due=date(2027, 3, 1))
+    system = store(filed)
+    new = NewTicket(
+        summary="Renew TLS certificate www.example.com",
+        description="…",
+        due_date=DUE,
+        labels=(MARKER_LABEL, marker_label(CERT_ID), "team-web"),
+        certificate_id=CERT_ID,
+        priority="High",
+        assignee="alice",
+        evidence={"endpoints": ["www.example.com:443@192.0.2.1"]},
+    )
+    report = apply_plan(Plan.of(NOW, [act(ActionKind.CREATE, None, new_ticket=new)]), system)
+    (result,) = report.results
+    assert (result.applied, result.ticket) == (True, "OPS-7")
+    assert result.note == "OPS-7 already carried the marker: edited instead of created"
+    after = system.get("OPS-7")
+    assert after.due_date == DUE
+    assert after.labels == (MARKER_LABEL, marker_label(CERT_ID), "team-web")
+    assert (after.priority, after.assignee) == ("High", "alice")
+    assert after.tracked_endpoints == ("www.example.com:443@192.0.2.1",)
+    assert [w.operation for w in system.writes] == ["edit"]
+
+
+def test_edits_of_one_ticket_merge_later_values_winning_and_labels_accumulating() -> None:
+    system = store(ticket("OPS-1", due=DUE))
+    plan = Plan.of(
+        NOW,
+        [
+            act(
+                ActionKind.UPDATE,
+                "OPS-1",
+                edit=TicketEdit(
+                    due_date=date(2026, 11, 20),
+                    add_labels=("a",),
+                    priority="High",
+                    assignee="alice",
+                    evidence={"endpoints": ["x:443"]},
+                ),
+            ),
+            act(ActionKind.ESCALATE, "OPS-1", edit=TicketEdit(add_labels=("b", "a"))),
+            act(ActionKind.DUPLICATE, "OPS-1", edit=TicketEdit(assignee="bob")),
+        ],
+    )
+    report = apply_plan(plan, system)
+    assert report.ok and report.applied == 3
+    after = system.get("OPS-1")
+    assert (after.due_date, after.labels) == (date(2026, 11, 20), ("a", "b"))
+    assert (after.priority, after.assignee, after.tracked_endpoints) == ("High", "bob", ("x:443",))
+    assert [w.operation for w in system.writes] == ["edit"]
+
+
+def test_a_hand_built_plan_still_says_why_in_its_comment() -> None:
+    system = store(ticket("OPS-1", due=DUE))
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.UPDATE, "OPS-1", edit=TicketEdit(due_date=date(2026, 11, 20))),
+            act(ActionKind.ESCALATE, "OPS-1", edit=TicketEdit(priority="High")),
+        ],
+    )
+    apply_plan(plan, system)
+    (comment,) = system.comments("OPS-1")
+    assert comment.body == (
+        "ticketbridge update: update reason.\nticketbridge escalate: escalate reason."
+    )
