@@ -9,9 +9,16 @@ from datetime import date
 from support.builders import NOW, ticket
 from ticketbridge.core.apply import ActionResult, apply_plan
 from ticketbridge.core.model import MARKER_LABEL, marker_label
-from ticketbridge.core.plan import Action, ActionKind, CertificateSummary, PageEvent, Plan
+from ticketbridge.core.plan import (
+    PAGED_LABEL,
+    Action,
+    ActionKind,
+    CertificateSummary,
+    PageEvent,
+    Plan,
+)
 from ticketbridge.core.ports import NewTicket, TicketEdit
-from ticketbridge.errors import PermanentBackendError
+from ticketbridge.errors import PermanentBackendError, WriteOutcomeUnknown
 from ticketbridge.testing import InMemoryPager, InMemoryTicketSystem
 
 CERT_ID = "0123456789abcdef"
@@ -158,3 +165,151 @@ def test_a_hand_built_plan_still_says_why_in_its_comment() -> None:
     assert comment.body == (
         "ticketbridge update: update reason.\nticketbridge escalate: escalate reason."
     )
+
+
+def new_ticket() -> NewTicket:
+    return NewTicket(
+        summary="Renew TLS certificate www.example.com",
+        description="…",
+        due_date=DUE,
+        labels=(MARKER_LABEL, marker_label(CERT_ID)),
+        certificate_id=CERT_ID,
+    )
+
+
+def test_a_create_without_a_ticket_to_create_fails_its_whole_group() -> None:
+    system = store()
+    plan = Plan.of(NOW, [act(ActionKind.CREATE, None), act(ActionKind.ESCALATE, None)])
+    report = apply_plan(plan, system)
+    error = "create action without a ticket to create"
+    assert outcome(list(report.results)) == [
+        ("create", False, error, None),
+        ("escalate", False, error, None),
+    ]
+    assert system.writes == []
+
+
+def test_a_create_edits_the_oldest_open_ticket_carrying_only_its_marker() -> None:
+    mine = (MARKER_LABEL, marker_label(CERT_ID))
+    older = NOW.replace(year=2025)
+    system = store(
+        ticket("OPS-3", labels=mine, status="Done", created=older.replace(month=1)),
+        ticket("OPS-4", labels=(*mine, marker_label("fedcba9876543210")), created=older),
+        ticket("OPS-10", labels=mine, created=older.replace(month=6)),
+        ticket("OPS-9", labels=mine, created=older.replace(month=6)),
+        ticket("OPS-2", labels=mine, created=NOW),
+    )
+    plan = Plan.of(
+        NOW, [act(ActionKind.CREATE, None, new_ticket=new_ticket()), act(ActionKind.ESCALATE, None)]
+    )
+    report = apply_plan(plan, system)
+    assert outcome(list(report.results)) == [
+        ("create", True, None, "OPS-9"),
+        ("escalate", True, None, "OPS-9"),
+    ]
+    assert [r.note for r in report.results] == [
+        "OPS-9 already carried the marker: edited instead of created",
+        None,
+    ]
+    assert [(w.operation, w.key) for w in system.writes] == [("edit", "OPS-9")]
+
+
+def test_a_create_that_may_have_landed_is_marked_so_and_one_refused_is_not() -> None:
+    for error, unknown in [
+        (WriteOutcomeUnknown("answer lost"), True),
+        (PermanentBackendError("refused"), False),
+    ]:
+        system = store()
+        system.fail_on_write(1, error)
+        plan = Plan.of(
+            NOW,
+            [act(ActionKind.CREATE, None, new_ticket=new_ticket()), act(ActionKind.ESCALATE, None)],
+        )
+        results = apply_plan(plan, system).results
+        assert [(r.error, r.outcome_unknown) for r in results] == [
+            (f"create failed: {error}", unknown)
+        ] * 2
+
+
+def trigger() -> PageEvent:
+    return PageEvent("trigger", f"tb-{CERT_ID}", "www.example.com expires in 2 days", CERT)
+
+
+def test_a_page_with_a_create_names_the_new_ticket_and_records_the_page() -> None:
+    system, pager = store(), InMemoryPager()
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.CREATE, None, new_ticket=new_ticket(), comment="evidence"),
+            act(ActionKind.PAGE, None, page=trigger()),
+        ],
+    )
+    report = apply_plan(plan, system, pager)
+    assert outcome(list(report.results)) == [
+        ("create", True, None, "TB-1"),
+        ("page", True, None, "TB-1"),
+    ]
+    (event,) = pager.events
+    assert (event.ticket, event.summary) == (
+        "TB-1",
+        "www.example.com expires in 2 days; renewal ticket TB-1",
+    )
+    assert PAGED_LABEL in system.get("TB-1").labels
+    assert [c.body for c in system.comments("TB-1")] == [
+        "evidence",
+        f"ticketbridge paged on-call (dedup key tb-{CERT_ID}): www.example.com expires in 2 days",
+    ]
+
+
+def test_a_failed_page_is_noted_in_the_tickets_comment_and_leaves_no_paged_label() -> None:
+    system, pager = store(ticket("OPS-1", due=DUE)), InMemoryPager()
+    pager.fail_next()
+    url = "https://jira.example/browse/OPS-1"
+    plan = Plan.of(
+        NOW,
+        [
+            act(
+                ActionKind.UPDATE,
+                "OPS-1",
+                edit=TicketEdit(due_date=date(2026, 11, 20)),
+                comment="evidence",
+                ticket_url=url,
+            ),
+            act(ActionKind.PAGE, "OPS-1", page=trigger(), comment="evidence", ticket_url=url),
+        ],
+    )
+    report = apply_plan(plan, system, pager)
+    failure = f"injected pager failure for tb-{CERT_ID}"
+    assert outcome(list(report.results)) == [
+        ("update", True, None, "OPS-1"),
+        ("page", False, f"page failed: {failure}", "OPS-1"),
+    ]
+    assert PAGED_LABEL not in system.get("OPS-1").labels
+    assert [c.body for c in system.comments("OPS-1")] == [
+        f"evidence\n\npaging on-call failed ({failure}); the next run pages again"
+    ]
+    pager_ok = InMemoryPager()
+    apply_plan(plan, store(ticket("OPS-1", due=DUE)), pager_ok)
+    assert [(e.ticket, e.ticket_url) for e in pager_ok.events] == [("OPS-1", url)]
+
+
+def test_a_failed_edit_fails_every_action_it_carried() -> None:
+    system = store(ticket("OPS-1", due=DUE))
+    system.fail_on_write(1, PermanentBackendError("priority unknown"))
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.UPDATE, "OPS-1", edit=TicketEdit(due_date=date(2026, 11, 20))),
+            act(ActionKind.ESCALATE, "OPS-1", edit=TicketEdit(priority="Urgent")),
+            act(ActionKind.AMBIGUOUS, "OPS-1"),
+        ],
+    )
+    report = apply_plan(plan, system)
+    error = "edit of OPS-1 failed: priority unknown"
+    assert outcome(list(report.results)) == [
+        ("update", False, error, "OPS-1"),
+        ("escalate", False, error, "OPS-1"),
+        ("ambiguous", False, None, None),
+    ]
+    assert report.results[2].note == "report only"
+    assert system.get("OPS-1").due_date == DUE
