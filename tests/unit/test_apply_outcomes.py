@@ -59,6 +59,7 @@ def test_a_failed_reopen_stops_the_rest_of_that_ticket_and_says_why_once_each() 
     after = system.get("OPS-1")
     assert (after.is_open, after.due_date) == (False, DUE)
     assert len(system.writes) == 1
+    assert [r.outcome_unknown for r in seen] == [False, False]
 
 
 def paged_resolve(paged: bool) -> Action:
@@ -79,6 +80,7 @@ def test_a_resolve_whose_page_cannot_be_resolved_leaves_the_ticket_open() -> Non
         )
     ]
     assert system.get("OPS-1").is_open and system.writes == []
+    assert report.results[0].outcome_unknown is False
 
 
 def test_a_resolve_resolves_the_page_only_of_a_paged_ticket() -> None:
@@ -139,14 +141,16 @@ def test_edits_of_one_ticket_merge_later_values_winning_and_labels_accumulating(
                     evidence={"endpoints": ["x:443"]},
                 ),
             ),
-            act(ActionKind.ESCALATE, "OPS-1", edit=TicketEdit(add_labels=("b", "a"))),
-            act(ActionKind.DUPLICATE, "OPS-1", edit=TicketEdit(assignee="bob")),
+            act(
+                ActionKind.ESCALATE, "OPS-1", edit=TicketEdit(add_labels=("b", "a"), assignee="bob")
+            ),
+            act(ActionKind.DUPLICATE, "OPS-1", edit=TicketEdit(add_labels=("c",))),
         ],
     )
     report = apply_plan(plan, system)
     assert report.ok and report.applied == 3
     after = system.get("OPS-1")
-    assert (after.due_date, after.labels) == (date(2026, 11, 20), ("a", "b"))
+    assert (after.due_date, after.labels) == (date(2026, 11, 20), ("a", "b", "c"))
     assert (after.priority, after.assignee, after.tracked_endpoints) == ("High", "bob", ("x:443",))
     assert [w.operation for w in system.writes] == ["edit"]
 
@@ -285,6 +289,7 @@ def test_a_failed_page_is_noted_in_the_tickets_comment_and_leaves_no_paged_label
         ("page", False, f"page failed: {failure}", "OPS-1"),
     ]
     assert PAGED_LABEL not in system.get("OPS-1").labels
+    assert not any(r.outcome_unknown for r in report.results)
     assert [c.body for c in system.comments("OPS-1")] == [
         f"evidence\n\npaging on-call failed ({failure}); the next run pages again"
     ]
@@ -312,4 +317,5 @@ def test_a_failed_edit_fails_every_action_it_carried() -> None:
         ("ambiguous", False, None, None),
     ]
     assert report.results[2].note == "report only"
+    assert not any(r.outcome_unknown for r in report.results)
     assert system.get("OPS-1").due_date == DUE
