@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from support.builders import NOW, ticket
 from ticketbridge.core.apply import ActionResult, apply_plan
 from ticketbridge.core.model import MARKER_LABEL, marker_label
@@ -319,3 +321,40 @@ def test_a_failed_edit_fails_every_action_it_carried() -> None:
     assert report.results[2].note == "report only"
     assert not any(r.outcome_unknown for r in report.results)
     assert system.get("OPS-1").due_date == DUE
+
+
+def test_one_failed_page_does_not_stop_the_next_page_of_that_ticket() -> None:
+    system, pager = store(ticket("OPS-1", due=DUE)), InMemoryPager()
+    pager.fail_next()
+    first = trigger()
+    second = PageEvent("trigger", "tb-fedcba9876543210", "api expires in 1 day", CERT)
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.PAGE, "OPS-1", page=first),
+            Action(ActionKind.PAGE, "OPS-1", CERT, "page reason 2", page=second),
+        ],
+    )
+    report = apply_plan(plan, system, pager)
+    assert [(r.applied, r.error is None) for r in report.results] == [(False, False), (True, True)]
+    assert [event.dedup_key for event in pager.events] == ["tb-fedcba9876543210"]
+    assert PAGED_LABEL in system.get("OPS-1").labels
+
+
+def test_an_action_listed_twice_is_written_and_reported_once() -> None:
+    # The audit log hangs off on_result: one record per action, however the plan was built.
+    system = store(ticket("OPS-1", due=DUE))
+    update = act(ActionKind.UPDATE, "OPS-1", edit=TicketEdit(due_date=date(2026, 11, 20)))
+    seen: list[ActionResult] = []
+    report = apply_plan(Plan.of(NOW, [update, update]), system, on_result=seen.append)
+    assert [r.applied for r in seen] == [True]
+    assert [(w.operation, w.key) for w in system.writes] == [("edit", "OPS-1")]
+    assert report.applied == 2  # the report lists the plan's entries, each with its outcome
+
+
+def test_a_page_for_a_ticket_never_created_pages_nobody() -> None:
+    pager = InMemoryPager()
+    plan = Plan.of(NOW, [act(ActionKind.PAGE, None, page=trigger())])
+    with pytest.raises(AssertionError):
+        apply_plan(plan, store(), pager)
+    assert pager.events == []
