@@ -184,15 +184,23 @@ def new_ticket() -> NewTicket:
 
 
 def test_a_create_without_a_ticket_to_create_fails_its_whole_group() -> None:
-    system = store()
-    plan = Plan.of(NOW, [act(ActionKind.CREATE, None), act(ActionKind.ESCALATE, None)])
-    report = apply_plan(plan, system)
+    system, pager = store(), InMemoryPager()
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.CREATE, None),
+            act(ActionKind.ESCALATE, None),
+            act(ActionKind.PAGE, None, page=trigger()),
+        ],
+    )
+    report = apply_plan(plan, system, pager)
     error = "create action without a ticket to create"
     assert outcome(list(report.results)) == [
         ("create", False, error, None),
         ("escalate", False, error, None),
+        ("page", False, error, None),
     ]
-    assert system.writes == []
+    assert system.writes == [] and pager.events == []
 
 
 def test_a_create_edits_the_oldest_open_ticket_carrying_only_its_marker() -> None:
@@ -225,16 +233,21 @@ def test_a_create_that_may_have_landed_is_marked_so_and_one_refused_is_not() -> 
         (WriteOutcomeUnknown("answer lost"), True),
         (PermanentBackendError("refused"), False),
     ]:
-        system = store()
+        system, pager = store(), InMemoryPager()
         system.fail_on_write(1, error)
         plan = Plan.of(
             NOW,
-            [act(ActionKind.CREATE, None, new_ticket=new_ticket()), act(ActionKind.ESCALATE, None)],
+            [
+                act(ActionKind.CREATE, None, new_ticket=new_ticket()),
+                act(ActionKind.ESCALATE, None),
+                act(ActionKind.PAGE, None, page=trigger()),
+            ],
         )
-        results = apply_plan(plan, system).results
+        results = apply_plan(plan, system, pager).results
         assert [(r.error, r.outcome_unknown) for r in results] == [
             (f"create failed: {error}", unknown)
-        ] * 2
+        ] * 3
+        assert pager.events == []
 
 
 def trigger() -> PageEvent:
@@ -358,3 +371,26 @@ def test_a_page_for_a_ticket_never_created_pages_nobody() -> None:
     with pytest.raises(AssertionError):
         apply_plan(plan, store(), pager)
     assert pager.events == []
+
+
+def test_a_reopen_and_a_page_write_the_evidence_comment_not_the_page_note() -> None:
+    system, pager = store(ticket("OPS-1", status="Done", due=DUE)), InMemoryPager()
+    plan = Plan.of(
+        NOW,
+        [
+            act(ActionKind.REOPEN, "OPS-1", comment="evidence"),
+            act(ActionKind.PAGE, "OPS-1", page=trigger(), comment="evidence"),
+        ],
+    )
+    report = apply_plan(plan, system, pager)
+    assert report.ok and system.get("OPS-1").is_open
+    # The page note replaces the evidence only after a create, which already carried it.
+    assert [c.body for c in system.comments("OPS-1")] == ["evidence", "evidence"]
+    assert PAGED_LABEL in system.get("OPS-1").labels
+
+
+def test_without_on_call_sinks_a_page_is_recorded_as_done() -> None:
+    system = store(ticket("OPS-1", due=DUE))
+    report = apply_plan(Plan.of(NOW, [act(ActionKind.PAGE, "OPS-1", page=trigger())]), system)
+    assert outcome(list(report.results)) == [("page", True, None, "OPS-1")]
+    assert PAGED_LABEL in system.get("OPS-1").labels
