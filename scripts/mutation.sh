@@ -2,7 +2,7 @@
 # Mutation testing of the pure core with mutmut, one module at a time, scored against the
 # equivalent mutants listed in tests/mutation/equivalent.toml (scripts/mutation_score.py).
 #
-#   scripts/mutation.sh                      every core module (policy inventory decide match actions findings index x509facts)
+#   scripts/mutation.sh                      every core module in ALL below
 #   scripts/mutation.sh decide policy        just these
 #   scripts/mutation.sh --changed            only the core modules changed since the commit that
 #                                            last recorded tests/mutation/scores.json (CI does this)
@@ -13,8 +13,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(policy inventory decide match actions findings index x509facts)
+# Not here: core/model.py, whose logic is all in properties and lru_cache'd functions, which
+# mutmut 3 does not mutate (tests/unit/test_model.py pins it all the same).
+ALL=(policy inventory decide match actions findings index x509facts fields plan apply shapes)
 SCORES=tests/mutation/scores.json
+
+# The core modules $1 imports (`from ticketbridge.core.X import`), directly or transitively.
+core_dependencies() {
+  local -A seen=([$1]=1)
+  local queue=("$1") current dependency
+  while [ "${#queue[@]}" -gt 0 ]; do
+    current=${queue[0]}
+    queue=("${queue[@]:1}")
+    for dependency in $(grep -hoE '^\s*from ticketbridge\.core\.[a-z0-9_]+ import' \
+      "src/ticketbridge/core/$current.py" 2>/dev/null | sed -E 's/.*core\.([a-z0-9_]+) import/\1/' |
+      sort -u || true); do
+      [ -n "${seen[$dependency]:-}" ] && continue
+      seen[$dependency]=1
+      queue+=("$dependency")
+      echo "$dependency"
+    done
+  done
+}
 changed=false
 record=()
 modules=()
@@ -42,12 +62,20 @@ if $changed; then
       tests/support/mutation_plugin.py)
     mapfile -t files < <( { git diff --name-only "$base" HEAD -- "${watched[@]}"
       git diff --name-only HEAD -- "${watched[@]}"; } | sort -u)
+    # A module is re-checked when it changed or when a core module it imports, directly or
+    # through others, changed: its equivalence reasons (and its tests' outcomes) may rest on
+    # that module's behaviour ("stale_clause never reads facts", "_keep_current tests reopen
+    # for truth").
     for module in "${ALL[@]}"; do
+      sources=("src/ticketbridge/core/$module.py")
+      for dependency in $(core_dependencies "$module"); do
+        sources+=("src/ticketbridge/core/$dependency.py")
+      done
       for file in "${files[@]}"; do
         case "$file" in
-          "src/ticketbridge/core/$module.py" | tests/mutation/* | scripts/mutation* | tests/*)
-            modules+=("$module"); break ;;
+          tests/mutation/* | scripts/mutation* | tests/*) modules+=("$module"); break ;;
         esac
+        if [[ " ${sources[*]} " == *" $file "* ]]; then modules+=("$module"); break; fi
       done
     done
     if [ "${#modules[@]}" -eq 0 ]; then

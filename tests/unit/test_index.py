@@ -111,6 +111,9 @@ def early_www_ticket(tracked: tuple[str, ...]) -> object:
         ("old-lb.example.box:443@198.51.100.7", endpoint("OLD-LB.EXAMPLE.BOX", "198.51.100.8")),
         # a tracked endpoint reached over IPv6: its address is bracketed after the `@`
         (f"{OLD_LB}:443@[2001:db8::7]", endpoint(OLD_LB, "2001:db8::8")),
+        # a label edited in the ticket with a second `@` (a note appended, say): the host is what
+        # precedes the first `@`, and the colons of an IPv6 address after it are no port
+        (f"{OLD_LB}:443@[2001:db8::7]@dc2", endpoint(OLD_LB, "198.51.100.8")),
         # evidence written without a port (an older or hand-edited record)
         (OLD_LB, endpoint(OLD_LB, "198.51.100.8")),
         # an unresolved IPv6 literal host: its label is `host:port`, colons and all

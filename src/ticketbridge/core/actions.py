@@ -201,7 +201,7 @@ def _create_reason(facts: RunFacts, cert: TrackedCert) -> str:
             else f"expires {when(cert, facts)}, within the "
             f"{facts.policy.ticket_horizon_days}-day horizon"
         ),
-        stale_clause(cert, facts),
+        stale_clause(cert),
         off_path_clause(cert, facts),
     )
 

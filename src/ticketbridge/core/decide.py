@@ -201,7 +201,7 @@ def _keep_current(
     if actions:
         # Said once per ticket: the node still serving the old copy is why the renewal is open.
         first = actions[0]
-        actions[0] = replace(first, reason=join(first.reason, stale_clause(cert, facts)))
+        actions[0] = replace(first, reason=join(first.reason, stale_clause(cert)))
     if failures:
         actions.append(
             unobserved_action(

@@ -156,7 +156,7 @@ def off_path_clause(cert: TrackedCert, facts: RunFacts) -> str:
     )
 
 
-def stale_clause(cert: TrackedCert, facts: RunFacts) -> str:
+def stale_clause(cert: TrackedCert) -> str:
     """Names the endpoints still serving an older copy when the others serve a renewal.
 
     The others are grouped by what they really serve: one later certificate, or several.

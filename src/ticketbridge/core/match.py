@@ -62,7 +62,7 @@ def match_tickets(facts: RunFacts, tickets: Iterable[Ticket]) -> Matches:
         if len(named) == 1:
             ((cert_id, name),) = named.items()
             adoptable[cert_id].append((ticket, name))
-        elif len(named) > 1:
+        elif named:
             matches.ambiguous.append((ticket, tuple(sorted(named)), False))
     matches.open_markers = {k: sorted(v, key=oldest_first) for k, v in open_markers.items()}
     matches.closed_markers = {k: sorted(v, key=oldest_first) for k, v in closed_markers.items()}

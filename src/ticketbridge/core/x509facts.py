@@ -198,8 +198,9 @@ def _common_name(certificate: x509.Certificate) -> str | None:
         return None
     if not attributes:
         return None
-    value = attributes[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    # Always a str: cryptography (>= 45) allows bytes only for a BIT STRING, which it refuses
+    # for any OID but x500UniqueIdentifier (TypeError, above), so no decode branch is needed.
+    return str(attributes[0].value)
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
