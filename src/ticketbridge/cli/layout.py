@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
@@ -60,15 +60,13 @@ def blocks(title: str, rows: Iterable[tuple[Text, Sequence[tuple[str, Renderable
     return Group(*parts)
 
 
-def print_fitted(renderable: RenderableType, file: object | None = None) -> None:
+def print_fitted(renderable: RenderableType, file: TextIO | None = None) -> None:
     """Print to a terminal at its width; to a pipe or a file at the content's width."""
     target = sys.stdout if file is None else file
-    interactive = file is None and sys.stdout.isatty()
-    if interactive or os.environ.get("COLUMNS"):
-        console = Console(file=target) if file is not None else Console()  # type: ignore[arg-type]
-        console.print(renderable)
+    if (file is None and sys.stdout.isatty()) or os.environ.get("COLUMNS"):
+        Console(file=target).print(renderable)
         return
-    probe = Console(file=target, width=_UNBOUNDED, color_system=None)  # type: ignore[arg-type]
+    probe = Console(file=target, width=_UNBOUNDED, color_system=None)
     natural = Measurement.get(probe, probe.options, renderable).maximum
     width = max(PIPE_MIN_WIDTH, min(PIPE_MAX_WIDTH, natural))
-    Console(file=target, width=width, color_system=None).print(renderable)  # type: ignore[arg-type]
+    Console(file=target, width=width, color_system=None).print(renderable)
