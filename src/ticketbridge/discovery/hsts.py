@@ -9,13 +9,13 @@ the certificate the probe read stands regardless.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass
 from typing import Literal
 
 from ticketbridge.core.hsts import Hsts, HstsError, head_request, host_header, hsts_from_head
 from ticketbridge.core.model import Endpoint, Protocol
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
+from ticketbridge.discovery.tlsengine import ClientTls, TlsClosed, TlsError
 
 HstsMode = Literal["auto", "always", "never"]
 
@@ -49,26 +49,26 @@ class TlsChannel:
     """The TLS session a probe's handshake left open, over its buffered socket."""
 
     stream: PlainStream
-    tls: ssl.SSLObject
-    incoming: ssl.MemoryBIO
-    outgoing: ssl.MemoryBIO
+    tls: ClientTls
 
     async def flush(self) -> None:
-        if self.outgoing.pending:
-            await self.stream.send(self.outgoing.read())
+        outgoing = self.tls.take_output()
+        if outgoing:
+            await self.stream.send(outgoing)
 
     async def read_head(self) -> bytes:
         """Decrypted bytes up to the blank line that ends a response head."""
         received = bytearray()
         while True:
             try:
-                received += self.tls.read(_READ_CHUNK)
-            except ssl.SSLWantReadError:
-                await self.flush()
-                self.incoming.write(await self.stream.recv_some())
-                continue
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                decrypted = self.tls.read(_READ_CHUNK)
+            except TlsClosed:
                 raise PeerClosed("the server closed the connection") from None
+            if decrypted is None:
+                await self.flush()
+                self.tls.feed(await self.stream.recv_some())
+                continue
+            received += decrypted
             end = _head_end(received)
             if end is not None:
                 return bytes(received[:end])
@@ -102,8 +102,8 @@ async def observe_hsts(channel: TlsChannel, endpoint: Endpoint, deadline: float)
         return _failed("reset", "the server closed the connection before a response head")
     except ProtocolViolation as exc:
         return _failed("too_large", str(exc))
-    except ssl.SSLError as exc:
-        return _failed("tls", " ".join(str(exc).split())[:200])
+    except TlsError as exc:
+        return _failed("tls", " ".join(exc.detail.split())[:200])
     except OSError as exc:
         return _failed("reset", exc.strerror or type(exc).__name__)
     return hsts_from_head(head)

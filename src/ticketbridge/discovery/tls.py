@@ -1,7 +1,7 @@
 """One TLS probe of one endpoint, and many of them with bounded concurrency.
 
 Each probe connects a non-blocking socket, optionally runs a STARTTLS preamble, and pumps the TLS
-handshake through `ssl.MemoryBIO`. Certificates are never verified during the handshake: the facts
+handshake through memory buffers (discovery/tlsengine.py). Certificates are never verified during the handshake: the facts
 are read as served and the verdict is computed afterwards from the same bytes.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from ticketbridge.discovery.fdlimit import (
 from ticketbridge.discovery.hsts import HstsTargets, TlsChannel, observe_hsts
 from ticketbridge.discovery.servedpaths import path_facts
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
+from ticketbridge.discovery.tlsengine import ClientTls, TlsError
 from ticketbridge.errors import LocalLimitError
 from ticketbridge.infra.clock import utcnow_seconds
 
@@ -44,7 +44,6 @@ MAX_HANDSHAKE_BYTES = 1 << 20
 _RECV_CHUNK = 16384
 # Out of descriptors: wait for other probes to close theirs, then give up on the run (seconds).
 _FD_RETRY_PAUSES = (0.05, 0.2, 0.5, 1.0)
-_ENCODING_DER = 2  # _ssl.ENCODING_DER; the constant is not re-exported by `ssl`
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,50 +61,6 @@ class ProbeFailure(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
-
-
-def _client_context() -> ssl.SSLContext:
-    """A context that completes handshakes with anything, so facts come back even from bad servers.
-
-    Verification is off here on purpose: the verdict is computed separately from the served
-    chain, and an expired or self-signed certificate is exactly what we need to see.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    context.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0)
-    return context
-
-
-_CONTEXT: ssl.SSLContext | None = None
-
-
-def client_context() -> ssl.SSLContext:
-    global _CONTEXT
-    if _CONTEXT is None:
-        _CONTEXT = _client_context()
-    return _CONTEXT
-
-
-def served_chain_der(ssl_object: ssl.SSLObject) -> list[bytes]:
-    """The chain exactly as the server sent it, leaf first, as DER.
-
-    Python 3.13 exposes `get_unverified_chain()`. On 3.11 and 3.12 the same C method exists on the
-    private `_sslobj` (added with bpo-18233 in 3.10, made public in 3.13); it returns the peer's
-    certificate list as received (SSL_get_peer_cert_chain), which is what we want and is not
-    affected by verification being off. Should neither exist, fall back to the leaf alone.
-    """
-    public = getattr(ssl_object, "get_unverified_chain", None)
-    if public is not None:
-        return [bytes(der) for der in public()]
-    private = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
-    if private is not None:
-        chain = private() or []
-        return [certificate.public_bytes(_ENCODING_DER) for certificate in chain]
-    leaf = ssl_object.getpeercert(binary_form=True)
-    return [leaf] if leaf else []
 
 
 async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
@@ -158,23 +113,19 @@ def _settle(waiter: asyncio.Future[None]) -> None:
 
 
 async def _handshake(stream: PlainStream, server_name: str | None) -> TlsChannel:
-    incoming = ssl.MemoryBIO()
-    outgoing = ssl.MemoryBIO()
-    tls = client_context().wrap_bio(incoming, outgoing, server_hostname=server_name)
+    tls = ClientTls.start(server_name)
     pending = stream.take_buffered()
     if pending:
-        incoming.write(pending)
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            if outgoing.pending:
-                await stream.send(outgoing.read())
-            incoming.write(await stream.recv_some())
-    if outgoing.pending:  # the client Finished: polite, and some servers log its absence
-        await stream.send(outgoing.read())
-    return TlsChannel(stream, tls, incoming, outgoing)
+        tls.feed(pending)
+    while not tls.handshake():
+        outgoing = tls.take_output()
+        if outgoing:
+            await stream.send(outgoing)
+        tls.feed(await stream.recv_some())
+    finished = tls.take_output()  # the client Finished: polite, and some servers log its absence
+    if finished:
+        await stream.send(finished)
+    return TlsChannel(stream, tls)
 
 
 def _server_name(endpoint: Endpoint) -> str | None:
@@ -204,7 +155,7 @@ async def _fetch_chain(
                 if endpoint.protocol is not Protocol.TLS:
                     await _negotiate_starttls(endpoint, stream)
                 channel = await _handshake(stream, server_name)
-                chain = served_chain_der(channel.tls)
+                chain = channel.tls.served_chain_der()
         except TimeoutError:
             phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
             raise ProbeFailure(
@@ -265,9 +216,9 @@ def classify(exc: BaseException) -> ProbeFailure:
     """Map whatever a probe raised onto SPEC's error kinds, with a one-line message."""
     if isinstance(exc, ProbeFailure):
         return exc
-    if isinstance(exc, ssl.SSLError):
-        reason = getattr(exc, "reason", None) or ""
-        detail = " ".join(str(exc).split())
+    if isinstance(exc, TlsError):
+        reason = exc.reason
+        detail = " ".join(exc.detail.split())
         if reason in _NOT_TLS_REASONS:
             return ProbeFailure(ErrorKind.PROTOCOL, f"the server does not speak TLS here: {detail}")
         if "EXCESSIVE_MESSAGE_SIZE" in reason:

@@ -1,0 +1,140 @@
+"""The TLS client a probe drives through memory buffers: the OpenSSL that `cryptography` ships,
+through pyOpenSSL.
+
+Why not the standard library's `ssl`: Python's `ssl` is linked against the system's OpenSSL (3.0
+on Debian 12), whose client handshake costs about a third more CPU than the OpenSSL 3.5+ that
+`cryptography` bundles (bench/README.md, "Profile"); at tens of thousands of endpoints the
+handshake is most of a scan's CPU. Nothing here verifies anything: the handshake completes with
+any server, and the verdict is computed afterwards, from the served bytes, by our own checker.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+
+class TlsError(Exception):
+    """The handshake or the session failed; `reason` is OpenSSL's reason in its macro form
+    (`WRONG_VERSION_NUMBER`), `detail` the whole error queue in words."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class TlsClosed(Exception):
+    """The peer ended the TLS session (close_notify, or the transport's end without one)."""
+
+
+def _client_context() -> SSL.Context:
+    """A context that completes handshakes with anything, so facts come back even from bad
+    servers: every protocol version and cipher this OpenSSL has (security level 0), legacy
+    renegotiation allowed, no verification (the verdict is computed separately)."""
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)
+    context.set_min_proto_version(0)  # 0: the lowest this OpenSSL supports
+    context.set_cipher_list(b"ALL:@SECLEVEL=0")
+    context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
+    return context
+
+
+_CONTEXT: SSL.Context | None = None
+
+
+def client_context() -> SSL.Context:
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = _client_context()
+    return _CONTEXT
+
+
+def _tls_error(exc: SSL.Error) -> TlsError:
+    """OpenSSL's error queue, as pyOpenSSL hands it over: [(library, function, reason), ...]
+    with reasons in words ("wrong version number"); the first entry is the cause."""
+    if isinstance(exc, SSL.SysCallError):
+        code = exc.args[0] if exc.args else -1
+        if code in (-1, 0):
+            return TlsError("UNEXPECTED_EOF_WHILE_READING", "unexpected eof while reading")
+        return TlsError("SYSCALL", f"system call failed: {errno.errorcode.get(code, code)}")
+    entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    reasons = [str(entry[2]) for entry in entries if isinstance(entry, tuple) and len(entry) == 3]
+    if not reasons:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return TlsError("", text)
+    reason = reasons[0].upper().replace(" ", "_")
+    return TlsError(reason, "; ".join(dict.fromkeys(reasons)))
+
+
+@dataclass(slots=True)
+class ClientTls:
+    """One client session over memory buffers: the caller moves bytes between it and a socket."""
+
+    connection: SSL.Connection
+
+    @classmethod
+    def start(cls, server_name: str | None) -> ClientTls:
+        connection = SSL.Connection(client_context(), None)
+        if server_name:
+            # As the standard library's `server_hostname`: IDNA 2003 for the wire (RFC 6066).
+            connection.set_tlsext_host_name(server_name.encode("idna"))
+        connection.set_connect_state()
+        return cls(connection)
+
+    def handshake(self) -> bool:
+        """Advance the handshake with what was fed; True once it is complete, False while it
+        waits for the server's next bytes."""
+        try:
+            self.connection.do_handshake()
+        except SSL.WantReadError:
+            return False
+        except SSL.Error as exc:
+            raise _tls_error(exc) from None
+        return True
+
+    def feed(self, data: bytes) -> None:
+        """Bytes received from the server."""
+        self.connection.bio_write(data)
+
+    def take_output(self) -> bytes:
+        """Bytes to send to the server, b"" when there are none."""
+        chunks = []
+        while True:
+            try:
+                chunks.append(self.connection.bio_read(65536))
+            except SSL.WantReadError:
+                return b"".join(chunks)
+
+    def served_chain_der(self) -> list[bytes]:
+        """The chain exactly as the server sent it, leaf first, as DER (SSL_get_peer_cert_chain:
+        the list as received, which verification being off does not change)."""
+        chain: list[x509.Certificate] | None = self.connection.get_peer_cert_chain(
+            as_cryptography=True
+        )
+        return [certificate.public_bytes(Encoding.DER) for certificate in chain or []]
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.connection.sendall(data)
+        except SSL.Error as exc:
+            raise _tls_error(exc) from None
+
+    def read(self, size: int) -> bytes | None:
+        """Decrypted bytes, None while more must be fed; raises TlsClosed at the session's end."""
+        try:
+            return self.connection.recv(size)
+        except SSL.WantReadError:
+            return None
+        except SSL.ZeroReturnError:
+            raise TlsClosed from None
+        except SSL.SysCallError as exc:
+            if exc.args and exc.args[0] in (-1, 0):
+                raise TlsClosed from None
+            raise _tls_error(exc) from None
+        except SSL.Error as exc:
+            raise _tls_error(exc) from None
