@@ -13,9 +13,12 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
+from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
+
+# A memory BIO read returns everything buffered up to this size; a shorter read emptied it, so
+# no second read (and the exception pyOpenSSL raises for an empty buffer) is needed.
+_OUTPUT_CHUNK = 1 << 17
 
 
 class TlsError(Exception):
@@ -106,17 +109,20 @@ class ClientTls:
         chunks = []
         while True:
             try:
-                chunks.append(self.connection.bio_read(65536))
-            except SSL.WantReadError:
+                chunk = self.connection.bio_read(_OUTPUT_CHUNK)
+            except SSL.WantReadError:  # the buffer is empty
+                return b"".join(chunks)
+            chunks.append(chunk)
+            if len(chunk) < _OUTPUT_CHUNK:  # a memory BIO hands over all it holds, up to the size
                 return b"".join(chunks)
 
     def served_chain_der(self) -> list[bytes]:
         """The chain exactly as the server sent it, leaf first, as DER (SSL_get_peer_cert_chain:
         the list as received, which verification being off does not change)."""
-        chain: list[x509.Certificate] | None = self.connection.get_peer_cert_chain(
-            as_cryptography=True
-        )
-        return [certificate.public_bytes(Encoding.DER) for certificate in chain or []]
+        chain = self.connection.get_peer_cert_chain()
+        # i2d_X509 straight from OpenSSL's objects: converting through `cryptography` first
+        # cost 6% of a large scan's CPU.
+        return [dump_certificate(FILETYPE_ASN1, certificate) for certificate in chain or []]
 
     def write(self, data: bytes) -> None:
         try:
