@@ -106,7 +106,7 @@ class ClientTls:
 
     def take_output(self) -> bytes:
         """Bytes to send to the server, b"" when there are none."""
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             try:
                 chunk = self.connection.bio_read(_OUTPUT_CHUNK)
