@@ -50,3 +50,25 @@ def test_scan_of_one_file_loads_no_unconfigured_source_reader(tmp_path: Path) ->
     assert "ticketbridge.discovery.files" in modules  # the reader it does use
     unused = {"dns", "yaml", "ticketbridge.sources.zone", "ticketbridge.sources.kubernetes"}
     assert not unused & modules
+
+
+def test_scan_of_one_file_neither_forks_workers_nor_loads_the_probe(tmp_path: Path) -> None:
+    """A run that cannot probe enough endpoints to use a second core starts without the TLS
+    engine, the workers' multiprocessing, or a fork (app/scan_size.py)."""
+    write_pem(tmp_path / "leaf.pem", make_leaf(names=["one.example"]))
+    (tmp_path / "ticketbridge.toml").write_text(
+        '[[files]]\npath = "leaf.pem"\n\n'
+        '[[endpoints]]\nhost = "127.0.0.1"\nport = 9\n'  # one endpoint: refused, no workers
+    )
+    done, modules = _imported("scan", "--format", "json", cwd=tmp_path)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert "one.example" in done.stdout
+    assert "ticketbridge.discovery.tls" in modules  # it does probe its one endpoint
+    assert "ticketbridge.discovery.workers" not in modules
+    assert "multiprocessing" not in modules
+
+    (tmp_path / "ticketbridge.toml").write_text('[[files]]\npath = "leaf.pem"\n')
+    done, modules = _imported("scan", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    probing = {"ticketbridge.discovery.tls", "ticketbridge.discovery.tlsengine", "OpenSSL"}
+    assert not probing & modules

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -23,16 +24,18 @@ from ticketbridge.core.inventory import Inventory, InventoryPin, build_inventory
 from ticketbridge.core.model import Endpoint, Observation, Protocol
 from ticketbridge.discovery.hsts import HstsTargets
 from ticketbridge.discovery.resolve import EndpointSpec, resolve_endpoints
-from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import (
     TrustStoreError,
     TrustVerifier,
     load_ca_bundle,
     system_trust_anchors,
 )
-from ticketbridge.discovery.workers import WorkerPool, worker_count
 from ticketbridge.errors import ConfigError
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
+
+if TYPE_CHECKING:  # the probing modules load only when a run probes (start-up, issue 18)
+    from ticketbridge.discovery.tls import ProbeOptions
+    from ticketbridge.discovery.workers import WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (completed, total)
 
@@ -187,6 +190,8 @@ def _scan_network(
 ) -> list[Observation]:
     if not specs:
         return []
+    from ticketbridge.discovery.tls import ProbeOptions
+
     discovery = settings.discovery
     resolution = asyncio.run(
         resolve_endpoints(
@@ -208,7 +213,11 @@ def _scan_network(
             progress(completed, total)
 
     report(0)
-    workers = worker_count(discovery.workers, total)
+    workers = 1  # without a pool (few endpoints: app/scan_size.py) the probes run here
+    if pool is not None:
+        from ticketbridge.discovery.workers import worker_count
+
+        workers = worker_count(discovery.workers, total)
     if pool is not None and workers > 1:
         probed = pool.probe(
             endpoints,
@@ -234,6 +243,8 @@ async def _probe_here(
     clock: Callable[[], datetime],
     report: Callable[[int], None],
 ) -> list[Observation]:
+    from ticketbridge.discovery.tls import probe_all
+
     observations = []
     async for observation in probe_all(endpoints, options, concurrency, verifier, clock):
         observations.append(observation)

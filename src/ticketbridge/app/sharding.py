@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ticketbridge.app.config import Settings
 from ticketbridge.app.gather import ProgressCallback, ScanResult, endpoint_specs, scan
@@ -24,8 +25,10 @@ from ticketbridge.core.shards import (
     unobserved_in_missing_shards,
 )
 from ticketbridge.discovery.resolve import EndpointSpec
-from ticketbridge.discovery.workers import WorkerPool
 from ticketbridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ticketbridge.discovery.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 

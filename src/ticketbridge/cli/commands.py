@@ -107,13 +107,16 @@ def global_options(
 
 
 @contextlib.contextmanager
-def _pool_unless(no_scan: object) -> Iterator[WorkerPool | None]:
-    """Probing workers, forked before the configuration is loaded, when this run will scan."""
-    from ticketbridge.discovery.workers import prefork
+def _pool_unless(no_scan: object, state: AppState) -> Iterator[WorkerPool | None]:
+    """Probing workers, forked before the configuration is loaded, when this run will scan
+    enough endpoints for them to pay (app/scan_size.py)."""
+    from ticketbridge.app.scan_size import may_need_workers
 
-    if no_scan:
+    if no_scan or not may_need_workers(state.config_path, environment()):
         yield None
         return
+    from ticketbridge.discovery.workers import prefork
+
     with prefork() as pool:
         yield pool
 
@@ -140,9 +143,7 @@ def scan_command(
 ) -> None:
     """Probe every configured endpoint and file; show what is actually served."""
     state: AppState = ctx.obj
-    from ticketbridge.discovery.workers import prefork
-
-    with errors_mapped(debug=state.debug), prefork() as pool:
+    with errors_mapped(debug=state.debug), _pool_unless(False, state) as pool:
         from ticketbridge.app.sharding import scan_shard, shard_option
         from ticketbridge.app.views import ScanFilter
 
@@ -191,7 +192,7 @@ def _observer(
     `--observations` files, or both), which the run calls once it holds its lock."""
     from ticketbridge.app.gather import observer
 
-    with _pool_unless(observation_files and not scan_too) as pool:
+    with _pool_unless(observation_files and not scan_too, state) as pool:
         settings = state.settings()
         with progress_bar(enabled=output_format is TableOrJson.table) as progress:
             yield (

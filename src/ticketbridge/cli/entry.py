@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -13,6 +14,12 @@ def main() -> None:
 
         sys.stdout.write(f"ticketbridge {__version__}\n")
         return
+    # pydantic looks for plugins in the entry points of every installed distribution the first
+    # time it builds a validator: tens of milliseconds of metadata reading in a venv of a
+    # hundred packages, for plugins a command-line tool never uses. Its documented switch
+    # (docs.pydantic.dev, "Plugins": PYDANTIC_DISABLE_PLUGINS) turns the search off, unless
+    # the environment already says otherwise.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from ticketbridge.cli.commands import main as run_commands
 
     run_commands()

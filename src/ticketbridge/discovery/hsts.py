@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ticketbridge.core.hsts import Hsts, HstsError, head_request, host_header, hsts_from_head
 from ticketbridge.core.model import Endpoint, Protocol
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
-from ticketbridge.discovery.tlsengine import ClientTls, TlsClosed, TlsError
+
+if TYPE_CHECKING:  # the TLS engine loads with the probe; `HstsTargets` is read with the config
+    from ticketbridge.discovery.tlsengine import ClientTls
 
 HstsMode = Literal["auto", "always", "never"]
 
@@ -58,6 +60,8 @@ class TlsChannel:
 
     async def read_head(self) -> bytes:
         """Decrypted bytes up to the blank line that ends a response head."""
+        from ticketbridge.discovery.tlsengine import TlsClosed
+
         received = bytearray()
         while True:
             try:
@@ -91,6 +95,8 @@ def authority_of(endpoint: Endpoint) -> str:
 
 async def observe_hsts(channel: TlsChannel, endpoint: Endpoint, deadline: float) -> Hsts:
     """`HEAD /` and its response head, by `deadline` (the event loop's clock); never raises."""
+    from ticketbridge.discovery.tlsengine import TlsError
+
     try:
         async with asyncio.timeout_at(deadline):
             channel.tls.write(head_request(authority_of(endpoint)))
