@@ -33,15 +33,20 @@ def test_many_endpoints_need_workers(tmp_path: Path) -> None:
     [
         '[[sources.zone]]\npath = "db.example"\n',  # a zone may hold any number of names
         "[discovery]\nworkers = 4\n",  # asked for explicitly
-        "[discovery\n",  # unreadable: the real load reports it
-        'endpoints = "not a list"\n',
+        "[discovery]\nworkers = 2 # two\n",
+        "[discovery]\n  workers=8\n",
+        "discovery.workers = 3\n",
+        "[ sources . zone ]\npath = 'db.example'\n",  # TOML allows the spaces
+        "sources.zone = [{path = 'db.example'}]\n",
+        'endpoints = [{host = "a.example"}]\n',  # an inline array: not counted, so fork
+        "[[ endpoints ]]\nhost = 'a'\n" * FEW_ENDPOINT_TABLES,
     ],
 )
 def test_anything_that_may_add_endpoints_or_cannot_be_read_forks(tmp_path: Path, text: str) -> None:
     assert may_need_workers(_config(tmp_path, text), {}) is True
 
 
-@pytest.mark.parametrize("workers", ["0", "1"])
+@pytest.mark.parametrize("workers", ["0", "1", "1  # one"])
 def test_one_or_automatic_workers_alone_do_not_fork(tmp_path: Path, workers: str) -> None:
     path = _config(tmp_path, f"[discovery]\nworkers = {workers}\n")
     assert may_need_workers(path, {}) is False
@@ -53,6 +58,16 @@ def test_one_or_automatic_workers_alone_do_not_fork(tmp_path: Path, workers: str
 )
 def test_environment_that_may_add_endpoints_forks(tmp_path: Path, variable: str) -> None:
     assert may_need_workers(_config(tmp_path, ""), {variable: "x"}) is True
+
+
+def test_a_file_of_certificates_and_a_few_endpoints_reads_as_few(tmp_path: Path) -> None:
+    text = (
+        '[discovery]\nconcurrency = 64\nca_bundle = "root.pem"\n\n'
+        '[[files]]\npath = "sources.pem"\n\n'  # "sources" inside a value is not a table
+        + _endpoints(3)
+        + "[policy]\nlead_days = 21\n"
+    )
+    assert may_need_workers(_config(tmp_path, text), {}) is False
 
 
 def test_no_file_or_a_missing_one_forks(tmp_path: Path) -> None:

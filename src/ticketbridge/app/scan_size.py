@@ -1,19 +1,21 @@
-"""A glance at a configuration file before it is validated: could this run probe enough
-endpoints for forked probing workers to pay for themselves?
+"""A glance at a configuration file before it is read: could this run probe enough endpoints
+for forked probing workers to pay for themselves?
 
 The workers are forked before the configuration is loaded (discovery/workers.py says why), so
-this is decided from the raw TOML alone. It errs towards forking: anything it cannot read, any
-`[[sources.*]]` (which may yield any number of endpoints), an explicit `[discovery] workers`, or
-an environment variable that could add endpoints. A run that probes a handful of endpoints, or
-only reads certificate files, then starts without importing or forking anything it will not use.
+this is decided from the file's text, without parsing it: TOML parsing is pure Python, and a
+configuration of 20,000 endpoints takes a large fraction of a second to parse, which the real
+load does once anyway. The glance errs towards forking: a file it cannot read, any
+`[sources...]` table (which may yield any number of endpoints), a `workers` key other than 0 or
+1, endpoints given as an inline array, or an environment variable that could add endpoints. A
+run that probes a handful of endpoints, or only reads certificate files, then starts without
+importing or forking anything it will not use.
 """
 
 from __future__ import annotations
 
-import tomllib
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 # A `[[endpoints]]` table may stand for several endpoints (each address a name resolves to); a
 # quarter of the point where workers start to pay (discovery.workers.AUTO_WORKERS_MIN_ENDPOINTS
@@ -24,6 +26,14 @@ _ENVIRONMENT_THAT_ADDS = (
     "TICKETBRIDGE_SOURCES",
     "TICKETBRIDGE_DISCOVERY",
 )
+# Line starts, as TOML allows them (whitespace around brackets and dotted keys); a match inside
+# a multi-line string only makes the glance fork when it need not, never the reverse.
+_ENDPOINT_TABLE = re.compile(rb"^[ \t]*\[\[[ \t]*endpoints[ \t]*\]\]", re.MULTILINE)
+_MAY_ADD = re.compile(
+    rb"^[ \t]*(?:\[+[ \t]*\"?sources\b|\"?sources\"?[ \t]*[.=]|\"?endpoints\"?[ \t]*="
+    rb"|(?:discovery[ \t]*\.[ \t]*)?\"?workers\"?[ \t]*=(?![ \t]*[01][ \t]*(?:#|\r?$)))",
+    re.MULTILINE,
+)
 
 
 def may_need_workers(path: Path | None, environ: Mapping[str, str]) -> bool:
@@ -33,16 +43,12 @@ def may_need_workers(path: Path | None, environ: Mapping[str, str]) -> bool:
     if path is None:
         return True
     try:
-        with path.open("rb") as handle:
-            document: dict[str, Any] = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        text = path.read_bytes()
+    except OSError:
         return True  # the real load reports the problem; until then assume the worst
-    if document.get("sources"):
+    if _MAY_ADD.search(text):
         return True
-    discovery = document.get("discovery")
-    if isinstance(discovery, dict) and discovery.get("workers") not in (None, 0, 1):
-        return True
-    endpoints = document.get("endpoints", [])
-    if not isinstance(endpoints, list):
-        return True
-    return len(endpoints) >= FEW_ENDPOINT_TABLES
+    for tables, _ in enumerate(_ENDPOINT_TABLE.finditer(text), start=1):
+        if tables >= FEW_ENDPOINT_TABLES:
+            return True
+    return False
