@@ -65,6 +65,50 @@ def test_the_references_shapes_pass() -> None:
     validate_gateway_objects([_gateway(), _route()])
 
 
+def test_maps_selectors_and_status_as_a_cluster_returns_them_pass() -> None:
+    # Fields of many types at once, so the unknown-field check is seen to know them all: label
+    # and annotation maps, a label selector, TLS options, status conditions and managedFields.
+    gateway = _gateway()
+    gateway["metadata"] |= {
+        "labels": {"team": "edge"},
+        "annotations": {"example.com/owner": "edge"},
+        "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+    }
+    listeners = gateway["spec"]["listeners"]
+    listeners[1]["tls"]["options"] = {"example.com/min-version": "1.2"}
+    listeners[1]["allowedRoutes"] = {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]},
+        },
+        "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+    }
+    condition = {
+        "type": "Accepted",
+        "status": "True",
+        "reason": "Accepted",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "observedGeneration": 1,
+    }
+    gateway["status"] = {
+        "addresses": [{"type": "IPAddress", "value": "127.0.0.62"}],
+        "conditions": [condition],
+    }
+    route = _route()
+    route["spec"]["rules"][0] |= {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "filters": [
+            {
+                "type": "RequestHeaderModifier",
+                "requestHeaderModifier": {"set": [{"name": "x-edge", "value": "1"}]},
+            }
+        ],
+    }
+    verdict = check_gateway_objects([gateway, route])
+    assert (verdict.returncode, verdict.lines) == (VALID, ())
+
+
 def _set(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     changed = copy.deepcopy(obj)
     *parents, last = path.split(".")
@@ -90,8 +134,16 @@ def _set(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("spec.parentRefs.0.name", None, "/spec/parentRefs/0 must have required property name"),
         # PortNumber (reference #portnumber): Minimum=1, Maximum=65535.
         ("spec.parentRefs.0.port", 70000, "/spec/parentRefs/0/port must be <= 65535"),
+        # A misspelt field: `kubectl apply` validates strictly by default (KEP-2885, unknown
+        # field validation, stable in Kubernetes 1.27) and the API server refuses it.
+        (
+            "spec.parentRefs.0.sectioName",
+            "https",
+            '/spec/parentRefs/0 has unknown field "sectioName"',
+        ),
+        ("metadata.nmae", "docs", '/metadata has unknown field "nmae"'),
     ],
-    ids=["bare-wildcard", "upper-case", "parent-without-name", "port-70000"],
+    ids=["bare-wildcard", "upper-case", "parent-without-name", "port-70000", "typo", "meta-typo"],
 )
 def test_a_wrong_httproute_is_rejected_naming_route_field_and_rule(
     path: str, value: Any, expected: str
@@ -135,6 +187,11 @@ def test_a_wrong_httproute_is_rejected_naming_route_field_and_rule(
         ("spec.listeners.2.name", "https", "/spec/listeners Listener name must be unique within "),
         # Listener.port is a PortNumber too.
         ("spec.listeners.0.port", 0, "/spec/listeners/0/port must be >= 1"),
+        (
+            "spec.listeners.1.tls.certificateRefs.0.nme",
+            "x",
+            '/spec/listeners/1/tls/certificateRefs/0 has unknown field "nme"',
+        ),
     ],
     ids=[
         "terminate-no-cert",
@@ -143,6 +200,7 @@ def test_a_wrong_httproute_is_rejected_naming_route_field_and_rule(
         "https-passthrough",
         "dup-name",
         "port-0",
+        "typo",
     ],
 )
 def test_a_wrong_gateway_is_rejected_naming_gateway_field_and_rule(

@@ -1,7 +1,8 @@
 // Validates Gateway API objects (gateway.networking.k8s.io and gateway.networking.x-k8s.io) against
 // the Gateway API's own schema, for the tests: the JSON-schema validators that
 // @kubernetes-models/gateway-api (pinned in package.json) generates from the Gateway API types,
-// plus the CRDs' CEL rules on listeners that those validators leave out (crd_rules.mjs).
+// plus what those validators leave out: unknown fields, which `kubectl apply` refuses
+// (strict_fields.mjs), and the Gateway CRD's CEL rules on listeners (crd_rules.mjs).
 //
 // Usage: node validate.mjs [FILE]   (FILE, or stdin: a JSON object, an array of them, or a *List)
 // Prints one line per error, "<Kind> <namespace>/<name>: <instancePath> <message>", and exits
@@ -9,6 +10,7 @@
 // (or input that is not JSON objects), 3 when the schema package cannot be loaded.
 import { readFileSync } from "node:fs";
 import { celRuleErrors } from "./crd_rules.mjs";
+import { unknownFieldErrors } from "./strict_fields.mjs";
 
 const GROUPS = new Set(["gateway.networking.k8s.io", "gateway.networking.x-k8s.io"]);
 const VERSION = /^v[0-9]+((alpha|beta)[0-9]+)?$/;
@@ -82,7 +84,7 @@ async function main() {
       status = 2;
       continue;
     }
-    const errors = [...schemaErrors(Model, item), ...celRuleErrors(item)];
+    const errors = [...schemaErrors(Model, item), ...unknownFieldErrors(item), ...celRuleErrors(item)];
     for (const { instancePath, message } of errors) {
       console.log(`${describe(item)}: ${instancePath || "/"} ${message}`);
     }
