@@ -139,8 +139,26 @@ def test_a_parent_ref_port_picks_the_listeners_on_that_port(tmp_path: Path) -> N
             _https("https", 443, allowedRoutes={"kinds": [{"kind": "GRPCRoute"}]}),
             False,
         ),
+        # RouteGroupKind.group defaults to gateway.networking.k8s.io; another group's HTTPRoute
+        # is another kind.
+        (
+            "HTTPRoute",
+            _https(
+                "https",
+                443,
+                allowedRoutes={"kinds": [{"group": "example.com", "kind": "HTTPRoute"}]},
+            ),
+            False,
+        ),
     ],
-    ids=["http-on-tls", "tls-on-tls", "tls-on-https", "grpc-on-https", "http-not-in-kinds"],
+    ids=[
+        "http-on-tls",
+        "tls-on-tls",
+        "tls-on-https",
+        "grpc-on-https",
+        "http-not-in-kinds",
+        "other-group",
+    ],
 )
 def test_a_listener_takes_only_the_route_kinds_it_allows(
     tmp_path: Path, kind: str, listener: dict[str, Any], listed: bool

@@ -184,11 +184,16 @@ def _admits(
     section, port = parent.get("sectionName"), parent.get("port")
     if (section and listener.get("name") != section) or (port and listener["port"] != port):
         return False
-    kinds = [
-        kind.get("kind")
-        for kind in _list(_at(listener, "allowedRoutes", "kinds"))
-        if isinstance(kind, dict) and kind.get("group", _GATEWAY_GROUP) == _GATEWAY_GROUP
-    ] or _ROUTE_KINDS_BY_PROTOCOL[listener["protocol"]]
+    listed = _list(_at(listener, "allowedRoutes", "kinds"))
+    kinds = (
+        {
+            kind.get("kind")
+            for kind in listed
+            if isinstance(kind, dict) and kind.get("group", _GATEWAY_GROUP) == _GATEWAY_GROUP
+        }
+        if listed
+        else _ROUTE_KINDS_BY_PROTOCOL[listener["protocol"]]
+    )
     if route.get("kind") not in kinds:
         return False
     admitted = _at(listener, "allowedRoutes", "namespaces", "from") or "Same"
