@@ -29,6 +29,10 @@ if $with_tests; then
   command -v named-checkzone >/dev/null || need_apt+=(bind9-utils)
   # promtool checks and unit-tests deploy/prometheus/'s alerting rules.
   command -v promtool >/dev/null || need_apt+=(prometheus)
+  # node and npm: the Gateway API schema validator the Kubernetes-source tests run
+  # (tests/support/gateway_schema/, pinned by its package-lock.json; Debian 12's node 18 runs it).
+  command -v node >/dev/null || need_apt+=(nodejs)
+  command -v npm >/dev/null || need_apt+=(npm)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
@@ -40,6 +44,16 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if $with_tests; then
   .venv/bin/python -m pip install -q -e '.[test]'
+  # The Gateway API schema validator's node_modules, unless installed from this very lockfile.
+  # Without the npm registry the Gateway API schema tests skip (saying so); nothing else needs it.
+  gw=tests/support/gateway_schema
+  if ! cmp -s "$gw/package-lock.json" "$gw/node_modules/.installed-from-lock.json"; then
+    if (cd "$gw" && npm ci --no-audit --no-fund --loglevel=error); then
+      cp "$gw/package-lock.json" "$gw/node_modules/.installed-from-lock.json"
+    else
+      echo "warning: npm ci in $gw failed (no npm registry?): the Gateway API schema tests will skip"
+    fi
+  fi
 else
   .venv/bin/python -m pip install -q .
 fi

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from support.certs import make_fullchain
+from support.gateway_validation import validate_gateway_objects
 from ticketbridge.core.model import Protocol
 from ticketbridge.sources.base import SourceError
 from ticketbridge.sources.kubernetes import read_manifests
@@ -159,8 +160,10 @@ def _manifests(chain_pem: bytes) -> list[dict[str, Any]]:
 
 
 def _gateway_api() -> list[dict[str, Any]]:
-    # Gateway API v1 (gateway-api.sigs.k8s.io/reference/spec/): not in the core schema that
-    # kubernetes-validate carries, so shaped after the reference's own examples.
+    # Gateway API v1 (gateway-api.sigs.k8s.io/reference/spec/), held against its own schema by
+    # support.gateway_validation. A terminating listener names its certificate (the CRD's rule
+    # "certificateRefs or options must be specified when mode is Terminate"), and a route from
+    # another namespace attaches only where `allowedRoutes` lets it (the default is `Same`).
     gateway = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
@@ -169,12 +172,19 @@ def _gateway_api() -> list[dict[str, Any]]:
             "gatewayClassName": "example",
             "listeners": [
                 {"name": "http", "port": 80, "protocol": "HTTP"},
-                {"name": "https", "port": 443, "protocol": "HTTPS", "tls": {"mode": "Terminate"}},
+                {
+                    "name": "https",
+                    "port": 443,
+                    "protocol": "HTTPS",
+                    "tls": {"mode": "Terminate", "certificateRefs": [{"name": "edge-https"}]},
+                    "allowedRoutes": {"namespaces": {"from": "All"}},
+                },
                 {
                     "name": "admin",
                     "port": 9443,
                     "protocol": "HTTPS",
                     "hostname": "admin.example.com",
+                    "tls": {"certificateRefs": [{"kind": "Secret", "name": "admin"}]},
                 },
             ],
         },
@@ -199,6 +209,7 @@ def test_kubernetes_manifests_valid_against_the_api_schema_give_hosts_and_secret
     core = _manifests(leaf.pem + intermediate.pem)
     for item in core:
         kubernetes_validate.validate(item, kubernetes_validate.latest_version(), strict=True)
+    validate_gateway_objects(_gateway_api())
     path = tmp_path / "shop.yaml"
     path.write_text(yaml.safe_dump_all([*core, *_gateway_api()]))
 

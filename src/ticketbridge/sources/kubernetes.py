@@ -24,8 +24,24 @@ from ticketbridge.sources.yamlfile import line_of, load_documents
 # optional `hostname`; a listener without one takes the `spec.hostnames` of the routes
 # (HTTPRoute, TLSRoute, GRPCRoute) whose `parentRefs` name the Gateway (and `sectionName` the
 # listener); `status.addresses[]` of type IPAddress are where the Gateway listens.
+# A route attaches to a listener only as the reference's rules let it (reference/spec/ #listener,
+# #allowedroutes, #parentreference, #httproutespec):
+#  - a parentRef is a Gateway unless it names another `group`/`kind`, and its optional `port`
+#    narrows the listeners as `sectionName` does;
+#  - `allowedRoutes.namespaces.from` defaults to `Same`: a route in another namespace attaches
+#    only under `All`, or `Selector` (namespace labels are not in manifests: taken as admitted);
+#  - `allowedRoutes.kinds` defaults to the kinds the protocol takes: HTTPS takes HTTPRoute and
+#    GRPCRoute, TLS takes TLSRoute;
+#  - with a listener hostname, only the route hostnames that match it are served: a wildcard
+#    `*.example.com` matches `a.example.com` and `a.b.example.com`, never `example.com`; a
+#    precise listener hostname was listed already.
 _TLS_LISTENERS = frozenset({"HTTPS", "TLS"})
 _ROUTES = frozenset({"HTTPRoute", "TLSRoute", "GRPCRoute"})
+_GATEWAY_GROUP = "gateway.networking.k8s.io"
+_ROUTE_KINDS_BY_PROTOCOL = {
+    "HTTPS": frozenset({"HTTPRoute", "GRPCRoute"}),
+    "TLS": frozenset({"TLSRoute"}),
+}
 
 
 def read_manifests(path: Path, *, label: str) -> SourceResult:
@@ -140,18 +156,59 @@ def _route(
     label: str,
     result: SourceResult,
 ) -> None:
-    hostnames = [h for h in _list(_at(route, "spec", "hostnames")) if isinstance(h, str)]
+    hostnames = [h.lower() for h in _list(_at(route, "spec", "hostnames")) if isinstance(h, str)]
     for parent in _list(_at(route, "spec", "parentRefs")):
-        key = (str(_at(parent, "namespace") or _namespace(route)), str(_at(parent, "name")))
+        if not isinstance(parent, dict) or not _names_a_gateway(parent):
+            continue
+        key = (str(parent.get("namespace") or _namespace(route)), str(parent.get("name")))
         gateway = gateways.get(key)
         if gateway is None:
             continue  # a Gateway not in these manifests: its listeners are unknown here
-        section = _at(parent, "sectionName")
         for listener in _tls_listeners(gateway):
-            if (section and listener.get("name") != section) or listener.get("hostname"):
-                continue  # a listener with its own hostname was listed already
-            for host in hostnames:
-                _add_host(host, listener["port"], _gateway_addresses(gateway), label, result)
+            if _admits(listener, gateway, route, parent):
+                for host in _served_hostnames(listener, hostnames):
+                    _add_host(host, listener["port"], _gateway_addresses(gateway), label, result)
+
+
+def _names_a_gateway(parent: dict[str, Any]) -> bool:
+    # An absent group is the Gateway API's; an empty one is the core group (a Service, say).
+    return bool(
+        parent.get("group", _GATEWAY_GROUP) == _GATEWAY_GROUP
+        and parent.get("kind", "Gateway") == "Gateway"
+    )
+
+
+def _admits(
+    listener: dict[str, Any], gateway: dict[str, Any], route: dict[str, Any], parent: dict[str, Any]
+) -> bool:
+    section, port = parent.get("sectionName"), parent.get("port")
+    if (section and listener.get("name") != section) or (port and listener["port"] != port):
+        return False
+    listed = _list(_at(listener, "allowedRoutes", "kinds"))
+    kinds = (
+        {
+            kind.get("kind")
+            for kind in listed
+            if isinstance(kind, dict) and kind.get("group", _GATEWAY_GROUP) == _GATEWAY_GROUP
+        }
+        if listed
+        else _ROUTE_KINDS_BY_PROTOCOL[listener["protocol"]]
+    )
+    if route.get("kind") not in kinds:
+        return False
+    admitted = _at(listener, "allowedRoutes", "namespaces", "from") or "Same"
+    if admitted == "Same":
+        return _namespace(route) == _namespace(gateway)
+    return admitted in ("All", "Selector")
+
+
+def _served_hostnames(listener: dict[str, Any], hostnames: list[str]) -> list[str]:
+    own = str(listener.get("hostname") or "").lower()
+    if not own:
+        return hostnames
+    if own.startswith("*."):
+        return [host for host in hostnames if host != own and host.endswith(own[1:])]
+    return []  # a precise listener hostname was listed itself
 
 
 def _secret(path: Path, secret: dict[str, Any], label: str) -> CertificateData:
