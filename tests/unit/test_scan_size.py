@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,11 @@ def test_a_file_of_certificates_and_a_few_endpoints_reads_as_few(tmp_path: Path)
 def test_no_file_or_a_missing_one_forks(tmp_path: Path) -> None:
     assert may_need_workers(None, {}) is True
     assert may_need_workers(tmp_path / "missing.toml", {}) is True
+
+
+@pytest.mark.timeout(10)
+def test_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    """The glance never blocks on a FIFO with no writer (the real load refuses it clearly)."""
+    fifo = tmp_path / "ticketbridge.toml"
+    os.mkfifo(fifo)
+    assert may_need_workers(fifo, {}) is True

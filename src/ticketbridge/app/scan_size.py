@@ -13,7 +13,9 @@ importing or forking anything it will not use.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pathlib import Path
 # quarter of the point where workers start to pay (discovery.workers.AUTO_WORKERS_MIN_ENDPOINTS
 # = 512) leaves room for four addresses a name.
 FEW_ENDPOINT_TABLES = 128
+_MAX_GLANCE_BYTES = 16 * 1024 * 1024  # app/config_sources.py refuses larger configs anyway
 _ENVIRONMENT_THAT_ADDS = (
     "TICKETBRIDGE_ENDPOINTS",
     "TICKETBRIDGE_SOURCES",
@@ -42,9 +45,8 @@ def may_need_workers(path: Path | None, environ: Mapping[str, str]) -> bool:
         return True
     if path is None:
         return True
-    try:
-        text = path.read_bytes()
-    except OSError:
+    text = _regular_file_text(path)
+    if text is None:
         return True  # the real load reports the problem; until then assume the worst
     if _MAY_ADD.search(text):
         return True
@@ -52,3 +54,22 @@ def may_need_workers(path: Path | None, environ: Mapping[str, str]) -> bool:
         if tables >= FEW_ENDPOINT_TABLES:
             return True
     return False
+
+
+def _regular_file_text(path: Path) -> bytes | None:
+    """The file's bytes, if it is a regular file of a sane size; never waits on a FIFO or a
+    device (the real load refuses those with a clear error)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > _MAX_GLANCE_BYTES:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(_MAX_GLANCE_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
