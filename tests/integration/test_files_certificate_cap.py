@@ -35,9 +35,36 @@ def test_a_bundle_over_the_certificate_cap_is_refused_in_one_line(
         error = observations[0].error
         assert error is not None and error.kind is ErrorKind.FILE
         assert error.message == (
-            f"{count} certificates, over the limit of {MAX_CERTIFICATES_PER_FILE}"
+            f"{count} PEM certificate blocks, over the limit of {MAX_CERTIFICATES_PER_FILE}"
         )
     else:
         # Read and judged, not refused: the copies of one leaf are one observation since a
         # bundle builds each leaf's path from the whole file (issue 15).
         assert observations and all(o.status == "ok" for o in observations)
+
+
+def test_a_flood_of_unterminated_begin_lines_is_one_error(tmp_path: Path) -> None:
+    """200,000 `BEGIN CERTIFICATE` lines with no END: one observation naming the count, not
+    one error observation per block."""
+    path = tmp_path / "flood.pem"
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 200_000)
+
+    observations = observe_files([FileSource(str(path))], NOW, None)
+
+    assert len(observations) == 1
+    error = observations[0].error
+    assert error is not None and error.kind is ErrorKind.FILE
+    assert error.message == (
+        f"200000 PEM certificate blocks, over the limit of {MAX_CERTIFICATES_PER_FILE}"
+    )
+
+
+def test_a_few_unterminated_blocks_are_still_reported_one_by_one(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pem"
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 3)
+
+    observations = observe_files([FileSource(str(path))], NOW, None)
+
+    assert [o.error.message for o in observations if o.error] == [
+        "PEM CERTIFICATE block without an END line"
+    ] * 3

@@ -39,6 +39,7 @@ MAX_CERTIFICATES_PER_FILE = 1000
 _CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 # One pass over every armour line keeps the scan linear even in a file of unterminated BEGINs.
 _PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
+_CERTIFICATE_BEGIN = re.compile(rb"-----BEGIN (?:X509 )?CERTIFICATE-----")
 # PKCS#12 is a DER SEQUENCE { version 3, ContentInfo { pkcs7-data ... } }: this OID near the start
 # tells "a PKCS#12 we could not open" apart from plain garbage.
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
@@ -164,6 +165,13 @@ def _read_certificates(data: bytes, password: bytes | None) -> list[_Entry]:
     if not data.strip():
         raise _FileProblem("empty file")
     if b"-----BEGIN " in data:
+        # Counted before any is decoded: 200,000 unterminated BEGIN lines are one error, not
+        # 200,000 error observations.
+        blocks = len(_CERTIFICATE_BEGIN.findall(data))
+        if blocks > MAX_CERTIFICATES_PER_FILE:
+            raise _FileProblem(
+                f"{blocks} PEM certificate blocks, over the limit of {MAX_CERTIFICATES_PER_FILE}"
+            )
         entries = list(_pem_certificates(data))
         if not entries:
             raise _FileProblem("no CERTIFICATE block in PEM file")
