@@ -635,6 +635,23 @@ class Bench:
             else "ticketbridge discovery: the one-endpoint scan took longer than the full one."
         )
 
+        self.engines()
+
+    def engines(self) -> None:
+        """The TLS client's cost alone, both engines in one blocking loop (bench_engines.py)."""
+        done = subprocess.run(
+            [PYTHON, REPO / "bench" / "bench_engines.py", "--address", NGINX_ADDRESS,
+             "--port", str(NGINX_PORT), "--rounds", "3", "--handshakes", "300"],
+            capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+        lines = done.stdout.strip().splitlines() if done.returncode == 0 else []
+        self.notes.append(
+            "Client CPU per handshake in a bare blocking loop, no asyncio, no verdict "
+            "(`bench/bench_engines.py`, 3 alternating rounds of 300): " + "; ".join(lines)
+            if lines
+            else f"bench_engines.py failed: {done.stderr.strip()[-300:]}"
+        )
+
     def baselines(self) -> tuple[float | None, float | None]:
         """The serial openssl loop and ssl-cert-check on the same names: their rates."""
         args, names = self.args, self.names
