@@ -14,6 +14,7 @@ MODULE = {
     "prometheus-client": "prometheus_client",
     "dnspython": "dns",
     "pyyaml": "yaml",
+    "pyopenssl": "OpenSSL",
 }
 
 
