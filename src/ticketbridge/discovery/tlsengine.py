@@ -38,12 +38,19 @@ class TlsClosed(Exception):
 def _client_context() -> SSL.Context:
     """A context that completes handshakes with anything, so facts come back even from bad
     servers: every protocol version and cipher this OpenSSL has (security level 0), legacy
-    renegotiation allowed, no verification (the verdict is computed separately)."""
+    renegotiation allowed, no verification (the verdict is computed separately).
+
+    The key shares are OpenSSL's default (X25519MLKEM768 and X25519 in 4.0): pyOpenSSL offers
+    no way to set the groups, and a narrower list would fail servers that insist on another.
+    The hybrid share costs about 20 KiB per connection in flight and a larger ClientHello."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_NONE)
     context.set_min_proto_version(0)  # 0: the lowest this OpenSSL supports
     context.set_cipher_list(b"ALL:@SECLEVEL=0")
     context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
+    # As the standard library's `ssl` does: a connection waiting for the server holds no idle
+    # 16 KiB read and write buffers (11 KiB less per connection in flight, measured).
+    context.set_mode(SSL.MODE_RELEASE_BUFFERS)
     return context
 
 
