@@ -199,3 +199,22 @@ def test_the_stale_clause_never_reads_the_certs_own_expiry_only_what_was_observe
     cert = stale_with(("new.example.com", RENEWED_EXPIRY, "a" * 64))
     shifted = replace(cert, effective_not_after=NOW)
     assert stale_clause(shifted) == stale_clause(cert)
+
+
+def stale_labels(*lengths: int) -> list[str]:
+    """Endpoints still serving the old copy whose labels have these lengths (at least 16)."""
+    hosts = [f"n{index}".ljust(length - 14, "x") for index, length in enumerate(lengths)]
+    observations = [served(host, "192.0.2.1", WILDCARD, WILDCARD_EXPIRY) for host in hosts]
+    observations.append(served("new.example.com", "192.0.2.9", WILDCARD, RENEWED_EXPIRY))
+    cert, _ = gathered(*observations)
+    labels = [label for label in cert.endpoint_labels if not label.startswith("new.")]
+    assert [len(label) for label in labels] == list(lengths)
+    return [stale_clause(cert), *labels]
+
+
+def test_stale_endpoints_fill_four_hundred_characters_and_no_more() -> None:
+    # Each label costs its length and a separator: ten of 38 characters take exactly 400.
+    clause, *labels = stale_labels(*[38] * 10)
+    assert clause.startswith(", ".join(labels) + " still serve the certificate")
+    clause, *labels = stale_labels(*[38] * 9, 39)
+    assert clause.startswith(", ".join(labels[:9]) + " and 1 more still serve the certificate")

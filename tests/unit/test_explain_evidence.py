@@ -90,6 +90,33 @@ def test_with_too_many_fingerprints_every_endpoint_goes_first_then_the_last_fing
     fits_exactly(evidence, "fingerprints", list(fingerprints))
 
 
+def padded_to(size: int) -> TrackedCert:
+    """The wildcard on two endpoints, its one fingerprint padded so the evidence has `size` bytes."""
+    cert = replace(wildcard("app.example.com", "api.example.com"), fingerprints=("",))
+    pad = size - evidence_size(evidence_of(cert, None, []))
+    return replace(cert, fingerprints=("f" * pad,))
+
+
+def test_evidence_at_exactly_the_limit_is_kept_whole_and_one_byte_more_is_not() -> None:
+    exact = evidence_of(padded_to(LIMIT), None, [])
+    assert evidence_size(exact) == LIMIT
+    assert len(exact["endpoints"]) == 2 and "endpoints_omitted" not in exact
+    over = evidence_of(padded_to(LIMIT + 1), None, [])
+    assert over["endpoints"] == ["api.example.com:443@192.0.2.11"]
+    assert over["endpoints_omitted"] == 1
+    assert "fingerprints_omitted" not in over
+    # Leaving out the last label (30 characters, its quotes and comma) lands exactly on the
+    # limit: nothing more goes. The count of left-out endpoints sits in the room kept free, so
+    # it does not cost the fingerprint its place (it did until the count was measured apart).
+    cert = padded_to(LIMIT + 33)
+    landing = dict(evidence_of(cert, None, []))
+    assert landing["endpoints"] == ["api.example.com:443@192.0.2.11"]
+    assert landing["fingerprints"] == list(cert.fingerprints)
+    assert "fingerprints_omitted" not in landing
+    assert evidence_size({k: v for k, v in landing.items() if k != "endpoints_omitted"}) == LIMIT
+    assert evidence_size(landing) <= MAX_PROPERTY
+
+
 def test_evidence_within_the_limit_is_kept_whole() -> None:
     fingerprints = tuple(f"{index:064x}" for index in range(400))  # about 27 KB of JSON
     cert = replace(wildcard("app.example.com"), fingerprints=fingerprints)
@@ -185,7 +212,7 @@ def test_the_certificate_block_lists_names_expiry_fingerprints_and_who_serves_wh
         ID,
         ("*.example.com", "example.com"),
         WILDCARD_EXPIRY,
-        (FINGERPRINT,),
+        (FINGERPRINT, "cd" * 32),
         served=(
             ServedEndpoint("app.example.com:443@192.0.2.10", FINGERPRINT, WILDCARD_EXPIRY),
             ServedEndpoint("api.example.com:443@192.0.2.11", None, None),
@@ -197,7 +224,7 @@ def test_the_certificate_block_lists_names_expiry_fingerprints_and_who_serves_wh
         [
             f"Certificate {ID}: *.example.com, example.com",
             "Effective expiry: 2026-12-05T21:44:22Z",
-            f"Fingerprints (SHA-256): {FINGERPRINT}",
+            f"Fingerprints (SHA-256): {FINGERPRINT}, {'cd' * 32}",
             "Served by:",
             f"- app.example.com:443@192.0.2.10 sha256 {FINGERPRINT} expires 2026-12-05T21:44:22Z",
             "- api.example.com:443@192.0.2.11",

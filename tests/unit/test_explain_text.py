@@ -98,6 +98,7 @@ def test_a_later_endpoints_common_name_counts_when_the_first_one_has_none() -> N
 
 def test_without_a_wildcard_the_shortest_name_wins_and_ties_go_alphabetically() -> None:
     assert display(named(("zz.test", "long.example.test", "aa.test"), "cn.other")) == "aa.test"
+    assert display(named(("aaaa.test", "b.test"), "cn.other")) == "b.test"
 
 
 def test_a_long_name_is_cut_with_an_ellipsis_and_no_names_fall_back_to_the_id() -> None:
@@ -111,6 +112,7 @@ def test_a_summary_shows_the_first_wildcard_else_the_shortest_name_else_its_id()
     summary = CertificateSummary(ID, ("api.example.com", "*.b.example", "*.a.example"))
     assert display_summary(summary) == "*.b.example"
     assert display_summary(replace(summary, names=("zz.test", "long.test", "aa.test"))) == "aa.test"
+    assert display_summary(replace(summary, names=("aaaa.test", "b.test"))) == "b.test"
     assert display_summary(replace(summary, names=(LONG,))) == "x" * 199 + "…"
     assert display_summary(replace(summary, names=("*." + LONG,))) == "*." + "x" * 197 + "…"
     assert display_summary(replace(summary, names=())) == f"certificate {ID}"

@@ -167,8 +167,10 @@ def stale_clause(cert: TrackedCert) -> str:
     ]
     verb = "still serves" if len(stale) == 1 else "still serve"
     others = len({o.endpoint for o in renewed})
+    # An observation without its certificate (never one from the inventory) is a certificate
+    # of its own: None is no fingerprint.
     served = {
-        (o.certificate.fingerprint_sha256 if o.certificate else "", o.effective_not_after)
+        (o.certificate.fingerprint_sha256 if o.certificate else None, o.effective_not_after)
         for o in renewed
     }
     expiring = sorted({expiry for _, expiry in served if expiry})
@@ -240,9 +242,9 @@ def _bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     limit = MAX_PROPERTY - 200
     for key in ("endpoints", "fingerprints"):
         items: list[str] = evidence[key]
-        if evidence_size(evidence) <= limit:
+        if _size_uncounted(evidence) <= limit:
             break
-        overflow = evidence_size(evidence) - limit
+        overflow = _size_uncounted(evidence) - limit
         keep = len(items)
         while keep > 0 and overflow > 0:
             keep -= 1
@@ -250,6 +252,12 @@ def _bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
         evidence[key] = items[:keep]
         evidence[f"{key}_omitted"] = len(items) - keep
     return evidence
+
+
+def _size_uncounted(evidence: dict[str, Any]) -> int:
+    """The evidence's size without the counts of what was left out: the room kept free below
+    the limit holds them, so the endpoints' count must not cost a fingerprint its place."""
+    return evidence_size({k: v for k, v in evidence.items() if not k.endswith("_omitted")})
 
 
 def with_comments(facts: RunFacts, actions: list[Action]) -> list[Action]:
