@@ -13,9 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Not here: core/model.py, whose logic is all in properties and lru_cache'd functions, which
-# mutmut 3 does not mutate (tests/unit/test_model.py pins it all the same).
-ALL=(policy inventory decide match actions findings index x509facts fields plan apply shapes)
+ALL=(policy inventory decide match actions findings index x509facts fields plan apply shapes explain model)
 SCORES=tests/mutation/scores.json
 
 # The core modules $1 imports (`from ticketbridge.core.X import`), directly or transitively.

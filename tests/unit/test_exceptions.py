@@ -105,6 +105,20 @@ def test_after_until_the_certificate_is_handled_as_usual_and_the_plan_says_it_en
     assert standing.note == "exception ended 2026-11-25; handled as usual again"
 
 
+def test_the_ended_clause_names_approver_reason_and_end_day_after_the_usual_reason() -> None:
+    """The SRE reads who accepted the risk, why, and when that ended, appended once to the
+    reason the first action would have had anyway."""
+    usual = decide(incident(), [], POLICY, NOW)
+    plan = decide(incident(), [], POLICY, NOW, exceptions=[accepted(until=date(2026, 11, 20))])
+    before = next(a for a in usual.actions if a.certificate.id == WILDCARD_ID)
+    first = next(a for a in plan.actions if a.certificate.id == WILDCARD_ID)
+    assert first.kind is before.kind is ActionKind.CREATE
+    assert first.reason == (
+        f"{before.reason}; its exception (approved by ciso@example.com: "
+        "decommissioned 2026-12-15, CHG-4411) ended 2026-11-20"
+    )
+
+
 def test_an_ended_exception_that_covers_nothing_is_ended_not_unmatched() -> None:
     plan = decide(
         incident(), [], POLICY, NOW, exceptions=[accepted(names=("gone.example.com",),

@@ -45,6 +45,7 @@ def test_protocol_and_error_names_are_specs() -> None:
         ("www.example.com", False),
         ("192.0.2.256", False),
         ("", False),
+        ("X192.0.2.1", False),  # only brackets are taken off, nothing else around an address
     ],
 )
 def test_an_ip_literal_is_an_address_bracketed_or_not(text: str, literal: bool) -> None:
@@ -109,6 +110,12 @@ def test_the_off_path_certificate_setting_the_expiry_is_found() -> None:
     assert with_old_intermediate(LATER, stray=True).off_path_expiry is None
     unknown = replace(with_old_intermediate(LATER), effective_not_after=None)
     assert unknown.off_path_expiry is None
+
+
+def test_the_certificate_right_after_the_leaf_can_set_the_expiry() -> None:
+    old = facts(("Old CA",), EXPIRY)
+    seen = replace(with_old_intermediate(LATER), chain=(facts(WWW, LATER), old))
+    assert seen.off_path_expiry == old
 
 
 def test_the_leaf_itself_is_never_the_off_path_certificate() -> None:

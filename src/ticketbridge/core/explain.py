@@ -10,7 +10,6 @@ from typing import Any
 
 from ticketbridge.core.fields import (
     MAX_PROPERTY,
-    MAX_SUMMARY,
     evidence_size,
     fit,
     listed,
@@ -75,14 +74,11 @@ def expiry_phrase(cert: TrackedCert, facts: RunFacts) -> str:
 
 
 def ticket_summary(cert: TrackedCert) -> str:
-    name = display(cert)
+    """Fits MAX_SUMMARY by construction: `display` shortens the name to MAX_SHOWN_TEXT (200)
+    characters, and 22 for the prefix plus a count suffix leave more than 30 to spare."""
     others = len(cert.names) - 1
     suffix = f" (+{others} name{'s' if others != 1 else ''})" if others > 0 else ""
-    title = f"Renew TLS certificate {name}{suffix}"
-    if len(title) > MAX_SUMMARY:
-        keep = MAX_SUMMARY - len("Renew TLS certificate ") - len(suffix) - 1
-        title = f"Renew TLS certificate {name[:keep]}…{suffix}"
-    return title
+    return f"Renew TLS certificate {display(cert)}{suffix}"
 
 
 def when(cert: TrackedCert, facts: RunFacts) -> str:
@@ -105,9 +101,9 @@ def earlier_reason(facts: RunFacts, cert: TrackedCert, current: date) -> str:
     """Why the due date moves earlier; names the certificate it was copied from if one fits."""
     earliest = _earliest_hosts(cert)
     expiry_day = local_date(cert.effective_not_after, facts.policy)
+    # Only called when the required date is earlier than `current`: the certificates due on
+    # `current` are all others.
     for other_id in sorted(facts.by_required.get(current, ())):
-        if other_id == cert.id:
-            continue
         other = facts.certs[other_id]
         other_day = local_date(other.effective_not_after, facts.policy)
         verb = "serve" if " and " in earliest else "serves"
@@ -171,8 +167,10 @@ def stale_clause(cert: TrackedCert) -> str:
     ]
     verb = "still serves" if len(stale) == 1 else "still serve"
     others = len({o.endpoint for o in renewed})
+    # An observation without its certificate (never one from the inventory) is a certificate
+    # of its own: None is no fingerprint.
     served = {
-        (o.certificate.fingerprint_sha256 if o.certificate else "", o.effective_not_after)
+        (o.certificate.fingerprint_sha256 if o.certificate else None, o.effective_not_after)
         for o in renewed
     }
     expiring = sorted({expiry for _, expiry in served if expiry})
@@ -244,9 +242,9 @@ def _bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     limit = MAX_PROPERTY - 200
     for key in ("endpoints", "fingerprints"):
         items: list[str] = evidence[key]
-        if evidence_size(evidence) <= limit:
+        if _size_uncounted(evidence) <= limit:
             break
-        overflow = evidence_size(evidence) - limit
+        overflow = _size_uncounted(evidence) - limit
         keep = len(items)
         while keep > 0 and overflow > 0:
             keep -= 1
@@ -254,6 +252,12 @@ def _bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
         evidence[key] = items[:keep]
         evidence[f"{key}_omitted"] = len(items) - keep
     return evidence
+
+
+def _size_uncounted(evidence: dict[str, Any]) -> int:
+    """The evidence's size without the counts of what was left out: the room kept free below
+    the limit holds them, so the endpoints' count must not cost a fingerprint its place."""
+    return evidence_size({k: v for k, v in evidence.items() if not k.endswith("_omitted")})
 
 
 def with_comments(facts: RunFacts, actions: list[Action]) -> list[Action]:

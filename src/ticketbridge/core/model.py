@@ -44,14 +44,18 @@ class ErrorKind(StrEnum):
     MISSING = "missing"  # its shard's scanner delivered no observations
 
 
-@lru_cache(maxsize=65536)
-def is_ip_literal(text: str) -> bool:
-    """True when `text` is an IPv4 or IPv6 address rather than a DNS name."""
+def parses_as_ip(text: str) -> bool:
+    """True when `text` is an IPv4 or IPv6 address (brackets allowed) rather than a DNS name."""
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return False
     return True
+
+
+# Asked for every name of every certificate; memoised apart from the parsing so that mutation
+# testing (which cannot reach into a decorated function) mutates `parses_as_ip`.
+is_ip_literal = lru_cache(maxsize=65536)(parses_as_ip)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,12 +78,20 @@ class Endpoint:
     @property
     def label(self) -> str:
         """`host:port@address` (SPEC), or `file:path#n` for certificates on disk."""
-        if self.protocol is Protocol.FILE:
-            return f"file:{self.host}{self.address}"
-        if not self.address:  # the name did not resolve
-            return f"{self.host}:{self.port}"
-        address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.host}:{self.port}@{address}"
+        return endpoint_label(self)
+
+
+# The logic behind the properties lives in plain functions: mutmut 3 does not mutate property
+# bodies, and every one of these decides what a ticket says or tracks.
+
+
+def endpoint_label(endpoint: Endpoint) -> str:
+    if endpoint.protocol is Protocol.FILE:
+        return f"file:{endpoint.host}{endpoint.address}"
+    if not endpoint.address:  # the name did not resolve
+        return f"{endpoint.host}:{endpoint.port}"
+    address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+    return f"{endpoint.host}:{endpoint.port}@{address}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,29 +169,41 @@ class Observation:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok" and self.certificate is not None
+        return observation_ok(self)
 
     @property
     def paging_not_after(self) -> datetime | None:
         """The validated path's expiry where known, else the effective expiry."""
-        return self.validated_path_not_after or self.effective_not_after
+        return paging_not_after(self)
 
     @property
     def off_path_expiry(self) -> CertFacts | None:
         """The served certificate off the validated path that sets the effective expiry, if the
         earliest expiry comes from one (an expired intermediate beside its re-issue, say)."""
-        effective, validated = self.effective_not_after, self.validated_path_not_after
-        if effective is None or validated is None or effective >= validated:
-            return None
-        strays = {stray.fingerprint_sha256 for stray in self.strays}
-        return next(
-            (
-                served
-                for served in self.chain[1:]
-                if served.not_after == effective and served.fingerprint_sha256 not in strays
-            ),
-            None,
-        )
+        return off_path_expiry(self)
+
+
+def observation_ok(observation: Observation) -> bool:
+    return observation.status == "ok" and observation.certificate is not None
+
+
+def paging_not_after(observation: Observation) -> datetime | None:
+    return observation.validated_path_not_after or observation.effective_not_after
+
+
+def off_path_expiry(observation: Observation) -> CertFacts | None:
+    effective, validated = observation.effective_not_after, observation.validated_path_not_after
+    if effective is None or validated is None or effective >= validated:
+        return None
+    strays = {stray.fingerprint_sha256 for stray in observation.strays}
+    return next(
+        (
+            served
+            for served in observation.chain[1:]
+            if served.not_after == effective and served.fingerprint_sha256 not in strays
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,26 +222,38 @@ class TrackedCert:
 
     @property
     def endpoint_labels(self) -> tuple[str, ...]:
-        return tuple(endpoint.label for endpoint in self.endpoints)
+        return tracked_endpoint_labels(self)
 
     @property
     def strays(self) -> tuple[CertFacts, ...]:
         """Served certificates on no path from the leaf, over every endpoint, once each."""
-        found = {
-            stray.fingerprint_sha256: stray
-            for observation in self.observations
-            for stray in observation.strays
-        }
-        return tuple(sorted(found.values(), key=lambda s: (s.not_after, s.fingerprint_sha256)))
+        return tracked_strays(self)
 
     @property
     def validated_path_not_after(self) -> datetime:
         """The earliest expiry of the validated paths over every endpoint serving it: what
         paging waits for. The effective expiry where no observation says more."""
-        expiries = [
-            expiry for observation in self.observations if (expiry := observation.paging_not_after)
-        ]
-        return max(min(expiries, default=self.effective_not_after), self.effective_not_after)
+        return tracked_validated_path_not_after(self)
+
+
+def tracked_endpoint_labels(cert: TrackedCert) -> tuple[str, ...]:
+    return tuple(endpoint_label(endpoint) for endpoint in cert.endpoints)
+
+
+def tracked_strays(cert: TrackedCert) -> tuple[CertFacts, ...]:
+    found = {
+        stray.fingerprint_sha256: stray
+        for observation in cert.observations
+        for stray in observation.strays
+    }
+    return tuple(sorted(found.values(), key=lambda s: (s.not_after, s.fingerprint_sha256)))
+
+
+def tracked_validated_path_not_after(cert: TrackedCert) -> datetime:
+    expiries = [
+        expiry for observation in cert.observations if (expiry := paging_not_after(observation))
+    ]
+    return max(min(expiries, default=cert.effective_not_after), cert.effective_not_after)
 
 
 StatusCategory = Literal["new", "indeterminate", "done"]
@@ -248,21 +284,33 @@ class Ticket:
 
     @property
     def is_open(self) -> bool:
-        return self.status_category != "done"
+        return ticket_is_open(self)
 
     @property
     def in_progress(self) -> bool:
-        return self.status_category == "indeterminate"
+        return ticket_in_progress(self)
 
     @property
     def marker_ids(self) -> tuple[str, ...]:
         """Certificate ids named by `tb-<id>` marker labels (16 hex digits; other `tb-` labels
         are someone else's)."""
-        return tuple(
-            label[len(MARKER_PREFIX) :]
-            for label in self.labels
-            if label.startswith(MARKER_PREFIX) and _MARKER_ID.fullmatch(label[len(MARKER_PREFIX) :])
-        )
+        return marker_ids(self.labels)
+
+
+def ticket_is_open(ticket: Ticket) -> bool:
+    return ticket.status_category != "done"
+
+
+def ticket_in_progress(ticket: Ticket) -> bool:
+    return ticket.status_category == "indeterminate"
+
+
+def marker_ids(labels: Sequence[str]) -> tuple[str, ...]:
+    return tuple(
+        label[len(MARKER_PREFIX) :]
+        for label in labels
+        if label.startswith(MARKER_PREFIX) and _MARKER_ID.fullmatch(label[len(MARKER_PREFIX) :])
+    )
 
 
 MARKER_LABEL = "ticketbridge"
