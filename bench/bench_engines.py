@@ -25,6 +25,8 @@ from collections.abc import Callable
 from OpenSSL import SSL
 from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
 
+from ticketbridge.discovery.tlsengine import client_context
+
 Handshake = Callable[[str], int]
 
 
@@ -56,10 +58,7 @@ def _stdlib(address: tuple[str, int]) -> Handshake:
 
 
 def _pyopenssl(address: tuple[str, int]) -> Handshake:
-    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    context.set_verify(SSL.VERIFY_NONE)
-    context.set_min_proto_version(0)
-    context.set_cipher_list(b"ALL:@SECLEVEL=0")
+    context = client_context()  # the probe's own: no verification, classic groups
 
     def flush(connection: SSL.Connection, sock: socket.socket) -> None:
         with contextlib.suppress(SSL.WantReadError):

@@ -85,6 +85,10 @@ def s_server(legacy_identity: tuple[Path, Path]) -> Iterator[object]:
         pytest.param(("-tls1_1", "-cipher", "ALL:@SECLEVEL=0"), id="TLS 1.1"),
         pytest.param(("-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"), id="RSA key exchange"),
         pytest.param(("-tls1_3",), id="TLS 1.3 only"),
+        # Servers that take one group the client sends no key share for: a HelloRetryRequest.
+        pytest.param(("-tls1_3", "-groups", "P-384"), id="TLS 1.3, P-384 only"),
+        pytest.param(("-tls1_3", "-groups", "ffdhe2048"), id="TLS 1.3, ffdhe2048 only"),
+        pytest.param(("-tls1_2", "-groups", "P-521"), id="TLS 1.2, ECDHE on P-521 only"),
     ],
 )
 def test_old_servers_still_show_their_certificate(s_server: object, flags: tuple[str, ...]) -> None:
