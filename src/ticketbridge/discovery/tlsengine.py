@@ -2,7 +2,7 @@
 through pyOpenSSL.
 
 Why not the standard library's `ssl`: Python's `ssl` is linked against the system's OpenSSL (3.0
-on Debian 12), whose client handshake costs about a third more CPU than the OpenSSL 3.5+ that
+on Debian 12), whose client handshake costs about half as much again as with the OpenSSL 4.0 that
 `cryptography` bundles (bench/README.md, "Profile"); at tens of thousands of endpoints the
 handshake is most of a scan's CPU. Nothing here verifies anything: the handshake completes with
 any server, and the verdict is computed afterwards, from the served bytes, by our own checker.
