@@ -39,7 +39,9 @@ MAX_CERTIFICATES_PER_FILE = 1000
 _CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 # One pass over every armour line keeps the scan linear even in a file of unterminated BEGINs.
 _PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
-_CERTIFICATE_BEGIN = re.compile(rb"-----BEGIN (?:X509 )?CERTIFICATE-----")
+_CERTIFICATE_BEGIN = re.compile(
+    rb"-----BEGIN (?:" + rb"|".join(map(re.escape, sorted(_CERTIFICATE_LABELS))) + rb")-----"
+)
 # PKCS#12 is a DER SEQUENCE { version 3, ContentInfo { pkcs7-data ... } }: this OID near the start
 # tells "a PKCS#12 we could not open" apart from plain garbage.
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")

@@ -86,7 +86,11 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_loop(
-    jobs: Connection, results: Connection, parent: int, siblings: Sequence[Connection]
+    jobs: Connection,
+    results: Connection,
+    parent: int,
+    siblings: Sequence[Connection],
+    system_anchors: Sequence[x509.Certificate],
 ) -> None:
     """Run in the forked child: one job, its observations streamed back in batches."""
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
@@ -99,7 +103,6 @@ def _worker_loop(
     # those workers from ever seeing the parent go away (EOF), so idle ones would wait forever.
     for connection in siblings:
         connection.close()
-    system_anchors = _PARSED_BEFORE_FORK
     try:
         job: _Job | None = jobs.recv()
     except EOFError:
@@ -165,20 +168,17 @@ class _Worker:
     results: Connection
 
 
-_PARSED_BEFORE_FORK: list[x509.Certificate] = []
-
-
-def _prepare_shared_state() -> None:
+def _prepare_shared_state() -> list[x509.Certificate]:
     """What every worker needs, made once before the fork so that its pages are shared rather
     than built again in each worker: the system trust store (1.2 MiB parsed), the TLS client
     context, and OpenSSL's algorithm caches, filled by one ClientHello written to memory (no
     connection). On the 20,000-endpoint bench: about 2.5 MiB less over the process tree."""
     from ticketbridge.discovery.tlsengine import ClientTls
 
-    _PARSED_BEFORE_FORK[:] = system_trust_anchors()
     warm = ClientTls.start("warm-up.invalid")
     warm.handshake()
     warm.take_output()
+    return system_trust_anchors()
 
 
 class WorkerPool:
@@ -186,7 +186,8 @@ class WorkerPool:
 
     def __init__(self, size: int) -> None:
         context = multiprocessing.get_context("fork")
-        _prepare_shared_state()
+        # Handed to the forked workers as they are (a fork pickles no arguments).
+        system_anchors = _prepare_shared_state()
         # Objects alive now (imported code, mostly) are never collected: keeping the collector
         # away from them keeps their pages shared with the workers instead of copied.
         gc.freeze()
@@ -199,7 +200,7 @@ class WorkerPool:
             siblings += [job_sender, result_receiver]
             process = context.Process(
                 target=_worker_loop,
-                args=(job_receiver, result_sender, parent, siblings),
+                args=(job_receiver, result_sender, parent, siblings, system_anchors),
                 daemon=True,
             )
             process.start()
