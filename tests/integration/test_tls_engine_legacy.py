@@ -89,6 +89,12 @@ def s_server(legacy_identity: tuple[Path, Path]) -> Iterator[object]:
         pytest.param(("-tls1_3", "-groups", "P-384"), id="TLS 1.3, P-384 only"),
         pytest.param(("-tls1_3", "-groups", "ffdhe2048"), id="TLS 1.3, ffdhe2048 only"),
         pytest.param(("-tls1_2", "-groups", "P-521"), id="TLS 1.2, ECDHE on P-521 only"),
+        # The probe offers AES-128-GCM first (tlsengine._TLS13_SUITES); servers that take only
+        # one of the other suites still answer.
+        pytest.param(("-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"), id="AES-256 only"),
+        pytest.param(
+            ("-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"), id="ChaCha20 only"
+        ),
     ],
 )
 def test_old_servers_still_show_their_certificate(s_server: object, flags: tuple[str, ...]) -> None:
@@ -99,3 +105,17 @@ def test_old_servers_still_show_their_certificate(s_server: object, flags: tuple
     assert observation.certificate is not None
     assert observation.certificate.names == ("legacy.test",)
     assert observation.certificate.signature_algorithm.lower().startswith("sha1")
+
+
+def test_tls13_suites_are_offered_in_the_browsers_order(s_server: object) -> None:
+    """OpenSSL's s_server takes the client's order unless told otherwise: the suite it picks
+    is the probe's first choice, AES-128-GCM with SHA-256 (not OpenSSL's default AES-256)."""
+    from ticketbridge.discovery.tlsengine import ClientTls
+
+    port = s_server("-tls1_3")  # type: ignore[operator]
+    tls = ClientTls.start("legacy.test")
+    with socket.create_connection((ADDRESS, port), timeout=5) as sock:
+        while not tls.handshake():
+            sock.sendall(tls.take_output())
+            tls.feed(sock.recv(65536))
+    assert tls.connection.get_cipher_name() == "TLS_AES_128_GCM_SHA256"

@@ -79,3 +79,26 @@ def test_every_endpoint_is_observed_once_across_workers(server: TLSServer) -> No
 def test_a_dead_worker_costs_time_never_an_observation(server: TLSServer) -> None:
     observations = probe_in_subprocess(server.port, "kill")
     assert observations == sorted([f"n{i}.example.com", "ok", "*.example.com"] for i in range(40))
+
+
+@pytest.mark.parametrize("count", [0, 1, 31, 32, 33, 64, 100, 1000])
+@pytest.mark.parametrize("size", [1, 2, 3, 8])
+def test_shares_deal_out_runs_of_neighbours_covering_every_endpoint_once(
+    count: int, size: int
+) -> None:
+    from ticketbridge.core.model import Endpoint
+    from ticketbridge.discovery.workers import worker_share
+
+    endpoints = [Endpoint(f"n{i}.example.com", 443, "192.0.2.1", None) for i in range(count)]
+    shares = [worker_share(endpoints, index, size) for index in range(size)]
+    assert sorted(e.host for share in shares for e in share) == sorted(e.host for e in endpoints)
+    # Neighbours stay together: the five names of one certificate in a sorted configuration
+    # go to one worker (unless they straddle a run's end), so its chain is verified once.
+    together = sum(
+        any({e.host for e in endpoints[i : i + 5]} <= {e.host for e in share} for share in shares)
+        for i in range(0, count - 4, 5)
+    )
+    assert together >= (count // 5) - (count // 32 + 1)
+    # And the shares stay even: no worker holds more than one run above another.
+    lengths = [len(share) for share in shares]
+    assert max(lengths) - min(lengths) <= 32

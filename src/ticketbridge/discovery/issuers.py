@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from cryptography import x509
@@ -131,23 +132,37 @@ def issuer_key(certificate: x509.Certificate) -> CanonicalName:
     return _cached_canonical(certificate, "issuer")
 
 
-_CANON_CACHE: dict[tuple[int, str], tuple[x509.Certificate, CanonicalName]] = {}
+_BY_IDENTITY: dict[tuple[int, str], tuple[x509.Certificate, CanonicalName]] = {}
 
 
 def _cached_canonical(certificate: x509.Certificate, which: str) -> CanonicalName:
-    # Keyed by identity and holding the certificate, so a recycled id() never aliases.
+    # First by identity (path building asks about the same objects many times; hashing a
+    # certificate hashes its DER), holding the certificate so that a recycled id() never aliases.
     key = (id(certificate), which)
-    hit = _CANON_CACHE.get(key)
+    hit = _BY_IDENTITY.get(key)
     if hit is not None and hit[0] is certificate:
         return hit[1]
-    try:
-        canonical = canonical_from_der(name_der(certificate, which))
-    except (ValueError, IndexError):
-        canonical = (((b"undecodable", which),),)
-    if len(_CANON_CACHE) > 8192:
-        _CANON_CACHE.clear()
-    _CANON_CACHE[key] = (certificate, canonical)
+    canonical = _canonical_of(certificate, which)
+    if len(_BY_IDENTITY) > 8192:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[key] = (certificate, canonical)
     return canonical
+
+
+# Then by the certificate's DER (cryptography hashes and compares certificates by it), so the
+# one intermediate under a thousand leaves is read once however many times its chain is parsed.
+@lru_cache(maxsize=4096)
+def _canonical_of(certificate: x509.Certificate, which: str) -> CanonicalName:
+    try:
+        return _canonical_name_der(name_der(certificate, which))
+    except (ValueError, IndexError):
+        return (((b"undecodable", which),),)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_name_der(der: bytes) -> CanonicalName:
+    """canonical_from_der, once per distinct name: a leaf's issuer is its CA's subject."""
+    return canonical_from_der(der)
 
 
 def self_issued(certificate: x509.Certificate) -> bool:
@@ -227,11 +242,13 @@ def _algorithm_mismatch(subject: x509.Certificate, issuer: x509.Certificate) -> 
     return None if isinstance(key, wanted) else "key type"
 
 
+@lru_cache(maxsize=1024)
 def signed_by(subject: x509.Certificate, issuer: x509.Certificate) -> bool:
     """x509_vfy.c internal_verify() -> X509_verify(): the issuer's key verifies the subject's
     signature over its TBS bytes. Names are not compared again (cryptography's
     verify_directly_issued_by would compare them byte for byte, refusing names OpenSSL's
-    canonical comparison already matched)."""
+    canonical comparison already matched). Remembered per pair of certificates (compared by
+    their DER): the CA's signature on the one intermediate under many leaves is checked once."""
     try:
         key = issuer.public_key()
         signature, tbs = subject.signature, subject.tbs_certificate_bytes
