@@ -20,22 +20,40 @@ SCRIPT = """
 import json, os, signal, sys
 from ticketbridge.discovery.tls import ProbeOptions
 from ticketbridge.discovery.verify import TrustVerifier
+from ticketbridge.discovery import workers
 from ticketbridge.discovery.workers import WorkerPool
 from ticketbridge.core.model import Endpoint
 
-port, kill_first = int(sys.argv[1]), sys.argv[2] == "kill"
-endpoints = [Endpoint(f"n{i}.example.com", port, "127.0.0.21", f"n{i}.example.com") for i in range(40)]
+here = []  # endpoints the parent had to probe itself
+original_in_process = workers._in_process
+async def counted_in_process(missing, *args):
+    here.extend(missing)
+    return await original_in_process(missing, *args)
+workers._in_process = counted_in_process
+
+port, mode, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+endpoints = [Endpoint(f"n{i}.example.com", port, "127.0.0.21", f"n{i}.example.com") for i in range(count)]
 pool = WorkerPool(2)
-if kill_first:
+if mode == "kill":
     os.kill(pool.workers[0].process.pid, signal.SIGKILL)
     pool.workers[0].process.join()
+victim = pool.workers[0].process
+
+def progress(done):
+    # "kill-midway": worker 0 dies after the first observations came back, with most of its
+    # share still unsent (it is fed slice by slice).
+    if mode == "kill-midway" and victim.is_alive():
+        os.kill(victim.pid, signal.SIGKILL)
+
 try:
     observations = pool.probe(
-            endpoints, ProbeOptions(1.0, 2.0), concurrency=8, workers=2, extra_anchors=None, verifier=lambda: None
+            endpoints, ProbeOptions(1.0, 2.0), concurrency=8, workers=2, extra_anchors=None,
+            verifier=lambda: None, progress=progress,
         )
 finally:
     pool.close()
 print(json.dumps(sorted([o.endpoint.host, o.status, o.certificate.names[0] if o.certificate else None] for o in observations)))
+print(len(here))
 """
 
 
@@ -58,16 +76,19 @@ def server() -> Iterator[TLSServer]:
         yield running
 
 
-def probe_in_subprocess(port: int, mode: str) -> list[list[str]]:
+def probe_in_subprocess(port: int, mode: str, count: int = 40) -> list[list[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(port), mode],
+        [sys.executable, "-c", SCRIPT, str(port), mode, str(count)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    observations: list[list[str]] = json.loads(result.stdout)
+    listing, probed_by_parent = result.stdout.splitlines()
+    if mode == "normal":
+        assert probed_by_parent == "0", "the workers left endpoints unprobed"
+    observations: list[list[str]] = json.loads(listing)
     return observations
 
 
@@ -79,6 +100,17 @@ def test_every_endpoint_is_observed_once_across_workers(server: TLSServer) -> No
 def test_a_dead_worker_costs_time_never_an_observation(server: TLSServer) -> None:
     observations = probe_in_subprocess(server.port, "kill")
     assert observations == sorted([f"n{i}.example.com", "ok", "*.example.com"] for i in range(40))
+
+
+@pytest.mark.parametrize("mode", ["normal", "kill-midway"])
+def test_shares_fed_slice_by_slice_still_observe_every_endpoint_once(
+    server: TLSServer, mode: str
+) -> None:
+    """1,100 endpoints: each worker's share is several slices (workers._SLICE), written by a
+    feeder thread as the worker reads; a worker killed mid-share leaves its unsent slices and
+    its unreported probes to the parent, and nothing is observed twice."""
+    observations = probe_in_subprocess(server.port, mode, 1100)
+    assert observations == sorted([f"n{i}.example.com", "ok", "*.example.com"] for i in range(1100))
 
 
 @pytest.mark.parametrize("count", [0, 1, 31, 32, 33, 64, 100, 1000])

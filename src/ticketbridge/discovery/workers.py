@@ -36,6 +36,7 @@ AUTO_WORKERS_MIN_ENDPOINTS = 512
 MAX_AUTO_WORKERS = 8
 _BATCH = 128
 _RUN = 32
+_SLICE = 256
 
 ProgressCallback = Callable[[int], None]  # observations completed so far
 T = TypeVar("T")
@@ -69,10 +70,43 @@ def worker_share(endpoints: Sequence[Endpoint], index: int, size: int) -> list[E
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    endpoints: Sequence[Endpoint]
+    endpoints: Sequence[
+        Endpoint
+    ]  # the share's first slice; `more`: the rest follow, slice by slice
     options: ProbeOptions
     concurrency: int
     extra_anchors: Sequence[bytes] | None  # DER of `ca_bundle`; None: no verdicts at all
+    more: bool = False
+
+
+def _slices(share: Sequence[Endpoint]) -> list[list[Endpoint]]:
+    return [list(share[start : start + _SLICE]) for start in range(0, len(share), _SLICE)]
+
+
+def _share_endpoints(job: _Job, jobs: Connection) -> Iterator[Endpoint]:
+    """The worker's endpoints, read from the parent a slice at a time as the probes need them:
+    a worker holds a few hundred endpoints, not its whole share (10,000 of them were 3 MiB).
+    The parent's feeder writes ahead into the pipe, so the read rarely waits."""
+    yield from job.endpoints
+    more = job.more
+    while more:
+        try:
+            piece: list[Endpoint] | None = jobs.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone; _die_with_parent ends this process
+        if not piece:  # an empty slice ends the share (None: the pool is closing)
+            return
+        yield from piece
+
+
+def _feed(jobs: Connection, slices: Sequence[list[Endpoint]]) -> None:
+    """In a thread of the parent: write a worker's remaining slices, then the end of its share.
+    The pipe's back-pressure paces it; the parent's main thread keeps reading observations
+    meanwhile, so neither side can wait on the other."""
+    with contextlib.suppress(OSError, ValueError):  # the worker died or was stopped
+        for piece in slices:
+            jobs.send(piece)
+        jobs.send([])
 
 
 _DONE = "done"
@@ -130,7 +164,7 @@ def _worker_loop(
     async def run() -> None:
         batch: list[Observation] = []
         async for observation in probe_all(
-            job.endpoints, job.options, job.concurrency, verifier, utcnow
+            _share_endpoints(job, jobs), job.options, job.concurrency, verifier, utcnow
         ):
             batch.append(observation)
             if len(batch) >= _BATCH:
@@ -205,6 +239,7 @@ class WorkerPool:
         # away from them keeps their pages shared with the workers instead of copied.
         gc.freeze()
         self.workers: list[_Worker] = []
+        self._feeders: list[threading.Thread] = []
         parent = os.getpid()
         for _ in range(size):
             job_receiver, job_sender = context.Pipe(duplex=False)
@@ -225,6 +260,13 @@ class WorkerPool:
     def size(self) -> int:
         return len(self.workers)
 
+    def _join_feeders(self) -> None:
+        """The feeders end once their slices are written, or at once when the worker is gone
+        (EPIPE): joined before any connection they write to is closed."""
+        for feeder in self._feeders:
+            feeder.join()
+        self._feeders = []
+
     def kill(self) -> None:
         """Stop every worker now: for an interrupted scan, whose probes are worth nothing."""
         for worker in self.workers:
@@ -232,6 +274,8 @@ class WorkerPool:
                 worker.process.kill()
         for worker in self.workers:
             worker.process.join()
+        self._join_feeders()
+        for worker in self.workers:
             worker.jobs.close()
             worker.results.close()
         self.workers = []
@@ -269,12 +313,21 @@ class WorkerPool:
         per_worker = max(1, concurrency // size)
         running: dict[Connection, _Worker] = {}
         for index, worker in enumerate(self.workers):
-            shard = worker_share(endpoints, index, size) if index < size else []
+            slices = _slices(worker_share(endpoints, index, size)) if index < size else []
+            job = (
+                _Job(slices[0], options, per_worker, extra_anchors, len(slices) > 1)
+                if slices
+                else None
+            )
             try:
-                worker.jobs.send(_Job(shard, options, per_worker, extra_anchors) if shard else None)
+                worker.jobs.send(job)
             except OSError:  # the worker is gone: its shard is probed below, in this process
                 continue
-            if shard:
+            if len(slices) > 1:
+                feeder = threading.Thread(target=_feed, args=(worker.jobs, slices[1:]), daemon=True)
+                feeder.start()
+                self._feeders.append(feeder)
+            if slices:
                 running[worker.results] = worker
 
         try:
@@ -284,6 +337,7 @@ class WorkerPool:
             # (a tarpit would hold each for `handshake_timeout`).
             self.kill()
             raise
+        self._join_feeders()
         seen = {observation.endpoint for observation in observations}
         missing = [endpoint for endpoint in endpoints if endpoint not in seen]
         if missing:
