@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -461,7 +462,9 @@ def check_scan(output: Path) -> ScanCheck:
     return check
 
 
-def run_ticketbridge(config: Path, work: Path, label: str) -> tuple[Run, list[str], ScanCheck]:
+def run_ticketbridge(
+    config: Path, work: Path, label: str, *, watch_memory: bool = True
+) -> tuple[Run, list[str], ScanCheck]:
     """One `ticketbridge scan --format json`; the run, what was wrong with it, and the checks."""
     output = work / f"{label}.json"
     output.unlink(missing_ok=True)
@@ -472,7 +475,7 @@ def run_ticketbridge(config: Path, work: Path, label: str) -> tuple[Run, list[st
         cwd=work,
         stdout=work / f"{label}.stdout",
         stderr=work / f"{label}.stderr",
-        watch_memory=True,
+        watch_memory=watch_memory,
     )
     check = ScanCheck()
     if run.returncode != 0 or not output.exists():
@@ -491,11 +494,21 @@ def _endpoints_in(config: Path) -> Iterator[str]:
 def repeated(
     config: Path, work: Path, label: str, times: int
 ) -> tuple[Run, list[str], ScanCheck, list[float]]:
-    """Run `times` times; the median run by wall time, every problem seen, and all wall times."""
-    runs = [run_ticketbridge(config, work, f"{label}-{i}") for i in range(max(1, times))]
-    problems = [p for _, found, _ in runs for p in found]
+    """Run `times` times; the median run by wall time, every problem seen, and all wall times.
+
+    The timed runs are not sampled: reading `smaps_rollup` of the tree every 20 ms walks its page
+    tables on the same two CPUs, and cost the 1,000-name scan 3-6% of its wall time (measured).
+    Its peers are not sampled either. The memory column comes from one more run, sampled and
+    not timed."""
+    runs = [
+        run_ticketbridge(config, work, f"{label}-{i}", watch_memory=False)
+        for i in range(max(1, times))
+    ]
+    sampled, found, _ = run_ticketbridge(config, work, f"{label}-memory")
+    problems = [p for _, found_in_run, _ in runs for p in found_in_run] + found
     runs.sort(key=lambda triple: triple[0].seconds)
     run, _, check = runs[len(runs) // 2]
+    run = dataclasses.replace(run, tree=sampled.tree)
     return run, problems, check, [r.seconds for r, _, _ in runs]
 
 
@@ -796,8 +809,13 @@ class Bench:
         footprint = tree.peak_pss_kib if tree and tree.samples else run.max_rss_kib
         cpu_ms = 1000 * run.cpu_seconds / len(endpoints)
         row.target += f", client CPU < {CPU_PER_HANDSHAKE_TARGET_MS} ms/hs"
-        met = footprint <= 120 * 1024 and cpu_ms < CPU_PER_HANDSHAKE_TARGET_MS
-        row.result = "PASS" if not problems and met else "FAIL"
+        memory_met = footprint <= 120 * 1024
+        cpu_met = cpu_ms < CPU_PER_HANDSHAKE_TARGET_MS
+        row.result = "PASS" if not problems and memory_met and cpu_met else "FAIL"
+        if not problems and memory_met != cpu_met:
+            row.result += (
+                f" (memory {'PASS' if memory_met else 'FAIL'}, CPU {'PASS' if cpu_met else 'FAIL'})"
+            )
         self.rows.append(row)
         self.notes.append(
             f"Memory: the 1,000 names × {len(MEMORY_ADDRESSES)} nginx listen addresses "

@@ -150,6 +150,9 @@ def _worker_loop(
     # those workers from ever seeing the parent go away (EOF), so idle ones would wait forever.
     for connection in siblings:
         connection.close()
+    # While the parent reads its configuration: indexing the store canonicalises every anchor's
+    # name, so the index built with the job's `ca_bundle` finds them cached.
+    TrustVerifier(system_anchors)
     try:
         job: _Job | None = jobs.recv()
     except EOFError:
