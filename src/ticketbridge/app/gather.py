@@ -34,6 +34,7 @@ from ticketbridge.errors import ConfigError
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 if TYPE_CHECKING:  # the probing modules load only when a run probes (start-up, issue 18)
+    from ticketbridge.discovery.interning import ObservationInterner
     from ticketbridge.discovery.tls import ProbeOptions
     from ticketbridge.discovery.workers import WorkerPool
 
@@ -318,11 +319,13 @@ def gather(
     """
     observations: list[Observation] = []
     from ticketbridge.app.sharding import merged_shards, observation_paths
+    from ticketbridge.discovery.interning import ObservationInterner
     from ticketbridge.errors import ObservationsFileError
 
+    interner = ObservationInterner()  # one for all the files: shards observe the same chains
     for path in observation_paths(observation_files):
         try:
-            observations.extend(read_observations(path))
+            observations.extend(read_observations(path, interner))
         except ObservationsFileError as exc:
             raise ConfigError(f"--observations {exc}") from None
     if not observation_files or scan_too:
@@ -342,14 +345,17 @@ def gather(
     return sorted(merged, key=lambda observation: observation.endpoint)
 
 
-def read_observations(path: Path) -> list[Observation]:
-    """The observations of one `--observations` JSONL file; an error names the file and line."""
+def read_observations(path: Path, interner: ObservationInterner) -> list[Observation]:
+    """The observations of one `--observations` JSONL file; an error names the file and line.
+
+    Each line brings its own copy of the facts thousands of lines share (100,000 observations of
+    200 certificates held 560 MiB as read): `interner` points them at one object per value."""
     from ticketbridge.core.shapes import observations_from_jsonl
     from ticketbridge.errors import ObservationsFileError
 
     try:
         with path.open(encoding="utf-8") as handle:
-            return list(observations_from_jsonl(handle, str(path)))
+            return [interner.observation(o) for o in observations_from_jsonl(handle, str(path))]
     except OSError as exc:
         raise ObservationsFileError(f"{path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -18,14 +18,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
 from cryptography import x509
 
-from ticketbridge.core.model import CertFacts, Endpoint, Observation, Verifier
+from ticketbridge.core.model import Endpoint, Observation, Verifier
+from ticketbridge.discovery.interning import ObservationInterner
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
 from ticketbridge.errors import LocalLimitError
@@ -184,33 +185,6 @@ def _worker_loop(
     results.send(_DONE)
 
 
-class _Interner:
-    """Observations arrive pickled, as copies: point them back at the objects this process
-    already holds (its endpoints) or shares between observations (facts, verdicts, timestamps),
-    as an in-process scan does. At tens of thousands of endpoints that is megabytes."""
-
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
-        self._endpoints = {endpoint: endpoint for endpoint in endpoints}
-        self._facts: dict[str, CertFacts] = {}
-        self._shared: dict[object, object] = {}
-
-    def _share(self, value: T) -> T:
-        return self._shared.setdefault(value, value)  # type: ignore[return-value]
-
-    def observation(self, observation: Observation) -> Observation:
-        chain = tuple(self._facts.setdefault(f.fingerprint_sha256, f) for f in observation.chain)
-        return replace(
-            observation,
-            endpoint=self._endpoints.get(observation.endpoint, observation.endpoint),
-            observed_at=self._share(observation.observed_at),
-            certificate=chain[0] if chain else observation.certificate,
-            chain=chain,
-            effective_not_after=self._share(observation.effective_not_after),
-            verification=self._share(observation.verification),
-            hsts=self._share(observation.hsts),  # one web server's policy, on many endpoints
-        )
-
-
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -353,7 +327,7 @@ class WorkerPool:
         endpoints: Sequence[Endpoint],
         progress: ProgressCallback | None,
     ) -> list[Observation]:
-        interner = _Interner(endpoints)
+        interner = ObservationInterner(endpoints)
         observations: list[Observation] = []
         while running:
             for ready in wait(list(running)):
