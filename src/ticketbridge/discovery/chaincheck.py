@@ -238,23 +238,25 @@ def _extensions_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
     """x509_vfy.c check_chain_extensions() with X509_V_FLAG_X509_STRICT off."""
     plen = 0
     for position, certificate in enumerate(chain):
-        who = role(position, certificate)
         critical = unhandled_critical(certificate)
         if critical:
             return TrustFailure(
                 Failure.CRITICAL_EXTENSION,
-                f"{who} has a critical extension clients do not understand ({critical})",
+                f"{role(position, certificate)} has a critical extension clients do not understand ({critical})",
             )
         if position > 0 and not acts_as_ca(certificate, anchor=position == len(chain) - 1):
-            return TrustFailure(Failure.NOT_A_CA, f"{who} is not allowed to issue certificates")
+            return TrustFailure(
+                Failure.NOT_A_CA,
+                f"{role(position, certificate)} is not allowed to issue certificates",
+            )
         purpose = purpose_failure(certificate, position > 0)
         if purpose:
-            return TrustFailure(Failure.PURPOSE, f"{who} {purpose}")
+            return TrustFailure(Failure.PURPOSE, f"{role(position, certificate)} {purpose}")
         allowed = path_length(certificate)
         if position > 1 and allowed is not None and plen > allowed:
             return TrustFailure(
                 Failure.PATH_LENGTH,
-                f"{who} allows {allowed} CA certificate(s) below it, the chain has {plen}",
+                f"{role(position, certificate)} allows {allowed} CA certificate(s) below it, the chain has {plen}",
             )
         if position > 0 and not self_issued(certificate):
             plen += 1
@@ -305,23 +307,23 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
     self-signature is not checked), then each validity period."""
     for position in range(len(chain) - 1, -1, -1):
         certificate = chain[position]
-        who = role(position, certificate)
         if position < len(chain) - 1:
             issuer = chain[position + 1]
             if not signed_by(certificate, issuer):
                 return TrustFailure(
                     Failure.SIGNATURE,
-                    f"{who} has an invalid signature: it does not verify with the key of "
+                    f"{role(position, certificate)} has an invalid signature: it does not verify with the key of "
                     f"{_signer(position + 1, issuer, len(chain))}",
                 )
         if now < certificate.not_valid_before_utc:
             return TrustFailure(
                 Failure.NOT_YET_VALID,
-                f"{who} is not yet valid (from {_stamp(certificate.not_valid_before_utc)})",
+                f"{role(position, certificate)} is not yet valid (from {_stamp(certificate.not_valid_before_utc)})",
             )
         if now >= certificate.not_valid_after_utc:
             return TrustFailure(
-                Failure.EXPIRED, f"{who} expired at {_stamp(certificate.not_valid_after_utc)}"
+                Failure.EXPIRED,
+                f"{role(position, certificate)} expired at {_stamp(certificate.not_valid_after_utc)}",
             )
     return None
 
