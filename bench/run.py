@@ -844,8 +844,7 @@ class Bench:
                 stderr=self.work / f"shards-{count}.err",
                 watch_memory=True,
             )
-            lines = _shard_lines(out)
-            ok = sum(line.get("status") == "ok" for line in lines)
+            ok = sum(json.loads(line).get("status") == "ok" for line in _shard_lines(out))
             row = Row("Shards", f"ticketbridge scan --shard K/{count}, {count} at once",
                       len(endpoints), run, target="(measured)")  # fmt: skip
             row.result = "ok" if run.returncode == 0 and ok == len(endpoints) else "FAIL"
@@ -854,7 +853,7 @@ class Bench:
             self.rows.append(row)
         merge_dir = self.work / "merge"
         shutil.rmtree(merge_dir, ignore_errors=True)
-        total = synthetic_observations(_shard_lines(self.work / "shards-4"), 100_000, merge_dir)
+        total = synthetic_observations(self.work / "shards-4", 100_000, merge_dir)
         merge_config = self.config("merge", endpoints[:1], 1)
         argv = [TICKETBRIDGE, "--config", merge_config, "plan", "--format", "json"]
         argv += ["--observations", merge_dir]
@@ -884,32 +883,38 @@ wait
 """
 
 
-def _shard_lines(out: Path) -> list[dict[str, object]]:
-    lines: list[dict[str, object]] = []
+def _shard_lines(out: Path) -> Iterator[str]:
+    """The shards' JSONL lines, read afresh on every call: held as dicts, 20,000 of them made the
+    driver a 400 MiB process, and Linux keeps a forked child's RSS high-water mark across exec,
+    so the merge's own `ru_maxrss` reported the driver's size rather than ticketbridge's."""
     for path in sorted(out.glob("shard-*.jsonl")):
-        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return lines
+        with path.open() as handle:
+            yield from (line for line in handle if line.strip())
 
 
-def synthetic_observations(lines: Sequence[dict[str, object]], total: int, out: Path) -> int:
+def synthetic_observations(shards: Path, total: int, out: Path) -> int:
     """`total` observations for the merge scenario: the shards' real lines, copied under other
     host names (each copy a distinct endpoint) and spread over four shards, in four files."""
     out.mkdir(parents=True, exist_ok=True)
     handles = [(out / f"merge-{k}.jsonl").open("w") for k in range(4)]
-    written = 0
+    written, copies = 0, 0
     try:
         while written < total:
-            for line in lines:
+            before = written
+            for line in _shard_lines(shards):
                 if written >= total:
                     break
-                copy = json.loads(json.dumps(line))
+                copy = json.loads(line)
                 endpoint = copy["endpoint"]
                 assert isinstance(endpoint, dict)
-                endpoint["host"] = f"c{written // len(lines)}-{endpoint['host']}"
+                endpoint["host"] = f"c{copies}-{endpoint['host']}"
                 endpoint["sni"] = endpoint["host"]
                 copy["scanner"] = {"host": "bench", "shard": f"{written % 4}/4"}
                 handles[written % 4].write(json.dumps(copy) + "\n")
                 written += 1
+            if written == before:
+                raise BenchError(f"no shard observations under {shards}")
+            copies += 1
     finally:
         for handle in handles:
             handle.close()
