@@ -3,6 +3,7 @@ loads no reader of a source kind it does not configure."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,45 @@ def test_scan_of_one_file_neither_forks_workers_nor_loads_the_probe(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-2000:]
     probing = {"ticketbridge.discovery.tls", "ticketbridge.discovery.tlsengine", "OpenSSL"}
     assert not probing & modules
+
+
+# The command line ends without the interpreter's teardown (cli/entry.py): what a normal exit
+# guarantees must still hold.
+_WITH_AN_ATEXIT_HANDLER = """
+import atexit, sys
+atexit.register(lambda: print("atexit ran", file=sys.stderr, flush=True))
+sys.argv = ["ticketbridge", *sys.argv[1:]]
+from ticketbridge.cli.entry import main
+main()
+print("not reached", file=sys.stderr)
+"""
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _WITH_AN_ATEXIT_HANDLER, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_fast_exit_keeps_exit_codes_output_and_atexit_handlers(tmp_path: Path) -> None:
+    names = [f"n{i}.example" for i in range(300)]  # a JSON document larger than any buffer
+    write_pem(tmp_path / "leaf.pem", make_leaf(names=names))
+    (tmp_path / "ticketbridge.toml").write_text('[[files]]\npath = "leaf.pem"\n')
+
+    ok = _run("scan", "--format", "json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    document = json.loads(ok.stdout)  # complete: flushed before the process ended
+    assert document["observations"][0]["certificate"]["names"] == names
+    assert "atexit ran" in ok.stderr and "not reached" not in ok.stderr
+
+    bad = _run("--config", "missing.toml", "scan", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "missing.toml" in bad.stderr and "atexit ran" in bad.stderr
+
+    usage = _run("scan", "--no-such-option", cwd=tmp_path)
+    assert usage.returncode == 2 and "atexit ran" in usage.stderr
