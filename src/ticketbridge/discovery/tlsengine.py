@@ -67,31 +67,28 @@ _TLS13_SUITES = b"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_25
 
 
 def _prefer_aes128_in_tls13(context: SSL.Context) -> None:
-    """SSL_CTX_set_ciphersuites, bound by pyOpenSSL's bindings but not wrapped by it."""
-    from OpenSSL._util import lib as openssl
-
-    set_suites = getattr(openssl, "SSL_CTX_set_ciphersuites", None)
-    handle = getattr(context, "_context", None)
-    if set_suites is None or handle is None:
-        return
-    if set_suites(handle, _TLS13_SUITES) != 1:
-        raise RuntimeError("OpenSSL refused the TLS 1.3 cipher suites")
+    _set_list(context, "SSL_CTX_set_ciphersuites", _TLS13_SUITES, "the TLS 1.3 cipher suites")
 
 
 _CLASSIC_GROUPS = b"X25519:P-256:X448:P-384:P-521:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192"
 
 
 def _offer_classic_groups(context: SSL.Context) -> None:
-    """SSL_CTX_set1_groups_list, which pyOpenSSL binds (as its alias `..._curves_list`) but does
-    not wrap; should a later pyOpenSSL stop binding it, OpenSSL's own default list stays."""
+    # SSL_CTX_set1_groups_list, bound by pyOpenSSL under its alias `..._curves_list`.
+    _set_list(context, "SSL_CTX_set1_curves_list", _CLASSIC_GROUPS, "the classic group list")
+
+
+def _set_list(context: SSL.Context, function: str, value: bytes, what: str) -> None:
+    """Call an OpenSSL `SSL_CTX_set...` function that pyOpenSSL's bindings expose but its API
+    does not wrap; should a later pyOpenSSL stop binding it, OpenSSL's own default stays."""
     from OpenSSL._util import lib as openssl
 
-    set_groups = getattr(openssl, "SSL_CTX_set1_curves_list", None)
+    setter = getattr(openssl, function, None)
     handle = getattr(context, "_context", None)
-    if set_groups is None or handle is None:
+    if setter is None or handle is None:
         return
-    if set_groups(handle, _CLASSIC_GROUPS) != 1:
-        raise RuntimeError("OpenSSL refused the classic group list")
+    if setter(handle, value) != 1:
+        raise RuntimeError(f"OpenSSL refused {what}")
 
 
 _CONTEXT: SSL.Context | None = None
