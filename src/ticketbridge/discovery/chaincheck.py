@@ -242,7 +242,8 @@ def _extensions_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
         if critical:
             return TrustFailure(
                 Failure.CRITICAL_EXTENSION,
-                f"{role(position, certificate)} has a critical extension clients do not understand ({critical})",
+                f"{role(position, certificate)} has a critical extension clients do not "
+                f"understand ({critical})",
             )
         if position > 0 and not acts_as_ca(certificate, anchor=position == len(chain) - 1):
             return TrustFailure(
@@ -256,7 +257,8 @@ def _extensions_failure(chain: list[x509.Certificate]) -> TrustFailure | None:
         if position > 1 and allowed is not None and plen > allowed:
             return TrustFailure(
                 Failure.PATH_LENGTH,
-                f"{role(position, certificate)} allows {allowed} CA certificate(s) below it, the chain has {plen}",
+                f"{role(position, certificate)} allows {allowed} CA certificate(s) below it, "
+                f"the chain has {plen}",
             )
         if position > 0 and not self_issued(certificate):
             plen += 1
@@ -312,18 +314,21 @@ def _signatures_and_times(chain: list[x509.Certificate], now: datetime) -> Trust
             if not signed_by(certificate, issuer):
                 return TrustFailure(
                     Failure.SIGNATURE,
-                    f"{role(position, certificate)} has an invalid signature: it does not verify with the key of "
+                    f"{role(position, certificate)} has an invalid signature: it does not "
+                    "verify with the key of "
                     f"{_signer(position + 1, issuer, len(chain))}",
                 )
         if now < certificate.not_valid_before_utc:
             return TrustFailure(
                 Failure.NOT_YET_VALID,
-                f"{role(position, certificate)} is not yet valid (from {_stamp(certificate.not_valid_before_utc)})",
+                f"{role(position, certificate)} is not yet valid "
+                f"(from {_stamp(certificate.not_valid_before_utc)})",
             )
         if now >= certificate.not_valid_after_utc:
             return TrustFailure(
                 Failure.EXPIRED,
-                f"{role(position, certificate)} expired at {_stamp(certificate.not_valid_after_utc)}",
+                f"{role(position, certificate)} expired at "
+                f"{_stamp(certificate.not_valid_after_utc)}",
             )
     return None
 

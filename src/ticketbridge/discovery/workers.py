@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import TypeVar
 
 from cryptography import x509
 
@@ -40,7 +39,6 @@ _RUN = 32
 _SLICE = 256
 
 ProgressCallback = Callable[[int], None]  # observations completed so far
-T = TypeVar("T")
 
 
 def worker_count(configured: int, endpoints: int) -> int:
@@ -71,9 +69,8 @@ def worker_share(endpoints: Sequence[Endpoint], index: int, size: int) -> list[E
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    endpoints: Sequence[
-        Endpoint
-    ]  # the share's first slice; `more`: the rest follow, slice by slice
+    # The share's first slice; with `more`, the rest follow on the same pipe, slice by slice.
+    endpoints: Sequence[Endpoint]
     options: ProbeOptions
     concurrency: int
     extra_anchors: Sequence[bytes] | None  # DER of `ca_bundle`; None: no verdicts at all
@@ -89,8 +86,9 @@ def _share_endpoints(job: _Job, jobs: Connection) -> Iterator[Endpoint]:
     a worker holds a few hundred endpoints, not its whole share (10,000 of them were 3 MiB).
     The parent's feeder writes ahead into the pipe, so the read rarely waits."""
     yield from job.endpoints
-    more = job.more
-    while more:
+    if not job.more:
+        return
+    while True:
         try:
             piece: list[Endpoint] | None = jobs.recv()
         except (EOFError, OSError):
