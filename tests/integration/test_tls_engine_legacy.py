@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from support.probing import PROBE_PATHS, ProbeOne
 from ticketbridge.core.model import Endpoint
-from ticketbridge.discovery.tls import ProbeOptions, probe
+from ticketbridge.discovery.tls import ProbeOptions
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
@@ -97,10 +98,13 @@ def s_server(legacy_identity: tuple[Path, Path]) -> Iterator[object]:
         ),
     ],
 )
-def test_old_servers_still_show_their_certificate(s_server: object, flags: tuple[str, ...]) -> None:
+@PROBE_PATHS
+def test_old_servers_still_show_their_certificate(
+    s_server: object, flags: tuple[str, ...], probe_with: ProbeOne
+) -> None:
     port = s_server(*flags)  # type: ignore[operator]
     endpoint = Endpoint(host="legacy.test", port=port, address=ADDRESS, sni="legacy.test")
-    observation = asyncio.run(probe(endpoint, OPTIONS))
+    observation = asyncio.run(probe_with(endpoint, OPTIONS))
     assert observation.status == "ok", observation.error
     assert observation.certificate is not None
     assert observation.certificate.names == ("legacy.test",)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,12 +20,14 @@ from support.certs import (
     make_leaf,
     many_names,
 )
+from support.probing import ProbeOne, probe_among_many
 from support.tlsservers import (
     Behaviour,
     FullBacklog,
     ScriptedServer,
     Served,
     TLSServer,
+    banner_then_silence,
     close_at_once,
     endless_tls_records,
     garbage,
@@ -83,14 +87,23 @@ def run(coroutine: object) -> Observation:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=[probe, probe_among_many], ids=["alone", "among-many"])
+def probe_with(request: pytest.FixtureRequest) -> ProbeOne:
+    """Both ways an endpoint is probed must observe the same: `probe` on its own (asyncio's
+    sockets) and `probe_all`'s direct handshakes."""
+    return request.param  # type: ignore[no-any-return]
+
+
 def test_sni_selects_the_certificate_and_the_full_chain_is_read(
-    pki: dict[str, Issued], verifier: TrustVerifier
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    probe_with: ProbeOne,
 ) -> None:
     chain_wildcard = Served([pki["wildcard"], pki["intermediate"]])
     chain_www = Served([pki["www"], pki["intermediate"]])
     with TLSServer(chain_wildcard, {"www.example.com": chain_www}) as server:
-        app = run(probe(endpoint("app.example.com", server.port), FAST, verifier))
-        www = run(probe(endpoint("www.example.com", server.port), FAST, verifier))
+        app = run(probe_with(endpoint("app.example.com", server.port), FAST, verifier))
+        www = run(probe_with(endpoint("www.example.com", server.port), FAST, verifier))
 
     assert app.status == "ok", app.error
     assert app.certificate is not None and app.certificate.names == ("*.example.com", "example.com")
@@ -108,7 +121,9 @@ def test_sni_selects_the_certificate_and_the_full_chain_is_read(
 
 
 def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(
-    pki: dict[str, Issued], verifier: TrustVerifier
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    probe_with: ProbeOne,
 ) -> None:
     leaf = make_leaf(
         pki["intermediate"],
@@ -119,7 +134,7 @@ def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(
     )
     with TLSServer(Served([leaf, pki["intermediate"]]), address="::1") as server:
         observation = run(
-            probe(endpoint("::1", server.port, address="::1", sni=None), FAST, verifier)
+            probe_with(endpoint("::1", server.port, address="::1", sni=None), FAST, verifier)
         )
     assert observation.status == "ok", observation.error
     assert server.server_names_seen == [None]
@@ -138,7 +153,11 @@ def test_ip_literal_endpoints_send_no_sni_and_ipv6_works(
     ],
 )
 def test_bad_certificates_still_yield_their_full_facts(
-    pki: dict[str, Issued], verifier: TrustVerifier, case: str, expected_error: str
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    case: str,
+    expected_error: str,
+    probe_with: ProbeOne,
 ) -> None:
     intermediate = pki["intermediate"]
     served = {
@@ -175,7 +194,7 @@ def test_bad_certificates_still_yield_their_full_facts(
         "wrong_host": lambda: [pki["www"], intermediate],
     }[case]()
     with TLSServer(Served(served)) as server:
-        observation = run(probe(endpoint("app.example.com", server.port), FAST, verifier))
+        observation = run(probe_with(endpoint("app.example.com", server.port), FAST, verifier))
 
     assert observation.status == "ok", observation.error
     assert observation.certificate is not None
@@ -194,7 +213,9 @@ def test_bad_certificates_still_yield_their_full_facts(
 
 
 def test_a_served_self_signed_root_does_not_count_towards_effective_expiry(
-    pki: dict[str, Issued], verifier: TrustVerifier
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    probe_with: ProbeOne,
 ) -> None:
     root = make_ca(
         "Short Root", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=5)
@@ -210,14 +231,16 @@ def test_a_served_self_signed_root_does_not_count_towards_effective_expiry(
         key_slot="rooted",
     )
     with TLSServer(Served([leaf, intermediate, root])) as server:
-        observation = run(probe(endpoint("app.example.com", server.port), FAST, verifier))
+        observation = run(probe_with(endpoint("app.example.com", server.port), FAST, verifier))
     assert len(observation.chain) == 3
     assert observation.chain[2].self_signed and observation.chain[2].is_ca
     assert observation.effective_not_after == leaf.certificate.not_valid_after_utc
 
 
 def test_a_hundred_certificate_chain_is_read_whole(
-    pki: dict[str, Issued], verifier: TrustVerifier
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    probe_with: ProbeOne,
 ) -> None:
     chain: list[Issued] = []
     issuer = pki["root"]
@@ -240,7 +263,7 @@ def test_a_hundred_certificate_chain_is_read_whole(
     chain = [leaf, *reversed(cas)]
     with TLSServer(Served(chain)) as server:
         started = time.monotonic()
-        observation = run(probe(endpoint("deep.example.com", server.port), FAST, verifier))
+        observation = run(probe_with(endpoint("deep.example.com", server.port), FAST, verifier))
     assert observation.status == "ok", observation.error
     assert len(observation.chain) == 100
     assert observation.verification is not None and not observation.verification.trusted
@@ -248,7 +271,9 @@ def test_a_hundred_certificate_chain_is_read_whole(
 
 
 def test_five_thousand_sans_become_facts_or_a_classified_error(
-    pki: dict[str, Issued], verifier: TrustVerifier
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    probe_with: ProbeOne,
 ) -> None:
     leaf = make_leaf(
         pki["intermediate"],
@@ -258,7 +283,7 @@ def test_five_thousand_sans_become_facts_or_a_classified_error(
         key_slot="huge",
     )
     with TLSServer(Served([leaf, pki["intermediate"]])) as server:
-        observation = run(probe(endpoint("host1.example.com", server.port), FAST, verifier))
+        observation = run(probe_with(endpoint("host1.example.com", server.port), FAST, verifier))
     if observation.status == "ok":
         assert observation.certificate is not None and len(observation.certificate.names) == 5000
     else:
@@ -273,7 +298,10 @@ def test_five_thousand_sans_become_facts_or_a_classified_error(
 
 @pytest.mark.parametrize("common_name", HOSTILE_COMMON_NAMES)
 def test_malicious_subject_text_is_kept_verbatim_as_data(
-    pki: dict[str, Issued], verifier: TrustVerifier, common_name: str
+    pki: dict[str, Issued],
+    verifier: TrustVerifier,
+    common_name: str,
+    probe_with: ProbeOne,
 ) -> None:
     leaf = make_leaf(
         pki["intermediate"],
@@ -284,7 +312,7 @@ def test_malicious_subject_text_is_kept_verbatim_as_data(
         key_slot="odd",
     )
     with TLSServer(Served([leaf, pki["intermediate"]])) as server:
-        observation = run(probe(endpoint("odd.example.com", server.port), FAST, verifier))
+        observation = run(probe_with(endpoint("odd.example.com", server.port), FAST, verifier))
     assert observation.status == "ok", observation.error
     assert observation.certificate is not None
     assert observation.certificate.common_name == common_name
@@ -301,16 +329,20 @@ def test_malicious_subject_text_is_kept_verbatim_as_data(
         (close_at_once, {ErrorKind.RESET, ErrorKind.HANDSHAKE}, 3.0),
         (plain_http, {ErrorKind.PROTOCOL}, 3.0),
         (slow_drip, {ErrorKind.TIMEOUT}, 3.0),
+        (banner_then_silence, {ErrorKind.PROTOCOL}, 3.0),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
 def test_hostile_servers_become_classified_observations(
-    behaviour: Behaviour, kinds: set[ErrorKind], within: float
+    behaviour: Behaviour,
+    kinds: set[ErrorKind],
+    within: float,
+    probe_with: ProbeOne,
 ) -> None:
     with ScriptedServer(behaviour) as server:
         started = time.monotonic()
         observation = run(
-            probe(endpoint("hostile.example.com", server.port, address=server.address), FAST)
+            probe_with(endpoint("hostile.example.com", server.port, address=server.address), FAST)
         )
         elapsed = time.monotonic() - started
     assert observation.status == "error"
@@ -321,27 +353,47 @@ def test_hostile_servers_become_classified_observations(
     assert "\n" not in observation.error.message
 
 
-def test_plain_http_is_named_as_not_tls() -> None:
+@pytest.mark.parametrize(
+    "behaviour",
+    [tarpit, garbage, endless_tls_records, reset, plain_http, slow_drip, banner_then_silence],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_a_scan_words_a_hostile_server_as_a_lone_probe_does(behaviour: Behaviour) -> None:
+    """The direct handshakes of a scan and the lone probe agree on the kind and the message
+    (byte counts aside: how much of a drip or a flood arrived depends on timing)."""
+    with ScriptedServer(behaviour) as server:
+        target = endpoint("hostile.example.com", server.port, address=server.address)
+        alone = run(probe(target, FAST))
+        among = run(probe_among_many(target, FAST))
+    assert alone.error is not None and among.error is not None
+    assert among.error.kind is alone.error.kind
+    counted = re.compile(r"\d+ bytes")
+    assert counted.sub("N bytes", among.error.message) == counted.sub(
+        "N bytes", alone.error.message
+    )
+
+
+def test_plain_http_is_named_as_not_tls(probe_with: ProbeOne) -> None:
     with ScriptedServer(plain_http) as server:
         observation = run(
-            probe(endpoint("web.example.com", server.port, address=server.address), FAST)
+            probe_with(endpoint("web.example.com", server.port, address=server.address), FAST)
         )
     assert observation.error is not None
     assert "does not speak TLS" in observation.error.message
 
 
-def test_refused_and_connect_timeout_are_told_apart() -> None:
+def test_refused_and_connect_timeout_are_told_apart(probe_with: ProbeOne) -> None:
     probe_socket = socket.socket()
     probe_socket.bind(("127.0.0.5", 0))
     closed_port = probe_socket.getsockname()[1]
     probe_socket.close()
-    refused = run(probe(endpoint("gone.example.com", closed_port, address="127.0.0.5"), FAST))
+    refused = run(probe_with(endpoint("gone.example.com", closed_port, address="127.0.0.5"), FAST))
     assert refused.error is not None and refused.error.kind is ErrorKind.REFUSED
 
     with FullBacklog() as backlog:
         started = time.monotonic()
         stuck = run(
-            probe(
+            probe_with(
                 endpoint("stuck.example.com", backlog.port, address=backlog.address),
                 ProbeOptions(connect_timeout=0.5, handshake_timeout=0.5),
             )
@@ -379,6 +431,45 @@ def test_concurrency_is_bounded_and_tarpits_cost_only_their_timeout() -> None:
     assert all(o.error is not None and o.error.kind is ErrorKind.TIMEOUT for o in observations)
     # Three waves of 0.4 s, not twelve.
     assert 1.1 <= elapsed < 3.5
+
+
+def test_a_cancelled_scan_closes_every_connection_it_opened() -> None:
+    """Interrupted mid-handshake (Ctrl-C, the run's deadline), probe_all leaves no descriptor
+    behind: the direct handshakes in flight are closed with it."""
+
+    def open_descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    with ScriptedServer(tarpit) as server:
+        endpoints = [
+            endpoint(f"t{index}.example.com", server.port, address=server.address)
+            for index in range(8)
+        ]
+
+        async def cancel_midway() -> tuple[int, int, int]:
+            before = open_descriptors()
+            options = ProbeOptions(connect_timeout=5, handshake_timeout=5)
+
+            async def consume() -> list[Observation]:
+                return [o async for o in probe_all(endpoints, options, concurrency=8)]
+
+            task = asyncio.create_task(consume())
+            await asyncio.sleep(0.5)
+            during = open_descriptors()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The server's ends are in this process too: each closes once it sees the client's
+            # close (tarpit polls every 50 ms); a leaked client socket would keep both open.
+            for _ in range(40):
+                if open_descriptors() <= before:
+                    break
+                await asyncio.sleep(0.05)
+            return before, during, open_descriptors()
+
+        before, during, after = asyncio.run(cancel_midway())
+    assert during >= before + 8  # the handshakes were in flight
+    assert after == before
 
 
 def test_many_endpoints_each_yield_exactly_one_observation(

@@ -242,6 +242,13 @@ def plain_http(connection: socket.socket, stop: threading.Event) -> None:
     )
 
 
+def banner_then_silence(connection: socket.socket, stop: threading.Event) -> None:
+    """Speak first, as an SMTP or FTP server on the TLS port would, then wait without closing:
+    the client must read the banner that arrived with its connect."""
+    connection.sendall(b"220 mail.example.com ESMTP ready\r\n")
+    stop.wait(5)
+
+
 def slow_drip(connection: socket.socket, stop: threading.Event) -> None:
     """One byte of a plausible TLS record header every 200 ms, forever."""
     connection.recv(4096)

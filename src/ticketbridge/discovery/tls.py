@@ -8,6 +8,7 @@ are read as served and the verdict is computed afterwards from the same bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -31,6 +32,7 @@ from ticketbridge.discovery.fdlimit import (
     connection_budget,
     local_limit_error,
 )
+from ticketbridge.discovery.handshakes import ClosedAfter, DirectHandshakes, HandshakeTimeout
 from ticketbridge.discovery.hsts import HstsTargets, TlsChannel, observe_hsts
 from ticketbridge.discovery.servedpaths import path_facts
 from ticketbridge.discovery.stream import PeerClosed, PlainStream, ProtocolViolation
@@ -77,7 +79,7 @@ async def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
                 )
     except TimeoutError:
         sock.close()
-        raise ProbeFailure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g}s") from None
+        raise _connect_timed_out(timeout) from None
     except BaseException:
         sock.close()
         raise
@@ -157,19 +159,9 @@ async def _fetch_chain(
                 channel = await _handshake(stream, server_name)
                 chain = channel.tls.served_chain_der()
         except TimeoutError:
-            phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
-            raise ProbeFailure(
-                ErrorKind.TIMEOUT,
-                f"{phase} timed out after {options.handshake_timeout:g}s "
-                f"({stream.bytes_read} bytes received)",
-            ) from None
+            raise _handshake_timed_out(endpoint, options, stream.bytes_read) from None
         except PeerClosed:
-            raise ProbeFailure(
-                ErrorKind.HANDSHAKE
-                if stream.bytes_read or endpoint.protocol is not Protocol.TLS
-                else ErrorKind.RESET,
-                f"connection closed by the server after {stream.bytes_read} bytes",
-            ) from None
+            raise _closed_early(endpoint, stream.bytes_read) from None
         if chain and options.hsts.wants(endpoint):
             return chain, await observe_hsts(channel, endpoint, deadline)
         return chain, None
@@ -178,12 +170,56 @@ async def _fetch_chain(
         sock.close()
 
 
+def _connect_timed_out(timeout: float) -> ProbeFailure:
+    return ProbeFailure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g}s")
+
+
+def _handshake_timed_out(endpoint: Endpoint, options: ProbeOptions, received: int) -> ProbeFailure:
+    phase = "handshake" if endpoint.protocol is Protocol.TLS else "STARTTLS or handshake"
+    return ProbeFailure(
+        ErrorKind.TIMEOUT,
+        f"{phase} timed out after {options.handshake_timeout:g}s ({received} bytes received)",
+    )
+
+
+def _closed_early(endpoint: Endpoint, received: int) -> ProbeFailure:
+    return ProbeFailure(
+        ErrorKind.HANDSHAKE
+        if received or endpoint.protocol is not Protocol.TLS
+        else ErrorKind.RESET,
+        f"connection closed by the server after {received} bytes",
+    )
+
+
+async def _fetch_direct(
+    handshakes: DirectHandshakes, endpoint: Endpoint, server_name: str | None, options: ProbeOptions
+) -> list[bytes]:
+    """`_fetch_chain` for an endpoint `handshakes` serves: the same outcomes, less CPU."""
+    try:
+        return await handshakes.fetch(endpoint, server_name)
+    except HandshakeTimeout as exc:
+        if exc.connecting:
+            raise _connect_timed_out(options.connect_timeout) from None
+        raise _handshake_timed_out(endpoint, options, exc.bytes_read) from None
+    except ClosedAfter as exc:
+        raise _closed_early(endpoint, exc.bytes_read) from None
+
+
 async def _fetch_chain_when_descriptors_allow(
-    endpoint: Endpoint, server_name: str | None, options: ProbeOptions
+    endpoint: Endpoint,
+    server_name: str | None,
+    options: ProbeOptions,
+    handshakes: DirectHandshakes | None,
 ) -> tuple[list[bytes], Hsts | None]:
     """`_fetch_chain`, waiting out a momentary lack of descriptors; a lasting one stops the run."""
+    direct = (
+        handshakes is not None and handshakes.serves(endpoint) and not options.hsts.wants(endpoint)
+    )
     for pause in (*_FD_RETRY_PAUSES, None):
         try:
+            if direct:
+                assert handshakes is not None
+                return await _fetch_direct(handshakes, endpoint, server_name, options), None
             return await _fetch_chain(endpoint, server_name, options)
         except OSError as exc:
             if exc.errno not in LOCAL_LIMIT_ERRNOS:
@@ -246,12 +282,16 @@ async def probe(
     options: ProbeOptions,
     verifier: Verifier | None = None,
     clock: Callable[[], datetime] = utcnow_seconds,
+    handshakes: DirectHandshakes | None = None,
 ) -> Observation:
-    """Probe one endpoint; never raises for anything the server does."""
+    """Probe one endpoint; never raises for anything the server does. `handshakes`, when given,
+    takes the endpoints it serves (probe_all's many at a time)."""
     observed_at = clock()
     server_name = _server_name(endpoint)
     try:
-        chain_der, hsts = await _fetch_chain_when_descriptors_allow(endpoint, server_name, options)
+        chain_der, hsts = await _fetch_chain_when_descriptors_allow(
+            endpoint, server_name, options, handshakes
+        )
         if not chain_der:
             raise ProbeFailure(ErrorKind.HANDSHAKE, "the server sent no certificate")
         chain = tuple(facts_from_der(der) for der in chain_der)
@@ -315,10 +355,18 @@ async def probe_all(
     results: asyncio.Queue[Observation | None] = asyncio.Queue()
     stopped: list[LocalLimitError] = []
 
+    handshakes: DirectHandshakes | None = None
+    # Its epoll descriptor is one more; without it every probe takes the general path, which
+    # tells a lack of descriptors apart from the endpoints' faults.
+    with contextlib.suppress(OSError):
+        handshakes = DirectHandshakes(
+            options.connect_timeout, options.handshake_timeout, options.max_handshake_bytes
+        )
+
     async def worker() -> None:
         try:
             for endpoint in source:
-                await results.put(await probe(endpoint, options, verifier, clock))
+                await results.put(await probe(endpoint, options, verifier, clock, handshakes))
         except LocalLimitError as exc:
             stopped.append(exc)
         finally:
@@ -340,3 +388,5 @@ async def probe_all(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        if handshakes is not None:
+            handshakes.close()
