@@ -142,6 +142,7 @@ def write_scan(
 ) -> None:
     from ticketbridge.core.shapes import (
         certificate_to_json,
+        observation_json_text,
         observation_to_json,
         observations_jsonl,
     )
@@ -155,11 +156,13 @@ def write_scan(
         handle.write(f'{{\n  "generated_at": {json.dumps(now_text)},\n  "observations": [')
         for index, observation in enumerate(result.observations):
             handle.write(",\n    " if index else "\n    ")
-            document = observation_to_json(observation)
             if hsts_min_max_age and observation.hsts is not None:
                 # `[policy] hsts_min_max_age` marks the endpoint; jsonl stays SPEC's shape.
+                document = observation_to_json(observation)
                 document["hsts"]["below_min_max_age"] = observation.hsts.below(hsts_min_max_age)
-            handle.write(json.dumps(document, ensure_ascii=False))
+                handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+            else:
+                handle.write(observation_json_text(observation))
         handle.write('\n  ],\n  "certificates": [')
         for index, certificate in enumerate(result.inventory.certificates):
             handle.write(",\n    " if index else "\n    ")
