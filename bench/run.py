@@ -237,7 +237,10 @@ def _stop(process: subprocess.Popen[bytes] | None, signum: int = signal.SIGTERM)
         process.send_signal(signum)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        try:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already (Popen.poll from another caller)
+            return 0.0
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
             return usage.ru_utime + usage.ru_stime
@@ -281,6 +284,12 @@ def nginx(fixture: fixtures.Fixture, work: Path) -> Iterator[str]:
     runtime = work / "nginx"
     runtime.mkdir()
     listen = [(NGINX_ADDRESS, NGINX_PORT)] + [(a, NGINX_PORT) for a in MEMORY_ADDRESSES]
+    for address, port in listen:
+        # Another server there would answer every probe instead of ours: wrong numbers.
+        with socket.socket() as taken, contextlib.suppress(OSError):
+            taken.settimeout(0.5)
+            if taken.connect_ex((address, port)) == 0:
+                raise BenchError(f"{address}:{port} already has a server: stop it first")
     conf = runtime / "nginx.conf"
     conf.write_text(fixtures.nginx_conf(fixture, runtime, listen))
     _chown_tree(work, NGINX_USER)
