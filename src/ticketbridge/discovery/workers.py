@@ -152,6 +152,7 @@ def _worker_loop(
     # While the parent reads its configuration: indexing the store canonicalises every anchor's
     # name, so the index built with the job's `ca_bundle` finds them cached.
     TrustVerifier(system_anchors)
+    _import_what_probes_import_on_first_use()
     try:
         job: _Job | None = jobs.recv()
     except EOFError:
@@ -181,6 +182,18 @@ def _worker_loop(
         results.send(_Stopped(str(exc)))
         return
     results.send(_DONE)
+
+
+def _import_what_probes_import_on_first_use() -> None:
+    """Modules the first probes would import (cryptography loads some lazily, and so do we),
+    imported while the parent is still reading its configuration and this process would wait:
+    during the probes, every worker imported them at once, on CPUs the handshakes need (py-spy,
+    1,000-name bench: 16 ms per worker)."""
+    import resource  # noqa: F401 - discovery/fdlimit.py, at the first probe
+
+    # x509facts: a certificate's DER; ec: what an ECDSA signature's parameters load
+    from cryptography.hazmat.backends.openssl import backend  # noqa: F401
+    from cryptography.hazmat.primitives import serialization  # noqa: F401
 
 
 @dataclass
