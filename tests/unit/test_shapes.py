@@ -86,14 +86,18 @@ def test_a_json_line_is_compact_and_keeps_non_ascii_text() -> None:
 
 
 def test_observations_to_jsonl_and_back() -> None:
+    api = served("api.example.com", "192.0.2.2", ("api.example.com",), EXPIRY)
     observations = [
         served("www.example.com", "192.0.2.1", WWW, EXPIRY),
-        served("api.example.com", "192.0.2.2", ("api.example.com",), EXPIRY),
+        api,
+        replace(api, endpoint=replace(api.endpoint, source="zone:db.example.com")),
     ]
     lines = list(observations_jsonl(observations))
     assert lines == [dumps_line(observation_to_json(o)) + "\n" for o in observations]
+    assert '"source":"zone:db.example.com"' in lines[2] and '"source"' not in lines[1]
     # blank lines between records are skipped
-    assert list(observations_from_jsonl([lines[0], "\n", "  \n", lines[1]], "x")) == observations
+    read = list(observations_from_jsonl([lines[0], "\n", "  \n", *lines[1:]], "x"))
+    assert read == observations
 
 
 @pytest.mark.parametrize(
