@@ -37,6 +37,7 @@ from support.tlsservers import (
     tarpit,
 )
 from ticketbridge.core.model import Endpoint, ErrorKind, Observation
+from ticketbridge.discovery import handshakes
 from ticketbridge.discovery.tls import ProbeOptions, probe, probe_all
 from ticketbridge.discovery.verify import TrustVerifier
 
@@ -470,6 +471,19 @@ def test_a_cancelled_scan_closes_every_connection_it_opened() -> None:
         before, during, after = asyncio.run(cancel_midway())
     assert during >= before + 8  # the handshakes were in flight
     assert after == before
+
+
+def test_where_epoll_is_missing_a_scan_probes_through_asyncio(
+    pki: dict[str, Issued], verifier: TrustVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """epoll is Linux's: elsewhere the direct handshakes are not built and nothing else changes."""
+    monkeypatch.setattr(handshakes, "_HAS_EPOLL", False)
+    with TLSServer(Served([pki["wildcard"], pki["intermediate"]])) as server:
+        observation = run(
+            probe_among_many(endpoint("app.example.com", server.port), FAST, verifier)
+        )
+    assert observation.status == "ok", observation.error
+    assert observation.verification is not None and observation.verification.trusted
 
 
 def test_many_endpoints_each_yield_exactly_one_observation(

@@ -23,15 +23,21 @@ import os
 import select
 import socket
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ticketbridge.core.model import Endpoint, Protocol, is_ip_literal
 from ticketbridge.discovery.stream import PeerClosed, ProtocolViolation
 from ticketbridge.discovery.tlsengine import ClientTls
 
 _RECV_CHUNK = 16384
-_WATCH = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET | select.EPOLLRDHUP
-_READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+# epoll is Linux's; elsewhere `DirectHandshakes()` raises OSError and every probe takes the
+# general path (the flags below are then never used).
+_HAS_EPOLL = hasattr(select, "epoll")
+_IN, _OUT, _ET, _RDHUP, _HUP, _ERR = (
+    getattr(select, f"EPOLL{flag}", 0) for flag in ("IN", "OUT", "ET", "RDHUP", "HUP", "ERR")
+)
+_WATCH = _IN | _OUT | _ET | _RDHUP
+_READABLE = _IN | _RDHUP | _HUP | _ERR
 _IN_PROGRESS = frozenset({0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EINTR})
 
 
@@ -63,13 +69,15 @@ class _Connection:
     complete: bool = False
     bytes_read: int = 0
     outgoing: bytes = b""
-    ended: BaseException | None = field(default=None)
+    ended: BaseException | None = None
 
 
 class DirectHandshakes:
     """Handshakes in flight for one event loop; `fetch` is awaited once per endpoint."""
 
     def __init__(self, connect_timeout: float, handshake_timeout: float, budget: int) -> None:
+        if not _HAS_EPOLL:
+            raise OSError(errno.ENOSYS, "no epoll on this platform")
         self._loop = asyncio.get_running_loop()
         self._connect_timeout = connect_timeout
         self._handshake_timeout = handshake_timeout
