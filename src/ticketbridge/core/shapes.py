@@ -34,8 +34,9 @@ _HAND_LISTED = {"endpoint": {"source"}}
 
 
 def observation_json_text(observation: Observation) -> str:
-    """`observation_to_json` as compact JSON text, written by pydantic's serializer itself: at
-    20,000 observations a fifth of the time of building the dict and `json.dumps` (measured)."""
+    """`observation_to_json` as compact JSON text, written by pydantic's serializer itself: for
+    20,000 observations, 0.24-0.29 s against 0.67-0.72 s for the dict and `json.dumps` (measured),
+    the same text byte for byte."""
     exclude = _HAND_LISTED if observation.endpoint.source is None else None
     return _adapter(Observation).dump_json(observation, exclude=exclude).decode()
 
