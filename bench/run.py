@@ -303,9 +303,15 @@ def nginx(fixture: fixtures.Fixture, work: Path) -> Iterator[str]:
     )
     try:
         _wait_for_port(NGINX_ADDRESS, NGINX_PORT, process, log)
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
-            SERVER_PIDS[:] = [int(pid) for pid in children.split()]
+        # The kernel completes a connect once the master listens; its worker may come later, and
+        # the nginx CPU columns are that worker's.
+        deadline = time.monotonic() + 5
+        while not SERVER_PIDS and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+                SERVER_PIDS[:] = [int(pid) for pid in children.split()]
+            if not SERVER_PIDS:
+                time.sleep(0.02)
         version = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False)
         yield version.stderr.strip().removeprefix("nginx version: ")
     finally:
