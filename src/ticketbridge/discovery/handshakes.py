@@ -7,7 +7,7 @@ triggered for reads and writes, and the event loop watches only that instance's 
 connection's timeouts sit in two queues ordered by deadline (every connection of a run has the
 same timeouts), checked by one timer, instead of a timer handle per phase per probe. Measured on
 the bench's fleet: a fifth less client CPU per handshake than the same probe on asyncio's
-`add_reader`/`add_writer` and `asyncio.timeout` (bench/README.md, "Profile").
+`add_reader`/`add_writer` and `asyncio.timeout` (bench/README.md, "Direct handshakes").
 
 What a connection yields is what `tls._fetch_chain` yields for the same server, failures
 included (the same exceptions, kinds and messages): the TLS session is the same `ClientTls`,

@@ -1,6 +1,6 @@
 """A small buffered byte stream over a non-blocking socket, with a budget on what it reads.
 
-The probe speaks plaintext (STARTTLS preambles) and then TLS through `ssl.MemoryBIO` on the same
+The probe speaks plaintext (STARTTLS preambles) and then TLS through memory buffers on the same
 socket, so it owns the socket directly instead of going through asyncio's transports: those keep a
 256 KiB buffer per TLS connection, which at thousands of connections in flight is most of the
 process's memory.

@@ -2,7 +2,9 @@
 
 Each probe connects a non-blocking socket, optionally runs a STARTTLS preamble, and pumps the TLS
 handshake through memory buffers (discovery/tlsengine.py). Certificates are never verified during the handshake: the facts
-are read as served and the verdict is computed afterwards from the same bytes.
+are read as served and the verdict is computed afterwards from the same bytes. Probed many at a
+time (`probe_all`), an endpoint that speaks TLS at once at an address literal has its handshake
+driven by discovery/handshakes.py instead of asyncio's sockets, with the same outcomes.
 """
 
 from __future__ import annotations
