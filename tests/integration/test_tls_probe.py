@@ -434,6 +434,32 @@ def test_concurrency_is_bounded_and_tarpits_cost_only_their_timeout() -> None:
     assert 1.1 <= elapsed < 3.5
 
 
+@pytest.mark.parametrize(
+    ("connect_timeout", "handshake_timeout"),
+    [(5.0, 0.3), (0.3, 5.0)],
+    ids=["short-handshake", "short-connect"],
+)
+def test_each_phase_ends_at_its_own_timeout(
+    probe_with: ProbeOne, connect_timeout: float, handshake_timeout: float
+) -> None:
+    """A handshake timeout shorter than the connect timeout still ends the handshake on time
+    (and a server that never accepts, the connect on time), however the deadlines interleave."""
+    options = ProbeOptions(connect_timeout=connect_timeout, handshake_timeout=handshake_timeout)
+    if handshake_timeout < connect_timeout:
+        with ScriptedServer(tarpit) as server:
+            started = time.monotonic()
+            target = endpoint("slow.example.com", server.port, address=server.address)
+            observation = run(probe_with(target, options))
+    else:
+        with FullBacklog() as backlog:
+            started = time.monotonic()
+            target = endpoint("stuck.example.com", backlog.port, address=backlog.address)
+            observation = run(probe_with(target, options))
+    elapsed = time.monotonic() - started
+    assert observation.error is not None and observation.error.kind is ErrorKind.TIMEOUT
+    assert elapsed < 1.5, elapsed
+
+
 def test_a_cancelled_scan_closes_every_connection_it_opened() -> None:
     """Interrupted mid-handshake (Ctrl-C, the run's deadline), probe_all leaves no descriptor
     behind: the direct handshakes in flight are closed with it."""

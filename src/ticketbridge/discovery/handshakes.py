@@ -118,10 +118,10 @@ class DirectHandshakes:
             raise
         fd = sock.fileno()
         self._active[fd] = _Connection(sock, address, tls, done, self._budget)
-        self._connecting[fd] = self._loop.time() + self._connect_timeout
+        deadline = self._loop.time() + self._connect_timeout
+        self._connecting[fd] = deadline
         self._epoll.register(fd, _WATCH)
-        if self._timer is None:
-            self._schedule()
+        self._expire_by(deadline)
         return done
 
     def close(self) -> None:
@@ -152,7 +152,9 @@ class DirectHandshakes:
                 raise OSError(error, f"Connect call failed {connection.address}")
             connection.connected = True
             del self._connecting[fd]
-            self._handshaking[fd] = self._loop.time() + self._handshake_timeout
+            deadline = self._loop.time() + self._handshake_timeout
+            self._handshaking[fd] = deadline
+            self._expire_by(deadline)
             self._step(fd, connection)  # the ClientHello
         elif connection.outgoing:
             self._send(connection, b"")
@@ -221,6 +223,15 @@ class DirectHandshakes:
 
     # Timeouts
 
+    def _expire_by(self, deadline: float) -> None:
+        """Make the timer fire by `deadline`: a handshake timeout shorter than the connect
+        timeout puts a new deadline ahead of those already queued."""
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._expire)
+
     def _schedule(self) -> None:
         fronts = [
             next(iter(queue.values())) for queue in (self._connecting, self._handshaking) if queue
@@ -228,7 +239,9 @@ class DirectHandshakes:
         self._timer = self._loop.call_at(min(fronts), self._expire) if fronts else None
 
     def _expire(self) -> None:
-        now = self._loop.time()
+        # The loop may run a timer up to its clock's resolution early; a millisecond of slack
+        # keeps that from rescheduling the same deadline over and over.
+        now = self._loop.time() + 0.001
         for queue, phase in ((self._connecting, True), (self._handshaking, False)):
             while queue:
                 fd, deadline = next(iter(queue.items()))
