@@ -374,6 +374,29 @@ def test_a_scan_words_a_hostile_server_as_a_lone_probe_does(behaviour: Behaviour
     )
 
 
+def test_a_name_sni_cannot_carry_fails_as_a_lone_probe_fails(pki: dict[str, Issued]) -> None:
+    """A 64-character label has no IDNA form: the endpoint fails the same way on both paths,
+    after its connect (refused stays refused)."""
+    unsendable = "a" * 64 + ".example.com"
+    closed = socket.socket()
+    closed.bind(("127.0.0.5", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    with TLSServer(Served([pki["wildcard"], pki["intermediate"]])) as server:
+        for port in (server.port, closed_port):
+            address = "127.0.0.2" if port == server.port else "127.0.0.5"
+            target = endpoint(unsendable, port, address=address)
+            alone = run(probe(target, FAST))
+            among = run(probe_among_many(target, FAST))
+            assert alone.error is not None and among.error is not None
+            assert (among.error.kind, among.error.message) == (
+                alone.error.kind,
+                alone.error.message,
+            )
+            expected = ErrorKind.HANDSHAKE if port == server.port else ErrorKind.REFUSED
+            assert among.error.kind is expected, among.error
+
+
 def test_plain_http_is_named_as_not_tls(probe_with: ProbeOne) -> None:
     with ScriptedServer(plain_http) as server:
         observation = run(

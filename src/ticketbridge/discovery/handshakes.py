@@ -23,7 +23,7 @@ import os
 import select
 import socket
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ticketbridge.core.model import Endpoint, Protocol, is_ip_literal
 from ticketbridge.discovery.stream import PeerClosed, ProtocolViolation
@@ -62,9 +62,12 @@ class ClosedAfter(PeerClosed):
 class _Connection:
     sock: socket.socket
     address: tuple[str, int]
-    tls: ClientTls
+    server_name: str | None
     done: asyncio.Future[list[bytes]]
     budget: int
+    # Started once connected, as `tls._handshake` starts it: a name that cannot be encoded for
+    # SNI fails that endpoint only after its connect did (or did not).
+    tls: ClientTls = field(init=False)
     connected: bool = False
     complete: bool = False
     bytes_read: int = 0
@@ -112,12 +115,11 @@ class DirectHandshakes:
             outcome = sock.connect_ex(address)
             if outcome not in _IN_PROGRESS:
                 raise OSError(outcome, os.strerror(outcome))
-            tls = ClientTls.start(server_name)
         except BaseException:
             sock.close()
             raise
         fd = sock.fileno()
-        self._active[fd] = _Connection(sock, address, tls, done, self._budget)
+        self._active[fd] = _Connection(sock, address, server_name, done, self._budget)
         deadline = self._loop.time() + self._connect_timeout
         self._connecting[fd] = deadline
         self._epoll.register(fd, _WATCH)
@@ -151,6 +153,7 @@ class DirectHandshakes:
             if error != 0:
                 raise OSError(error, f"Connect call failed {connection.address}")
             connection.connected = True
+            connection.tls = ClientTls.start(connection.server_name)
             del self._connecting[fd]
             deadline = self._loop.time() + self._handshake_timeout
             self._handshaking[fd] = deadline
