@@ -142,6 +142,7 @@ def write_scan(
 ) -> None:
     from ticketbridge.core.shapes import (
         certificate_to_json,
+        dumps_line,
         observation_json_text,
         observation_to_json,
         observations_jsonl,
@@ -160,7 +161,7 @@ def write_scan(
                 # `[policy] hsts_min_max_age` marks the endpoint; jsonl stays SPEC's shape.
                 document = observation_to_json(observation)
                 document["hsts"]["below_min_max_age"] = observation.hsts.below(hsts_min_max_age)
-                handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+                handle.write(dumps_line(document))
             else:
                 handle.write(observation_json_text(observation))
         handle.write('\n  ],\n  "certificates": [')

@@ -68,7 +68,6 @@ class _Connection:
     # Started once connected, as `tls._handshake` starts it: a name that cannot be encoded for
     # SNI fails that endpoint only after its connect did (or did not).
     tls: ClientTls = field(init=False)
-    connected: bool = False
     complete: bool = False
     bytes_read: int = 0
     outgoing: bytes = b""
@@ -148,25 +147,24 @@ class DirectHandshakes:
                     self._finish(fd, exc)
 
     def _advance(self, fd: int, connection: _Connection, events: int) -> None:
-        if not connection.connected:
+        if fd in self._connecting:
             error = connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if error != 0:
                 raise OSError(error, f"Connect call failed {connection.address}")
-            connection.connected = True
             connection.tls = ClientTls.start(connection.server_name)
             del self._connecting[fd]
             deadline = self._loop.time() + self._handshake_timeout
             self._handshaking[fd] = deadline
             self._expire_by(deadline)
-            self._step(fd, connection)  # the ClientHello
+            self._step(connection)  # the ClientHello
         elif connection.outgoing:
             self._send(connection, b"")
-        if connection.complete:
-            if not connection.outgoing:  # the client Finished has gone too
-                self._finish(fd, connection.tls.served_chain_der())
-        elif events & _READABLE:  # edge-triggered: the bytes that came with the connect too
+        if not connection.complete and events & _READABLE:
+            # Edge-triggered: this includes the bytes that came with the connect.
             self._receive(connection)
-            self._step(fd, connection)
+            self._step(connection)
+        if connection.complete and not connection.outgoing:  # the client Finished has gone too
+            self._finish(fd, connection.tls.served_chain_der())
 
     def _receive(self, connection: _Connection) -> None:
         """Feed all that arrived (edge-triggered: until the socket has no more); what ended the
@@ -188,15 +186,12 @@ class DirectHandshakes:
             if connection.budget <= 0:
                 connection.ended = ProtocolViolation("peer sent more data than any handshake needs")
 
-    def _step(self, fd: int, connection: _Connection) -> None:
+    def _step(self, connection: _Connection) -> None:
         connection.complete = connection.tls.handshake()
         outgoing = connection.tls.take_output()
         if outgoing:
             self._send(connection, outgoing)
-        if connection.complete:
-            if not connection.outgoing:  # else the client Finished waits for room to be sent
-                self._finish(fd, connection.tls.served_chain_der())
-        elif connection.ended is not None:
+        if not connection.complete and connection.ended is not None:
             raise connection.ended
 
     def _send(self, connection: _Connection, data: bytes) -> None:
@@ -235,13 +230,8 @@ class DirectHandshakes:
             self._timer.cancel()
         self._timer = self._loop.call_at(deadline, self._expire)
 
-    def _schedule(self) -> None:
-        fronts = [
-            next(iter(queue.values())) for queue in (self._connecting, self._handshaking) if queue
-        ]
-        self._timer = self._loop.call_at(min(fronts), self._expire) if fronts else None
-
     def _expire(self) -> None:
+        self._timer = None
         # The loop may run a timer up to its clock's resolution early; a millisecond of slack
         # keeps that from rescheduling the same deadline over and over.
         now = self._loop.time() + 0.001
@@ -251,4 +241,5 @@ class DirectHandshakes:
                 if deadline > now:
                     break
                 self._finish(fd, HandshakeTimeout(phase, self._active[fd].bytes_read))
-        self._schedule()
+            if queue:
+                self._expire_by(next(iter(queue.values())))

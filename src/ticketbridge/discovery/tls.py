@@ -214,13 +214,11 @@ async def _fetch_chain_when_descriptors_allow(
     handshakes: DirectHandshakes | None,
 ) -> tuple[list[bytes], Hsts | None]:
     """`_fetch_chain`, waiting out a momentary lack of descriptors; a lasting one stops the run."""
-    direct = (
-        handshakes is not None and handshakes.serves(endpoint) and not options.hsts.wants(endpoint)
-    )
+    if handshakes is not None and (not handshakes.serves(endpoint) or options.hsts.wants(endpoint)):
+        handshakes = None  # asyncio's path: STARTTLS, HSTS, a name still to resolve
     for pause in (*_FD_RETRY_PAUSES, None):
         try:
-            if direct:
-                assert handshakes is not None
+            if handshakes is not None:
                 return await _fetch_direct(handshakes, endpoint, server_name, options), None
             return await _fetch_chain(endpoint, server_name, options)
         except OSError as exc:
