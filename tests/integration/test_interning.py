@@ -1,4 +1,4 @@
-"""`--observations` files and worker results are interned: equal values become one object, and
+"""`--observations` files are interned: equal values become one object, and
 nothing is ever replaced by a different value (discovery/interning.py)."""
 
 from __future__ import annotations
@@ -58,11 +58,10 @@ def test_a_hand_edited_copy_with_the_same_fingerprint_keeps_its_own_facts(tmp_pa
     assert read[1].certificate.subject == "CN=someone else"
 
 
-def test_endpoints_the_process_holds_are_the_ones_observations_point_at() -> None:
-    held = served("a.example.com", "192.0.2.1", ["a.example.com"], EXPIRY).endpoint
-    copy = dataclasses.replace(held)  # equal, not the same object (as unpickled)
-    assert copy is not held
-    interner = ObservationInterner([held])
+def test_equal_endpoints_read_from_two_files_are_one_object(tmp_path: Path) -> None:
     observation = served("a.example.com", "192.0.2.1", ["a.example.com"], EXPIRY)
-    observation = dataclasses.replace(observation, endpoint=copy)
-    assert interner.observation(observation).endpoint is held
+    interner = ObservationInterner()
+    first = read_observations(_write(tmp_path / "a.jsonl", [observation]), interner)
+    second = read_observations(_write(tmp_path / "b.jsonl", [observation]), interner)
+    assert first[0].endpoint == observation.endpoint
+    assert second[0].endpoint is first[0].endpoint

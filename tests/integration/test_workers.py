@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -58,7 +59,8 @@ print(len(here))
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[TLSServer]:
+def pki() -> tuple[Issued, Served]:
+    """The root, and the leaf with its intermediate as the server sends them."""
     root = make_ca(
         "Workers Root", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=900)
     )
@@ -72,7 +74,12 @@ def server() -> Iterator[TLSServer]:
         not_after=NOW + timedelta(days=60),
         key_slot="workers",
     )
-    with TLSServer(Served([leaf, intermediate]), address="127.0.0.21") as running:
+    return root, Served([leaf, intermediate])
+
+
+@pytest.fixture(scope="module")
+def server(pki: tuple[Issued, Served]) -> Iterator[TLSServer]:
+    with TLSServer(pki[1], address="127.0.0.21") as running:
         yield running
 
 
@@ -134,3 +141,63 @@ def test_shares_deal_out_runs_of_neighbours_covering_every_endpoint_once(
     # And the shares stay even: no worker holds more than one run above another.
     lengths = [len(share) for share in shares]
     assert max(lengths) - min(lengths) <= 32
+
+
+# Both ways of probing, on the same endpoints, in one fresh interpreter.
+SAME_AS_IN_PROCESS = """
+import asyncio, dataclasses, sys
+from ticketbridge.core.model import Endpoint
+from ticketbridge.discovery.tls import ProbeOptions, probe_all
+from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
+from ticketbridge.discovery.workers import WorkerPool
+from ticketbridge.infra.clock import utcnow_seconds
+
+port, closed, root = int(sys.argv[1]), int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+endpoints = [
+    Endpoint(f"n{i}.example.com", port, "127.0.0.21", f"n{i}.example.com", source=f"zone:z{i}")
+    for i in range(300)
+] + [Endpoint("down.example.com", closed, "127.0.0.21", "down.example.com")]
+options = ProbeOptions(2.0, 4.0)
+pool = WorkerPool(2)
+try:
+    pooled = pool.probe(endpoints, options, concurrency=8, workers=2, extra_anchors=[root],
+                        verifier=lambda: None)
+finally:
+    pool.close()
+verifier = TrustVerifier([*system_trust_anchors(), *TrustVerifier.from_der([root]).anchors])
+async def here():
+    return [o async for o in probe_all(endpoints, options, 8, verifier, utcnow_seconds)]
+local = asyncio.run(here())
+def comparable(observations):
+    return sorted((dataclasses.replace(o, observed_at=None) for o in observations),
+                  key=lambda o: o.endpoint)
+assert comparable(pooled) == comparable(local), "pooled and in-process observations differ"
+by_endpoint = {o.endpoint: o for o in pooled}
+assert all(by_endpoint[e].endpoint is e for e in endpoints), "not the parent's own endpoints"
+ok = [o for o in pooled if o.status == "ok"]
+assert len(ok) == 300 and all(o.verification.trusted for o in ok), "verdicts lost"
+assert len({id(o.chain) for o in ok}) == 1, "one chain, one object"
+print(sorted({o.status for o in pooled}), by_endpoint[endpoints[0]].endpoint.source)
+"""
+
+
+def test_workers_observe_exactly_what_one_process_observes(
+    server: TLSServer, pki: tuple[Issued, Served]
+) -> None:
+    """Every field of every observation (verdict, chain, errors, where an endpoint was listed) is
+    the same through the workers' pipes as from an in-process probe of the same endpoints."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    with socket.socket() as unused:  # bound and never listening: a refused connection
+        unused.bind(("127.0.0.21", 0))
+        closed = unused.getsockname()[1]
+        root = pki[0].certificate.public_bytes(Encoding.DER)
+        result = subprocess.run(
+            [sys.executable, "-c", SAME_AS_IN_PROCESS, str(server.port), str(closed), root.hex()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['error',", "'ok']", "zone:z0"]

@@ -1,16 +1,15 @@
-"""Observations that arrive as copies, pointed back at one object per distinct value.
+"""Observations read from `--observations` files, pointed back at one object per distinct value.
 
-A probe worker's observations reach the parent pickled, and `--observations` files are read
-line by line: either way every observation brings its own copy of facts, verdicts and
+The files are read line by line, and every line brings its own copy of the facts, verdicts and
 timestamps that thousands of others share. An in-process scan shares them (certificate facts
-are parsed once per DER); this makes the copies do the same. Values are matched by equality
-(all of them are frozen), so nothing read from a hand-edited file is ever replaced by a
-different value with the same fingerprint.
+are parsed once per DER), and the workers' messages arrive shared (`wire.py`); this makes the
+copies read from files do the same. Values are matched by equality (all of them are frozen),
+so nothing read from a hand-edited file is ever replaced by a different value with the same
+fingerprint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -22,9 +21,10 @@ T = TypeVar("T")
 class ObservationInterner:
     """Shares equal values between the observations passed through it."""
 
-    def __init__(self, endpoints: Iterable[Endpoint] = ()) -> None:
-        # Endpoints this process already holds (the ones it asked the workers to probe).
-        self._endpoints: dict[Endpoint, Endpoint] = {endpoint: endpoint for endpoint in endpoints}
+    def __init__(self) -> None:
+        # Endpoints apart from the other values: equal endpoints may differ in `source`, which
+        # their equality ignores, and the first one read is the one kept.
+        self._endpoints: dict[Endpoint, Endpoint] = {}
         self._shared: dict[object, object] = {}
 
     def _share(self, value: T) -> T:

@@ -25,9 +25,9 @@ from multiprocessing.process import BaseProcess
 from cryptography import x509
 
 from ticketbridge.core.model import Endpoint, Observation, Verifier
-from ticketbridge.discovery.interning import ObservationInterner
 from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
+from ticketbridge.discovery.wire import Message, ObservationPacker, ObservationUnpacker, Row
 from ticketbridge.errors import LocalLimitError
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
@@ -164,17 +164,18 @@ def _worker_loop(
         extra = TrustVerifier.from_der(job.extra_anchors).anchors
         verifier = TrustVerifier([*system_anchors, *extra])
 
+    packer = ObservationPacker()
+
     async def run() -> None:
-        batch: list[Observation] = []
-        async for observation in probe_all(
-            _share_endpoints(job, jobs), job.options, job.concurrency, verifier, utcnow
-        ):
-            batch.append(observation)
+        batch: list[Row] = []
+        share = packer.endpoints(_share_endpoints(job, jobs))
+        async for observation in probe_all(share, job.options, job.concurrency, verifier, utcnow):
+            batch.append(packer.row(observation))
             if len(batch) >= _BATCH:
-                results.send(batch)
+                results.send(packer.message(batch))
                 batch = []
         if batch:
-            results.send(batch)
+            results.send(packer.message(batch))
 
     try:
         asyncio.run(run())
@@ -299,9 +300,11 @@ class WorkerPool:
         """
         size = max(1, min(workers, self.size))
         per_worker = max(1, concurrency // size)
-        running: dict[Connection, _Worker] = {}
+        running: dict[Connection, ObservationUnpacker] = {}
+        shared: dict[object, object] = {}
         for index, worker in enumerate(self.workers):
-            slices = _slices(worker_share(endpoints, index, size)) if index < size else []
+            share = worker_share(endpoints, index, size) if index < size else []
+            slices = _slices(share)
             job = (
                 _Job(slices[0], options, per_worker, extra_anchors, len(slices) > 1)
                 if slices
@@ -316,10 +319,10 @@ class WorkerPool:
                 feeder.start()
                 self._feeders.append(feeder)
             if slices:
-                running[worker.results] = worker
+                running[worker.results] = ObservationUnpacker(share, shared)
 
         try:
-            observations = self._collect(running, endpoints, progress)
+            observations = self._collect(running, progress)
         except BaseException:
             # Ctrl-C, SIGTERM, a local limit: the workers' probes are abandoned, not awaited
             # (a tarpit would hold each for `handshake_timeout`).
@@ -334,17 +337,15 @@ class WorkerPool:
 
     @staticmethod
     def _collect(
-        running: dict[Connection, _Worker],
-        endpoints: Sequence[Endpoint],
+        running: dict[Connection, ObservationUnpacker],
         progress: ProgressCallback | None,
     ) -> list[Observation]:
-        interner = ObservationInterner(endpoints)
         observations: list[Observation] = []
         while running:
             for ready in wait(list(running)):
                 assert isinstance(ready, Connection)
                 try:
-                    message: list[Observation] | str | _Stopped = ready.recv()
+                    message: Message | str | _Stopped = ready.recv()
                 except (EOFError, OSError):
                     message = _DONE
                 if isinstance(message, _Stopped):
@@ -352,8 +353,8 @@ class WorkerPool:
                 if message == _DONE:
                     running.pop(ready)
                     continue
-                assert isinstance(message, list)
-                observations.extend(interner.observation(o) for o in message)
+                assert isinstance(message, tuple)
+                observations.extend(running[ready].observations(message))
                 if progress:
                     progress(len(observations))
         return observations
