@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from ticketbridge.discovery.verify import (
     system_trust_anchors,
 )
 from ticketbridge.errors import ConfigError
+from ticketbridge.infra import aio
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 if TYPE_CHECKING:  # the probing modules load only when a run probes (start-up, issue 18)
@@ -194,7 +194,7 @@ def _scan_network(
     from ticketbridge.discovery.tls import ProbeOptions
 
     discovery = settings.discovery
-    resolution = asyncio.run(
+    resolution = aio.run(
         resolve_endpoints(
             specs,
             all_addresses=discovery.resolve_all_addresses,
@@ -230,7 +230,7 @@ def _scan_network(
             progress=report,
         )
     else:
-        probed = asyncio.run(
+        probed = aio.run(
             _probe_here(endpoints, options, discovery.concurrency, verifier.get(), clock, report)
         )
     return [*resolution.failures, *probed]

@@ -29,6 +29,7 @@ from ticketbridge.discovery.tls import ProbeOptions, probe_all
 from ticketbridge.discovery.verify import TrustVerifier, system_trust_anchors
 from ticketbridge.discovery.wire import Message, ObservationPacker, ObservationUnpacker, Row
 from ticketbridge.errors import LocalLimitError
+from ticketbridge.infra import aio
 from ticketbridge.infra.clock import utcnow_seconds as utcnow
 
 # Below this many endpoints a second process costs more than it saves.
@@ -332,7 +333,7 @@ class WorkerPool:
         seen = {observation.endpoint for observation in observations}
         missing = [endpoint for endpoint in endpoints if endpoint not in seen]
         if missing:
-            observations.extend(asyncio.run(_in_process(missing, options, concurrency, verifier())))
+            observations.extend(aio.run(_in_process(missing, options, concurrency, verifier())))
         return observations
 
     @staticmethod
