@@ -25,6 +25,18 @@ from support.tlsservers import ScriptedServer, TLSServer, tarpit
 
 HANDSHAKE_TIMEOUT = 30
 
+# A shell starts a background job with SIGINT ignored, and its children inherit that: a CI
+# runner that starts the suite so (`bash .ci/run &` in a script) would hand every run here an
+# ignored Ctrl-C. A run started from a terminal has SIGINT at its default; this launcher puts
+# it back, then becomes ticketbridge (exec: the same process, so its pid and children are the
+# ones the tests watch).
+TICKETBRIDGE_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'ticketbridge', *sys.argv[1:]])",
+]
+
 
 @pytest.fixture(scope="module")
 def tarpits() -> Iterator[ScriptedServer]:
@@ -87,7 +99,7 @@ def _start(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TICKETBRIDGE_")}
     environment.update(extra_environment or {})
     process = subprocess.Popen(
-        [sys.executable, "-m", "ticketbridge", "--config", str(config), command],
+        [*TICKETBRIDGE_FROM_A_TERMINAL, "--config", str(config), command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -154,7 +166,7 @@ def test_sigterm_during_reconcile_closes_the_audit_run(
         )
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TICKETBRIDGE_")}
         process = subprocess.Popen(
-            [sys.executable, "-m", "ticketbridge", "--config", str(config), "reconcile"],
+            [*TICKETBRIDGE_FROM_A_TERMINAL, "--config", str(config), "reconcile"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,9 +28,21 @@ async def _give(value: object) -> object:
     return value
 
 
-def test_the_result_comes_back_unrendered() -> None:
+@pytest.fixture
+def ctrl_c_as_in_a_terminal() -> Iterator[None]:
+    """asyncio.run takes SIGINT over only from Python's default handler, which a process
+    started with SIGINT ignored (a background job of a script) does not have."""
     # SIGINT's handler is swapped only in the main thread, where the tests run.
     assert threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_as_in_a_terminal")
+def test_the_result_comes_back_unrendered() -> None:
     plain = Watched()
     asyncio.run(_give(plain))
     if plain.renders == 0:
