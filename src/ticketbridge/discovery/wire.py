@@ -29,10 +29,10 @@ from ticketbridge.core.model import Endpoint, Observation
 _VALUE_FIELDS = tuple(field.name for field in fields(Observation) if field.name != "endpoint")
 _values_of = attrgetter(*_VALUE_FIELDS)
 
-Row = tuple[
-    Any, tuple[int, ...]
-]  # (the endpoint's position in the share, or the Endpoint; numbers)
-Message = tuple[list[object], list[Row]]  # (values new to this pipe, in number order; rows)
+# (the endpoint's position in the worker's share, or the Endpoint itself; one number per field)
+Row = tuple[Any, tuple[int, ...]]
+# (the values new to this pipe, in the order of their numbers; rows)
+Message = tuple[list[object], list[Row]]
 
 _NONE = 0  # every table starts with None, so that every field is a number
 
