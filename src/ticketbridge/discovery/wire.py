@@ -44,10 +44,9 @@ class ObservationPacker:
         self._number_by_value: dict[object, int] = {None: _NONE}
         # Values already numbered, by identity: a chain's facts are one object per DER within a
         # worker, and most timestamps and verdicts repeat, so most lookups end here without
-        # hashing. Safe because every object named here is kept alive in `_kept`: its id cannot
-        # be reused while this packer lives.
+        # hashing. Only the objects that are keys of `_number_by_value` are named here, and the
+        # dict keeps them alive: no id in it can be reused while this packer lives.
         self._number_by_identity: dict[int, int] = {id(None): _NONE}
-        self._kept: list[object] = [None]
         self._fresh: list[object] = []
         self._position_of: dict[Endpoint, int] = {}
         self._positions = 0
@@ -67,7 +66,6 @@ class ObservationPacker:
         if number is None:
             number = self._number_by_value[value] = len(self._number_by_value)
             self._number_by_identity[id(value)] = number
-            self._kept.append(value)
             self._fresh.append(value)
         return number
 
